@@ -1,0 +1,56 @@
+//! `Ao2<T>`: an owned reference to an astobj2 object. Clone takes a reference, drop releases it.
+use std::ffi::c_void;
+use std::ptr::NonNull;
+
+use crate::bindings;
+
+pub struct Ao2<T> {
+    object: NonNull<T>,
+}
+
+// SAFETY: astobj2 reference counting is atomic, and the objects we hold (sorcery objects) are
+// immutable after creation, so sharing the handle across threads is sound.
+unsafe impl<T> Send for Ao2<T> {}
+unsafe impl<T> Sync for Ao2<T> {}
+
+impl<T> Ao2<T> {
+    /// Takes over one reference the caller already owns (e.g. a `*_retrieve` result).
+    ///
+    /// # Safety
+    /// `object` must be null or an ao2 object of type `T` carrying a reference the caller gives up.
+    pub unsafe fn from_owned(object: *mut T) -> Option<Self> {
+        NonNull::new(object).map(|object| Ao2 { object })
+    }
+
+    pub fn as_ptr(&self) -> *mut T {
+        self.object.as_ptr()
+    }
+}
+
+fn adjust_ref(object: *mut c_void, delta: i32) {
+    // SAFETY: `object` is a live ao2 object we hold a reference to; __ao2_ref is Asterisk's own
+    // reference counting entry point, and the tag/file/function strings are static and NUL-ended.
+    unsafe {
+        bindings::__ao2_ref(
+            object,
+            delta,
+            c"".as_ptr(),
+            c"res_pjsip_multireg".as_ptr(),
+            0,
+            c"Ao2".as_ptr(),
+        );
+    }
+}
+
+impl<T> Clone for Ao2<T> {
+    fn clone(&self) -> Self {
+        adjust_ref(self.object.as_ptr().cast(), 1);
+        Ao2 { object: self.object }
+    }
+}
+
+impl<T> Drop for Ao2<T> {
+    fn drop(&mut self) {
+        adjust_ref(self.object.as_ptr().cast(), -1);
+    }
+}

@@ -1,0 +1,3 @@
+//! Pure policy: no FFI, unit-tested without Asterisk.
+
+pub mod register;
