@@ -1,0 +1,64 @@
+# res_pjsip_multireg — see README.md. Two commands matter: `make run` and `make test`.
+SHELL := /bin/bash
+MULTIREG_CACHE ?= $(HOME)/.cache/res_pjsip_multireg
+export MULTIREG_CACHE
+MODULE := $(CURDIR)/target/release/libres_pjsip_multireg.so
+export MULTIREG_MODULE := $(MODULE)
+ROOT := $(MULTIREG_CACHE)/root
+INSTANCE := run
+C ?= core show version
+
+.PHONY: all deps asterisk build docs run stop cli console test unit integration install clean
+
+all: build
+
+deps:
+	@bash scripts/host-deps.sh
+
+# Asterisk 22 runtime root, asterisk-dev headers and pjproject headers, cached outside the clone.
+asterisk: deps
+	@bash scripts/prepare-asterisk.sh
+
+build: asterisk
+	cargo build --release
+
+# Third-party XML documentation, read by Asterisk at start-up (core show application ...).
+docs: asterisk
+	@install -D -m 0644 docs/res_pjsip_multireg.xml $(ROOT)/usr/share/asterisk/documentation/thirdparty/res_pjsip_multireg.xml
+
+run: build docs
+	@bash scripts/instance.sh stop $(INSTANCE)
+	@bash scripts/instance.sh start $(INSTANCE) asterisk-conf $(MODULE)
+	@echo
+	@echo "Asterisk 22 is running with res_pjsip_multireg (loopback only)."
+	@echo "  Point a softphone at 127.0.0.1:5060 (UDP or TCP) or ws://127.0.0.1:8088/ws"
+	@echo "  Extensions 101-104, passwords pass101-pass104 (see asterisk-conf/pjsip.conf)"
+	@echo "  Secondary devices: 101r and 102r with the same passwords (dual registration)"
+	@echo "  AMI: 127.0.0.1:5038 user multireg / secret multireg-ami"
+	@echo "  make cli C='multireg show extensions'   make console   make stop"
+
+stop:
+	@bash scripts/instance.sh stop $(INSTANCE)
+
+cli:
+	@bash scripts/instance.sh cli $(INSTANCE) "$(C)"
+
+console:
+	@bash scripts/instance.sh console $(INSTANCE)
+
+unit:
+	cargo test --lib
+
+# Unit tests, then integration tests against real Asterisk instances (one per test, in parallel).
+test: build docs
+	@if cargo nextest --version >/dev/null 2>&1; then \
+		cargo nextest run --release --no-fail-fast; \
+	else \
+		cargo test --release --no-fail-fast; \
+	fi
+
+install: build
+	@bash scripts/install.sh $(MODULE)
+
+clean:
+	cargo clean

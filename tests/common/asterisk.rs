@@ -1,0 +1,239 @@
+//! One real Asterisk 22 process per test, from the embedded runtime root, with the module loaded,
+//! the sample configuration from asterisk-conf/ and a loopback address of its own (so tests run in
+//! parallel without port clashes). It is stopped when dropped, also when the test fails.
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// What a test changes from the sample configuration.
+#[derive(Default, Clone)]
+pub struct Config {
+    /// Appended to asterisk-conf/pjsip.conf.
+    pub pjsip_extra: String,
+    /// Replaces asterisk-conf/extensions.conf when set.
+    pub extensions: Option<String>,
+    /// Further files (name, content) written into the instance's etc folder.
+    pub files: Vec<(String, String)>,
+}
+
+pub struct Asterisk {
+    pub ip: String,
+    root: PathBuf,
+    inside: String,
+    child: Option<Child>,
+}
+
+pub const SIP_PORT: u16 = 5060;
+pub const HTTP_PORT: u16 = 8088;
+pub const AMI_PORT: u16 = 5038;
+
+static INSTANCES: AtomicU32 = AtomicU32::new(0);
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("MULTIREG_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/res_pjsip_multireg"))
+}
+
+pub fn project_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn module_path() -> PathBuf {
+    std::env::var_os("MULTIREG_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_dir().join("target/release/libres_pjsip_multireg.so"))
+}
+
+/// A loopback address nobody else in this run uses: from the process id and a counter.
+fn free_loopback_ip() -> String {
+    let pid = std::process::id();
+    loop {
+        let n = INSTANCES.fetch_add(1, Ordering::Relaxed);
+        let ip = format!("127.{}.{}.{}", 10 + (n % 200), (pid >> 8) & 255, (pid & 255).max(1));
+        if UdpSocket::bind((ip.as_str(), SIP_PORT)).is_ok() && std::net::TcpListener::bind((ip.as_str(), SIP_PORT)).is_ok() {
+            return ip;
+        }
+    }
+}
+
+impl Asterisk {
+    pub fn start() -> Asterisk {
+        Asterisk::start_with(Config::default())
+    }
+
+    pub fn start_with(config: Config) -> Asterisk {
+        let root = cache_dir().join("root");
+        assert!(root.join("usr/sbin/asterisk").exists(), "no Asterisk runtime at {}: run `make asterisk`", root.display());
+        let module = module_path();
+        assert!(module.exists(), "module not built at {}: run `make build`", module.display());
+        let ip = free_loopback_ip();
+        let inside = format!("/srv/multireg/test-{}", ip.replace('.', "-"));
+        let asterisk = Asterisk { ip, root, inside, child: None };
+        asterisk.write_instance(&config, &module);
+        asterisk.boot()
+    }
+
+    /// The instance folder as seen from the host.
+    pub fn dir(&self) -> PathBuf {
+        self.root.join(self.inside.trim_start_matches('/'))
+    }
+
+    fn conf_path(&self) -> String {
+        format!("{}/etc/asterisk.conf", self.inside)
+    }
+
+    fn write_instance(&self, config: &Config, module: &Path) {
+        let dir = self.dir();
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in ["etc", "lib", "log", "run", "spool", "cache", "modules"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        for entry in std::fs::read_dir(project_dir().join("asterisk-conf")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "conf") {
+                let text = std::fs::read_to_string(&path).unwrap().replace("127.0.0.1", &self.ip);
+                std::fs::write(dir.join("etc").join(path.file_name().unwrap()), text).unwrap();
+            }
+        }
+        let pjsip = dir.join("etc/pjsip.conf");
+        let mut text = std::fs::read_to_string(&pjsip).unwrap();
+        text.push_str("\n; ---- test additions ----\n");
+        text.push_str(&config.pjsip_extra);
+        std::fs::write(&pjsip, text).unwrap();
+        if let Some(extensions) = &config.extensions {
+            std::fs::write(dir.join("etc/extensions.conf"), extensions).unwrap();
+        }
+        for (name, content) in &config.files {
+            std::fs::write(dir.join("etc").join(name), content).unwrap();
+        }
+        self.write_asterisk_conf();
+        let stock = "usr/lib/x86_64-linux-gnu/asterisk/modules";
+        for entry in std::fs::read_dir(self.root.join(stock)).unwrap() {
+            let name = entry.unwrap().file_name();
+            std::os::unix::fs::symlink(Path::new("/").join(stock).join(&name), dir.join("modules").join(&name)).unwrap();
+        }
+        std::fs::copy(module, dir.join("modules/res_pjsip_multireg.so")).unwrap();
+    }
+
+    fn write_asterisk_conf(&self) {
+        let i = &self.inside;
+        let text = format!(
+            "[directories]\nastetcdir => {i}/etc\nastmoddir => {i}/modules\nastvarlibdir => {i}/lib\nastdbdir => {i}/lib\n\
+             astkeydir => {i}/lib\nastdatadir => /usr/share/asterisk\nastagidir => /usr/share/asterisk/agi-bin\n\
+             astspooldir => {i}/spool\nastrundir => {i}/run\nastlogdir => {i}/log\nastcachedir => {i}/cache\n\
+             astsbindir => /usr/sbin\n\n[options]\nsystemname = multireg-test\n"
+        );
+        std::fs::write(self.dir().join("etc/asterisk.conf"), text).unwrap();
+    }
+
+    fn boot(mut self) -> Asterisk {
+        let log = std::fs::File::create(self.dir().join("log/stdout.log")).unwrap();
+        let child = Command::new("chroot")
+            .arg(&self.root)
+            .args(["/usr/sbin/asterisk", "-f", "-C", &self.conf_path()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start asterisk (tests run as root)");
+        self.child = Some(child);
+        self.wait_booted();
+        self
+    }
+
+    fn wait_booted(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if self.try_cli("core waitfullybooted").is_some_and(|o| o.contains("fully booted")) {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("Asterisk exited during start-up ({status}); logs in {}", self.dir().join("log").display());
+            }
+            assert!(Instant::now() < deadline, "Asterisk did not boot in 30 s; logs in {}", self.dir().display());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn try_cli(&self, command: &str) -> Option<String> {
+        let output = Command::new("chroot")
+            .arg(&self.root)
+            .args(["/usr/sbin/asterisk", "-C", &self.conf_path(), "-rx", command])
+            .output()
+            .ok()?;
+        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Runs one CLI command and returns its output.
+    pub fn cli(&self, command: &str) -> String {
+        self.try_cli(command).unwrap_or_else(|| panic!("CLI command failed: {command}"))
+    }
+
+    /// Restarts Asterisk in place (same folders, so astdb and voicemail persist).
+    pub fn restart(mut self) -> Asterisk {
+        self.stop();
+        self.boot()
+    }
+
+    pub fn sip_addr(&self) -> SocketAddr {
+        format!("{}:{SIP_PORT}", self.ip).parse().unwrap()
+    }
+    pub fn http_addr(&self) -> SocketAddr {
+        format!("{}:{HTTP_PORT}", self.ip).parse().unwrap()
+    }
+    pub fn ami_addr(&self) -> SocketAddr {
+        format!("{}:{AMI_PORT}", self.ip).parse().unwrap()
+    }
+
+    pub fn ami(&self) -> super::Ami {
+        super::Ami::connect(self.ami_addr(), "multireg", "multireg-ami")
+    }
+
+    /// An agent registered as `user` over `transport` from `local_ip`.
+    pub fn agent(&self, transport: super::Transport, local_ip: &str, user: &str, password: &str) -> super::Agent {
+        let server = if transport == super::Transport::Ws { self.http_addr() } else { self.sip_addr() };
+        super::Agent::new(transport, local_ip, server, &self.ip, user, password)
+    }
+
+    /// The instance's messages log (notice, warning, error, security).
+    pub fn messages_log(&self) -> String {
+        std::fs::read_to_string(self.dir().join("log/messages.log")).unwrap_or_default()
+    }
+    pub fn full_log(&self) -> String {
+        std::fs::read_to_string(self.dir().join("log/full.log")).unwrap_or_default()
+    }
+
+    /// ERROR lines logged so far.
+    pub fn errors(&self) -> Vec<String> {
+        self.messages_log().lines().filter(|l| l.contains(" ERROR[")).map(str::to_string).collect()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = self.try_cli("core stop now");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Asterisk {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("Asterisk instance kept for inspection: {}", self.dir().display());
+        } else {
+            let _ = std::fs::remove_dir_all(self.dir());
+        }
+    }
+}

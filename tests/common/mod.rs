@@ -1,0 +1,27 @@
+//! Test harness: a real Asterisk 22 per test (from the embedded runtime) and real SIP agents.
+#![allow(dead_code)]
+
+pub mod ami;
+pub mod asterisk;
+pub mod sip;
+pub mod wire;
+
+pub use ami::Ami;
+pub use asterisk::{Asterisk, Config};
+pub use sip::{Agent, Transport};
+
+use std::time::{Duration, Instant};
+
+/// Polls `check` until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

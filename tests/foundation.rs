@@ -1,0 +1,105 @@
+//! The module loads into a real Asterisk 22, sees REGISTERs from real SIP clients, and survives
+//! repeated unload/load.
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{wait_for, Asterisk, Transport};
+
+#[test]
+fn module_is_listed_as_running() {
+    let asterisk = Asterisk::start();
+    let output = asterisk.cli("module show like multireg");
+    assert!(output.contains("res_pjsip_multireg.so"), "{output}");
+    assert!(output.contains("Running"), "{output}");
+    assert!(output.contains("1 modules loaded"), "{output}");
+}
+
+#[test]
+fn register_over_udp_tcp_and_websocket_reaches_the_hook_and_the_registrar() {
+    let asterisk = Asterisk::start();
+    asterisk.cli("core set debug 1 res_pjsip_multireg.so");
+    // Agents stay connected: Asterisk drops a TCP/WS device's contact when its connection closes.
+    let mut agents = Vec::new();
+    for (transport, user, password) in
+        [(Transport::Udp, "101", "pass101"), (Transport::Tcp, "102", "pass102"), (Transport::Ws, "103", "pass103")]
+    {
+        let mut agent = asterisk.agent(transport, "127.0.0.1", user, password);
+        agent.user_agent = format!("HookProbe-{user}");
+        assert_eq!(agent.register(), 200, "{transport:?} REGISTER for {user}");
+        let contacts = asterisk.cli("pjsip show contacts");
+        assert!(contacts.contains(&format!("{user}/sip:{user}@")), "{transport:?}: {contacts}");
+        let expected = format!("endpoint={user} aor=sip:{user}@{} user_agent=\"HookProbe-{user}\" transport={}", asterisk.ip, transport.via_name());
+        let seen = wait_for(Duration::from_secs(3), || asterisk.full_log().contains(&expected).then_some(()));
+        assert!(seen.is_some(), "hook did not log '{expected}':\n{}", asterisk.full_log());
+        if transport == Transport::Ws {
+            assert!(contacts.to_ascii_lowercase().contains("transport=ws"), "{contacts}");
+        }
+        agents.push(agent);
+    }
+}
+
+#[test]
+fn wrong_password_never_reaches_the_hook() {
+    let asterisk = Asterisk::start();
+    asterisk.cli("core set debug 1 res_pjsip_multireg.so");
+    let mut agent = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "wrong");
+    assert_eq!(agent.register(), 401);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!asterisk.full_log().contains("REGISTER endpoint=101"), "unauthenticated REGISTER reached the hook");
+}
+
+#[test]
+fn baresip_registers_through_the_hook() {
+    let asterisk = Asterisk::start();
+    asterisk.cli("core set debug 1 res_pjsip_multireg.so");
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config"),
+        "poll_method epoll\nsip_listen 127.0.0.3:0\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule_app account.so\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join("accounts"),
+        format!("<sip:104@{};transport=udp>;auth_pass=pass104;regint=600\n", asterisk.ip),
+    )
+    .unwrap();
+    let mut baresip = Command::new("baresip")
+        .args(["-f", home.path().to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("baresip (Debian package baresip-core) is installed by `make deps`");
+    let registered = wait_for(Duration::from_secs(10), || {
+        let contacts = asterisk.cli("pjsip show contacts");
+        contacts.contains("104/sip:104").then_some(contacts)
+    });
+    let log = asterisk.full_log();
+    let _ = baresip.kill();
+    let _ = baresip.wait();
+    let contacts = registered.expect("baresip's contact in pjsip show contacts");
+    assert!(contacts.contains("127.0.0.3"), "{contacts}");
+    assert!(log.contains("REGISTER endpoint=104") && log.contains("user_agent=\"baresip"), "{log}");
+}
+
+#[test]
+fn hundred_unload_load_cycles_leave_asterisk_answering_without_errors() {
+    let asterisk = Asterisk::start();
+    let errors_before = asterisk.errors().len();
+    for cycle in 0..100 {
+        let unloaded = asterisk.cli("module unload res_pjsip_multireg.so");
+        assert!(unloaded.contains("Unloaded"), "cycle {cycle}: {unloaded}");
+        let loaded = asterisk.cli("module load res_pjsip_multireg.so");
+        assert!(loaded.contains("Loaded"), "cycle {cycle}: {loaded}");
+    }
+    let reloaded = asterisk.cli("module reload res_pjsip_multireg.so");
+    assert!(reloaded.contains("reloaded successfully"), "{reloaded}");
+    assert!(asterisk.cli("module show like multireg").contains("Running"));
+    assert!(asterisk.cli("core show uptime").contains("System uptime"));
+    let mut agent = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
+    assert_eq!(agent.register(), 200, "registrations still work after the cycles");
+    let errors: Vec<_> = asterisk.errors().into_iter().skip(errors_before).collect();
+    assert!(errors.is_empty(), "errors logged: {errors:#?}");
+}
