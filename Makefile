@@ -24,7 +24,7 @@ build: asterisk
 
 # Third-party XML documentation, read by Asterisk at start-up (core show application ...).
 docs: asterisk
-	@install -D -m 0644 docs/res_pjsip_multireg.xml $(ROOT)/usr/share/asterisk/documentation/thirdparty/res_pjsip_multireg.xml
+	@install -D -m 0644 docs/res_pjsip_multireg-en_US.xml $(ROOT)/usr/share/asterisk/documentation/thirdparty/res_pjsip_multireg-en_US.xml
 
 run: build docs
 	@bash scripts/instance.sh stop $(INSTANCE)

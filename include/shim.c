@@ -7,6 +7,10 @@
 #include <asterisk/module.h>
 #include <asterisk/logger.h>
 #include <asterisk/res_pjsip.h>
+#include <asterisk/cli.h>
+#include <asterisk/manager.h>
+#include <asterisk/pbx.h>
+#include <asterisk/sorcery.h>
 #include "shim.h"
 
 /* Implemented in Rust (src/asterisk/entry.rs); each is panic-guarded there. */
@@ -14,6 +18,12 @@ extern int multireg_load_module(void);
 extern int multireg_unload_module(void);
 extern int multireg_reload_module(void);
 extern pj_bool_t multireg_on_rx_request(pjsip_rx_data *rdata);
+extern int multireg_cli_execute(int command, int fd, int argc, const char * const *argv);
+extern int multireg_app_execute(int app, struct ast_channel *chan, const char *data);
+extern int multireg_function_read(int function, struct ast_channel *chan, const char *data, char *buf, size_t len);
+extern int multireg_function_write(int function, struct ast_channel *chan, const char *data, const char *value);
+extern int multireg_ami_execute(struct mansession *s, const struct message *m);
+extern void multireg_on_pjsip_loaded(void);
 
 void multireg_shim_log(int severity, const char *file, int line, const char *function, const char *message)
 {
@@ -63,6 +73,200 @@ int multireg_shim_register_service(void)
 void multireg_shim_unregister_service(void)
 {
 	ast_sip_unregister_service(&multireg_pjsip_module);
+}
+
+struct ast_module *multireg_shim_self(void)
+{
+	return AST_MODULE_SELF;
+}
+
+/* ---- CLI ---- */
+struct cli_command_text {
+	const char *command;
+	const char *usage;
+};
+
+static const struct cli_command_text cli_texts[] = {
+	[MULTIREG_CLI_SHOW_EXTENSIONS] = { "multireg show extensions",
+		"Usage: multireg show extensions\n"
+		"       Lists every extension with a type=multireg policy: registered devices per client\n"
+		"       type against the limits, ring mode, secondary endpoint and busy state.\n" },
+	[MULTIREG_CLI_SHOW_EXTENSION] = { "multireg show extension",
+		"Usage: multireg show extension <extension>\n"
+		"       Shows the policy of one extension and each registered device: client type,\n"
+		"       User-Agent, contact, source address, expiry and why it was classified so.\n" },
+	[MULTIREG_CLI_SET_RINGMODE] = { "multireg set ringmode",
+		"Usage: multireg set ringmode <extension> <home|remote|both>\n"
+		"       Sets which devices ring for the extension (same as RingMode(ext,mode)).\n" },
+	[MULTIREG_CLI_SHOW_BLOCKS] = { "multireg show blocks",
+		"Usage: multireg show blocks\n"
+		"       Lists source addresses blocked after repeated failed authentication.\n" },
+	[MULTIREG_CLI_CLEAR_BLOCKS] = { "multireg clear blocks",
+		"Usage: multireg clear blocks [address]\n"
+		"       Lifts the block on one address, or on all addresses.\n" },
+};
+
+static char *cli_handler(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a);
+
+static struct ast_cli_entry cli_entries[] = {
+	AST_CLI_DEFINE(cli_handler, "Show multireg extensions"),
+	AST_CLI_DEFINE(cli_handler, "Show one multireg extension and its devices"),
+	AST_CLI_DEFINE(cli_handler, "Set the ring mode of an extension"),
+	AST_CLI_DEFINE(cli_handler, "Show addresses blocked after failed authentication"),
+	AST_CLI_DEFINE(cli_handler, "Clear authentication blocks"),
+};
+
+static char *cli_handler(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
+{
+	int index = (int)(e - cli_entries);
+	int result;
+
+	switch (cmd) {
+	case CLI_INIT:
+		e->command = (char *)cli_texts[index].command;
+		e->usage = cli_texts[index].usage;
+		return NULL;
+	case CLI_GENERATE:
+		return NULL;
+	}
+	result = multireg_cli_execute(index, a->fd, a->argc, a->argv);
+	return result == 0 ? CLI_SUCCESS : (result == 1 ? CLI_SHOWUSAGE : CLI_FAILURE);
+}
+
+int multireg_shim_register_cli(void)
+{
+	return ast_cli_register_multiple(cli_entries, ARRAY_LEN(cli_entries));
+}
+
+void multireg_shim_unregister_cli(void)
+{
+	ast_cli_unregister_multiple(cli_entries, ARRAY_LEN(cli_entries));
+}
+
+void multireg_shim_cli_print(int fd, const char *text)
+{
+	ast_cli(fd, "%s", text);
+}
+
+/* ---- dialplan ---- */
+static int app_ringmode_exec(struct ast_channel *chan, const char *data)
+{
+	return multireg_app_execute(MULTIREG_APP_RINGMODE, chan, data);
+}
+
+static int app_multiregdial_exec(struct ast_channel *chan, const char *data)
+{
+	return multireg_app_execute(MULTIREG_APP_MULTIREGDIAL, chan, data);
+}
+
+static int func_multireg_dial_read(struct ast_channel *chan, const char *cmd, char *data, char *buf, size_t len)
+{
+	return multireg_function_read(MULTIREG_FUNC_MULTIREG_DIAL, chan, data, buf, len);
+}
+
+static int func_ring_mode_read(struct ast_channel *chan, const char *cmd, char *data, char *buf, size_t len)
+{
+	return multireg_function_read(MULTIREG_FUNC_RING_MODE, chan, data, buf, len);
+}
+
+static int func_ring_mode_write(struct ast_channel *chan, const char *cmd, char *data, const char *value)
+{
+	return multireg_function_write(MULTIREG_FUNC_RING_MODE, chan, data, value);
+}
+
+static struct ast_custom_function multireg_dial_function = {
+	.name = "MULTIREG_DIAL",
+	.read = func_multireg_dial_read,
+};
+
+static struct ast_custom_function ring_mode_function = {
+	.name = "RING_MODE",
+	.read = func_ring_mode_read,
+	.write = func_ring_mode_write,
+};
+
+int multireg_shim_register_dialplan(void)
+{
+	int res = 0;
+
+	res |= ast_register_application_xml("RingMode", app_ringmode_exec);
+	res |= ast_register_application_xml("MultiregDial", app_multiregdial_exec);
+	res |= ast_custom_function_register(&multireg_dial_function);
+	res |= ast_custom_function_register(&ring_mode_function);
+	return res;
+}
+
+void multireg_shim_unregister_dialplan(void)
+{
+	ast_unregister_application("RingMode");
+	ast_unregister_application("MultiregDial");
+	ast_custom_function_unregister(&multireg_dial_function);
+	ast_custom_function_unregister(&ring_mode_function);
+}
+
+/* ---- AMI ---- */
+static const char *ami_actions[] = {
+	"MultiregShowExtensions",
+	"MultiregShowExtension",
+	"MultiregSetRingMode",
+	"MultiregShowBlocks",
+	"MultiregClearBlocks",
+};
+
+static int ami_handler(struct mansession *s, const struct message *m)
+{
+	return multireg_ami_execute(s, m);
+}
+
+int multireg_shim_register_manager(void)
+{
+	int res = 0;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(ami_actions); i++) {
+		int authority = strstr(ami_actions[i], "Show") ? EVENT_FLAG_SYSTEM | EVENT_FLAG_REPORTING : EVENT_FLAG_SYSTEM;
+		res |= ast_manager_register_xml(ami_actions[i], authority, ami_handler);
+	}
+	return res;
+}
+
+void multireg_shim_unregister_manager(void)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(ami_actions); i++) {
+		ast_manager_unregister(ami_actions[i]);
+	}
+}
+
+void multireg_shim_ami_append(struct mansession *s, const char *text)
+{
+	astman_append(s, "%s", text);
+}
+
+void multireg_shim_manager_event(const char *event, const char *body)
+{
+	manager_event(EVENT_FLAG_SYSTEM, event, "%s", body);
+}
+
+/* ---- res_pjsip reloads ---- */
+static void pjsip_endpoints_loaded(const char *object_type)
+{
+	multireg_on_pjsip_loaded();
+}
+
+static const struct ast_sorcery_observer pjsip_observer = {
+	.loaded = pjsip_endpoints_loaded,
+};
+
+int multireg_shim_observe_pjsip(void)
+{
+	return ast_sorcery_observer_add(ast_sip_get_sorcery(), "endpoint", &pjsip_observer);
+}
+
+void multireg_shim_unobserve_pjsip(void)
+{
+	ast_sorcery_observer_remove(ast_sip_get_sorcery(), "endpoint", &pjsip_observer);
 }
 
 static int load_module(void)

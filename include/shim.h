@@ -4,6 +4,9 @@
 
 #include <pjsip.h>
 
+struct ast_module;
+struct mansession;
+
 /* Severity for multireg_shim_log; mapped to Asterisk's __LOG_* levels in the shim. */
 enum multireg_shim_severity {
 	MULTIREG_SEVERITY_DEBUG = 0,
@@ -21,5 +24,41 @@ int multireg_shim_debug_enabled(int level);
 /* The PJSIP service that sees each authenticated REGISTER just before the registrar. */
 int multireg_shim_register_service(void);
 void multireg_shim_unregister_service(void);
+
+/* The module's own handle (AST_MODULE_SELF), for registrations done from Rust. */
+struct ast_module *multireg_shim_self(void);
+
+/* CLI commands (table in shim.c); each dispatches to multireg_cli_execute(index, ...). */
+enum multireg_cli_command {
+	MULTIREG_CLI_SHOW_EXTENSIONS = 0,
+	MULTIREG_CLI_SHOW_EXTENSION = 1,
+	MULTIREG_CLI_SET_RINGMODE = 2,
+	MULTIREG_CLI_SHOW_BLOCKS = 3,
+	MULTIREG_CLI_CLEAR_BLOCKS = 4,
+};
+int multireg_shim_register_cli(void);
+void multireg_shim_unregister_cli(void);
+/* Prints text to a CLI file descriptor through a constant "%s" format. */
+void multireg_shim_cli_print(int fd, const char *text);
+
+/* Dialplan applications and functions; each dispatches to Rust with its index. */
+enum multireg_dialplan_item {
+	MULTIREG_APP_RINGMODE = 0,
+	MULTIREG_APP_MULTIREGDIAL = 1,
+	MULTIREG_FUNC_MULTIREG_DIAL = 2,
+	MULTIREG_FUNC_RING_MODE = 3,
+};
+int multireg_shim_register_dialplan(void);
+void multireg_shim_unregister_dialplan(void);
+
+/* AMI actions (all dispatch to multireg_ami_execute) and events. */
+int multireg_shim_register_manager(void);
+void multireg_shim_unregister_manager(void);
+void multireg_shim_ami_append(struct mansession *s, const char *text);
+void multireg_shim_manager_event(const char *event, const char *body);
+
+/* Sorcery observer: called after res_pjsip (re)loads its endpoints, so we re-read pjsip.conf. */
+int multireg_shim_observe_pjsip(void);
+void multireg_shim_unobserve_pjsip(void);
 
 #endif

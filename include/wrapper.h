@@ -13,5 +13,8 @@
 #include <asterisk/manager.h>
 #include <asterisk/strings.h>
 #include <asterisk/security_events.h>
+#include <asterisk/file.h>
+#include <asterisk/config.h>
+#include <asterisk/devicestate.h>
 #include <asterisk/res_pjsip.h>
 #include "shim.h"

@@ -18,7 +18,7 @@ fi
 install -D -m 0644 "$module" "$moddir/res_pjsip_multireg.so"
 echo "[install] module -> $moddir/res_pjsip_multireg.so"
 if [[ -n ${datadir:-} ]]; then
-    install -D -m 0644 docs/res_pjsip_multireg.xml "$datadir/documentation/thirdparty/res_pjsip_multireg.xml"
+    install -D -m 0644 docs/res_pjsip_multireg-en_US.xml "$datadir/documentation/thirdparty/res_pjsip_multireg-en_US.xml"
     echo "[install] documentation -> $datadir/documentation/thirdparty/"
 fi
 etcdir=${etcdir:-/etc/asterisk}

@@ -42,6 +42,14 @@ fn adjust_ref(object: *mut c_void, delta: i32) {
     }
 }
 
+/// Releases one reference the caller owns on a raw ao2 object (e.g. an iterator result).
+///
+/// # Safety
+/// `object` must be an ao2 object carrying a reference the caller gives up.
+pub unsafe fn release(object: *mut c_void) {
+    adjust_ref(object, -1);
+}
+
 impl<T> Clone for Ao2<T> {
     fn clone(&self) -> Self {
         adjust_ref(self.object.as_ptr().cast(), 1);

@@ -56,3 +56,95 @@ pub extern "C" fn multireg_on_rx_request(rdata: *mut pjsip_rx_data) -> pj_bool_t
         }
     })
 }
+
+/// CLI dispatcher: 0 = success, 1 = show usage, 2 = failure.
+#[no_mangle]
+pub extern "C" fn multireg_cli_execute(command: c_int, fd: c_int, argc: c_int, argv: *const *const std::ffi::c_char) -> c_int {
+    guarded("cli", 2, || {
+        let args: Vec<String> = (0..argc.max(0) as usize)
+            // SAFETY: Asterisk passes argc valid argv entries for the running command.
+            .map(|i| super::text::from_c(unsafe { *argv.add(i) }))
+            .collect();
+        let mut output = String::new();
+        let result = crate::module::cli::execute(command as u32, &args, &mut output);
+        super::cli::print(fd, &output);
+        result
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn multireg_ami_execute(session: *mut bindings::mansession, message: *const bindings::message) -> c_int {
+    // SAFETY: Asterisk passes the live session and message of the running action.
+    let request = unsafe { super::manager::AmiRequest::from_callback(session, message) };
+    guarded("ami", 0, || {
+        crate::module::ami::execute(&request);
+        0
+    })
+}
+
+/// Dialplan application dispatcher; -1 hangs the channel up, as Asterisk applications do.
+#[no_mangle]
+pub extern "C" fn multireg_app_execute(app: c_int, chan: *mut bindings::ast_channel, data: *const std::ffi::c_char) -> c_int {
+    guarded("dialplan application", -1, || {
+        // SAFETY: Asterisk passes the channel running this application.
+        let Some(channel) = (unsafe { super::channel::Channel::from_callback(chan) }) else { return -1 };
+        crate::module::dialplan::run_application(app as u32, &channel, &super::text::from_c(data))
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn multireg_function_read(
+    function: c_int,
+    chan: *mut bindings::ast_channel,
+    data: *const std::ffi::c_char,
+    buf: *mut std::ffi::c_char,
+    len: usize,
+) -> c_int {
+    guarded("dialplan function read", -1, || {
+        // SAFETY: chan is null or the channel evaluating the function.
+        let channel = unsafe { super::channel::Channel::from_callback(chan) };
+        match crate::module::dialplan::read_function(function as u32, channel.as_ref(), &super::text::from_c(data)) {
+            Ok(value) => {
+                // SAFETY: Asterisk hands us `buf` with `len` writable bytes.
+                unsafe { super::text::copy_to_buffer(&value, buf, len) };
+                0
+            }
+            Err(reason) => {
+                tracing::warn!("{reason}");
+                // SAFETY: as above.
+                unsafe { super::text::copy_to_buffer("", buf, len) };
+                -1
+            }
+        }
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn multireg_function_write(
+    function: c_int,
+    chan: *mut bindings::ast_channel,
+    data: *const std::ffi::c_char,
+    value: *const std::ffi::c_char,
+) -> c_int {
+    guarded("dialplan function write", -1, || {
+        // SAFETY: chan is null or the channel evaluating the function.
+        let channel = unsafe { super::channel::Channel::from_callback(chan) };
+        let (data, value) = (super::text::from_c(data), super::text::from_c(value));
+        match crate::module::dialplan::write_function(function as u32, channel.as_ref(), &data, &value) {
+            Ok(()) => 0,
+            Err(reason) => {
+                tracing::warn!("{reason}");
+                -1
+            }
+        }
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn multireg_on_pjsip_loaded() {
+    guarded("pjsip reload observer", (), || {
+        if let Err(reason) = crate::module::reload() {
+            tracing::error!("multireg configuration not reloaded, previous settings stay in force: {reason}");
+        }
+    })
+}

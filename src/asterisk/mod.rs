@@ -2,7 +2,15 @@
 //! enters through `guard::guarded`, so a Rust panic never unwinds into Asterisk.
 
 pub mod ao2;
+pub mod astdb;
+pub mod channel;
+pub mod cli;
+pub mod config;
+pub mod dialplan;
 pub mod entry;
 pub mod guard;
 pub mod logger;
+pub mod manager;
 pub mod pjsip;
+pub mod sorcery;
+pub mod text;

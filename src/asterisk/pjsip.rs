@@ -100,6 +100,16 @@ impl<'a> RxRequest<'a> {
     }
 }
 
+impl RxRequest<'_> {
+    /// Raises Asterisk's FailedACL security event for this request (fail2ban and the security
+    /// log see it), naming `acl` as the rule that refused it.
+    pub fn report_security_refusal(&self, endpoint: &Ao2<ast_sip_endpoint>, acl: &str) {
+        let acl = super::text::to_c(acl);
+        // SAFETY: endpoint and rdata are alive for the callback; the name is copied.
+        unsafe { bindings::ast_sip_report_failed_acl(endpoint.as_ptr(), self.rdata, acl.as_ptr()) }
+    }
+}
+
 /// The sorcery id ("101") of an endpoint.
 pub fn endpoint_name(endpoint: &Ao2<ast_sip_endpoint>) -> String {
     // SAFETY: the endpoint is a live sorcery object; the id string lives as long as the object.

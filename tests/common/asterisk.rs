@@ -59,6 +59,21 @@ fn free_loopback_ip() -> String {
     }
 }
 
+/// Puts the module's XML documentation where Asterisk reads third-party docs at start-up.
+fn install_documentation(root: &Path) {
+    let source = project_dir().join("docs/res_pjsip_multireg-en_US.xml");
+    let target_dir = root.join("usr/share/asterisk/documentation/thirdparty");
+    let target = target_dir.join("res_pjsip_multireg-en_US.xml");
+    let text = std::fs::read(&source).expect("docs/res_pjsip_multireg-en_US.xml");
+    if std::fs::read(&target).ok().as_deref() != Some(text.as_slice()) {
+        std::fs::create_dir_all(&target_dir).unwrap();
+        // Written beside and renamed, so parallel tests never see half a file.
+        let temporary = target_dir.join(format!(".res_pjsip_multireg.{}.tmp", std::process::id()));
+        std::fs::write(&temporary, &text).unwrap();
+        std::fs::rename(&temporary, &target).unwrap();
+    }
+}
+
 impl Asterisk {
     pub fn start() -> Asterisk {
         Asterisk::start_with(Config::default())
@@ -69,6 +84,7 @@ impl Asterisk {
         assert!(root.join("usr/sbin/asterisk").exists(), "no Asterisk runtime at {}: run `make asterisk`", root.display());
         let module = module_path();
         assert!(module.exists(), "module not built at {}: run `make build`", module.display());
+        install_documentation(&root);
         let ip = free_loopback_ip();
         let inside = format!("/srv/multireg/test-{}", ip.replace('.', "-"));
         let asterisk = Asterisk { ip, root, inside, child: None };
@@ -170,6 +186,12 @@ impl Asterisk {
     /// Runs one CLI command and returns its output.
     pub fn cli(&self, command: &str) -> String {
         self.try_cli(command).unwrap_or_else(|| panic!("CLI command failed: {command}"))
+    }
+
+    /// Replaces the instance's pjsip.conf additions (for reload tests).
+    pub fn rewrite_pjsip_extra(&self, extra: &str) {
+        let base = std::fs::read_to_string(project_dir().join("asterisk-conf/pjsip.conf")).unwrap().replace("127.0.0.1", &self.ip);
+        std::fs::write(self.dir().join("etc/pjsip.conf"), format!("{base}\n; ---- test additions ----\n{extra}")).unwrap();
     }
 
     /// Restarts Asterisk in place (same folders, so astdb and voicemail persist).

@@ -1,0 +1,99 @@
+//! A channel running one of our dialplan applications or functions, plus channel counting.
+use std::ffi::c_char;
+use std::marker::PhantomData;
+
+use super::text::{from_c, to_c};
+use crate::bindings::{self, ast_channel};
+
+/// A channel handed to a dialplan callback; valid only during that callback.
+pub struct Channel<'a> {
+    chan: *mut ast_channel,
+    _callback: PhantomData<&'a ast_channel>,
+}
+
+impl<'a> Channel<'a> {
+    /// # Safety
+    /// `chan` must be null or the channel Asterisk passed to the running dialplan callback.
+    pub unsafe fn from_callback(chan: *mut ast_channel) -> Option<Self> {
+        (!chan.is_null()).then_some(Channel { chan, _callback: PhantomData })
+    }
+
+    pub fn name(&self) -> String {
+        // SAFETY: the channel is alive during the callback; the name is copied at once.
+        from_c(unsafe { bindings::ast_channel_name(self.chan) })
+    }
+
+    pub fn set_variable(&self, name: &str, value: &str) {
+        let (name, value) = (to_c(name), to_c(value));
+        // SAFETY: pbx_builtin_setvar_helper locks the channel itself and copies both strings.
+        unsafe { bindings::pbx_builtin_setvar_helper(self.chan, name.as_ptr(), value.as_ptr()) };
+    }
+
+    /// Answers the channel; false if it hung up.
+    pub fn answer(&self) -> bool {
+        // SAFETY: answering the channel running our application.
+        unsafe { bindings::ast_answer(self.chan) == 0 }
+    }
+
+    /// Plays a sound (or `&`-joined list); false if the caller hung up.
+    pub fn play(&self, files: &str) -> bool {
+        files.split('&').filter(|f| !f.is_empty()).all(|file| {
+            let (file, digits) = (to_c(file), to_c(""));
+            // SAFETY: streams to our channel from its own thread (the application's).
+            unsafe { bindings::ast_stream_and_wait(self.chan, file.as_ptr(), digits.as_ptr()) >= 0 }
+        })
+    }
+
+    /// Plays `prompt` and collects one digit. Ok(None) on silence, Err(()) when the caller hung up.
+    pub fn prompt_digit(&self, prompt: &str, timeout_ms: i32) -> Result<Option<char>, ()> {
+        let prompt = to_c(prompt);
+        let mut digits = [0 as c_char; 4];
+        // SAFETY: buffer of 4 bytes with maxlen 1 (plus NUL); prompt is a valid C string.
+        let result = unsafe { bindings::ast_app_getdata(self.chan, prompt.as_ptr(), digits.as_mut_ptr(), 1, timeout_ms) };
+        if result == bindings::AST_GETDATA_FAILED || result == bindings::AST_GETDATA_INTERRUPTED {
+            return Err(());
+        }
+        Ok(from_c(digits.as_ptr()).chars().next())
+    }
+
+    /// Runs a dialplan application (e.g. Dial) on this channel and returns its result.
+    pub fn exec(&self, application: &str, arguments: &str) -> Result<i32, String> {
+        let name = to_c(application);
+        // SAFETY: pbx_findapp returns a registered application or null; the pointer stays valid
+        // while the application's module is loaded, which pbx_exec relies on too.
+        let app = unsafe { bindings::pbx_findapp(name.as_ptr()) };
+        if app.is_null() {
+            return Err(format!("application {application} is not available (module not loaded)"));
+        }
+        let arguments = to_c(arguments);
+        // SAFETY: executing on our own channel from its own thread, as the dialplan does.
+        Ok(unsafe { bindings::pbx_exec(self.chan, app, arguments.as_ptr()) })
+    }
+}
+
+/// How many channels named `<tech>/<resource>-...` exist, not counting those only ringing.
+pub fn active_channels(tech_resource: &str) -> u32 {
+    let prefix = format!("{tech_resource}-");
+    let prefix_c = to_c(&prefix);
+    let mut count = 0;
+    // SAFETY: the iterator and each returned channel are references we release; channel state
+    // is read while we hold the reference.
+    unsafe {
+        let iterator = bindings::ast_channel_iterator_by_name_new(prefix_c.as_ptr(), prefix.len());
+        if iterator.is_null() {
+            return 0;
+        }
+        loop {
+            let chan = bindings::ast_channel_iterator_next(iterator);
+            if chan.is_null() {
+                break;
+            }
+            if bindings::ast_channel_state(chan) != bindings::AST_STATE_RINGING {
+                count += 1;
+            }
+            super::ao2::release(chan.cast());
+        }
+        bindings::ast_channel_iterator_destroy(iterator);
+    }
+    count
+}

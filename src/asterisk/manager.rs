@@ -1,0 +1,82 @@
+//! AMI: actions (one dispatcher) and events.
+use super::text::{from_c, to_c};
+use crate::bindings::{self, mansession, message};
+
+pub fn register() -> bool {
+    // SAFETY: registers the shim's static action names with this module as owner.
+    unsafe { bindings::multireg_shim_register_manager() == 0 }
+}
+
+pub fn unregister() {
+    // SAFETY: unregisters the same actions.
+    unsafe { bindings::multireg_shim_unregister_manager() }
+}
+
+/// AMI fields are one line each; keep user text from breaking the framing.
+fn field_value(value: &str) -> String {
+    value.replace(['\r', '\n'], " ")
+}
+
+fn format_fields(fields: &[(&str, String)]) -> String {
+    fields.iter().map(|(key, value)| format!("{key}: {}\r\n", field_value(value))).collect()
+}
+
+/// Raises an AMI event in the "system" class.
+pub fn event(name: &str, fields: &[(&str, String)]) {
+    let (name, body) = (to_c(name), to_c(&format_fields(fields)));
+    // SAFETY: valid C strings; the shim passes body through a constant "%s" format.
+    unsafe { bindings::multireg_shim_manager_event(name.as_ptr(), body.as_ptr()) }
+}
+
+/// One AMI action being served; valid only during the callback.
+pub struct AmiRequest {
+    session: *mut mansession,
+    message: *const message,
+}
+
+impl AmiRequest {
+    /// # Safety
+    /// Both pointers must come from the running AMI action callback.
+    pub unsafe fn from_callback(session: *mut mansession, message: *const message) -> Self {
+        AmiRequest { session, message }
+    }
+
+    pub fn header(&self, name: &str) -> String {
+        let name = to_c(name);
+        // SAFETY: message is valid during the callback; astman_get_header never writes the name.
+        from_c(unsafe { bindings::astman_get_header(self.message, name.as_ptr().cast_mut()) })
+    }
+
+    pub fn error(&self, text: &str) {
+        let text = to_c(text);
+        // SAFETY: valid session/message for the callback; text copied by Asterisk.
+        unsafe { bindings::astman_send_error(self.session, self.message, text.as_ptr().cast_mut()) }
+    }
+
+    pub fn ack(&self, text: &str) {
+        let text = to_c(text);
+        // SAFETY: as above.
+        unsafe { bindings::astman_send_ack(self.session, self.message, text.as_ptr().cast_mut()) }
+    }
+
+    /// Answers with a list: an ack, one event per item, and `<complete_event>` with the count.
+    pub fn list(&self, what: &str, event_name: &str, items: &[Vec<(&str, String)>], complete_event: &str) {
+        let action_id = self.header("ActionID");
+        let id_line = if action_id.is_empty() { String::new() } else { format!("ActionID: {}\r\n", field_value(&action_id)) };
+        let text = to_c(&format!("{what} will follow"));
+        let start = to_c("start");
+        // SAFETY: valid session/message; the strings live across the calls.
+        unsafe { bindings::astman_send_listack(self.session, self.message, text.as_ptr().cast_mut(), start.as_ptr().cast_mut()) };
+        for item in items {
+            let body = to_c(&format!("Event: {event_name}\r\n{id_line}{}\r\n", format_fields(item)));
+            // SAFETY: as above; appended through a constant "%s" format.
+            unsafe { bindings::multireg_shim_ami_append(self.session, body.as_ptr()) };
+        }
+        let complete = to_c(complete_event);
+        // SAFETY: as above.
+        unsafe {
+            bindings::astman_send_list_complete_start(self.session, self.message, complete.as_ptr(), items.len() as i32);
+            bindings::astman_send_list_complete_end(self.session);
+        }
+    }
+}

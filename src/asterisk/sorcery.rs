@@ -1,0 +1,111 @@
+//! Sorcery objects of res_pjsip (endpoints, AORs, auths, contacts) as name/value pairs, without
+//! depending on their struct layouts.
+use std::ffi::c_void;
+
+use super::ao2::Ao2;
+use super::text::{from_c, to_c};
+use crate::bindings;
+
+pub type Fields = Vec<(String, String)>;
+
+fn sorcery() -> *mut bindings::ast_sorcery {
+    // SAFETY: res_pjsip (a module requirement) owns this sorcery instance while we are loaded.
+    unsafe { bindings::ast_sip_get_sorcery() }
+}
+
+/// Name/value pairs of any sorcery object (`ast_sorcery_objectset_create2`).
+pub fn fields_of(object: *const c_void, prefer_list: bool) -> Fields {
+    let mode = if prefer_list { bindings::AST_HANDLER_PREFER_LIST } else { bindings::AST_HANDLER_ONLY_STRING };
+    // SAFETY: object is a live sorcery object of res_pjsip's sorcery; the list is ours to free.
+    unsafe {
+        let list = bindings::ast_sorcery_objectset_create2(sorcery(), object, mode);
+        let mut fields = Vec::new();
+        let mut variable = list;
+        while !variable.is_null() {
+            fields.push((from_c((*variable).name), from_c((*variable).value)));
+            variable = (*variable).next;
+        }
+        bindings::ast_variables_destroy(list);
+        fields
+    }
+}
+
+/// A sorcery object fetched by type and id.
+pub struct SorceryObject {
+    handle: Ao2<c_void>,
+}
+
+impl SorceryObject {
+    pub fn fields(&self) -> Fields {
+        fields_of(self.handle.as_ptr(), false)
+    }
+    pub fn fields_prefer_list(&self) -> Fields {
+        fields_of(self.handle.as_ptr(), true)
+    }
+    pub fn id(&self) -> String {
+        // SAFETY: the object is alive while we hold our reference.
+        from_c(unsafe { bindings::ast_sorcery_object_get_id(self.handle.as_ptr()) })
+    }
+    pub fn as_ptr(&self) -> *mut c_void {
+        self.handle.as_ptr()
+    }
+}
+
+pub fn retrieve(object_type: &str, id: &str) -> Option<SorceryObject> {
+    let (object_type, id) = (to_c(object_type), to_c(id));
+    // SAFETY: returns a new reference or null; Ao2 takes it over.
+    let object = unsafe { bindings::ast_sorcery_retrieve_by_id(sorcery(), object_type.as_ptr(), id.as_ptr()) };
+    // SAFETY: a retrieve result carries one reference we now own.
+    unsafe { Ao2::from_owned(object) }.map(|handle| SorceryObject { handle })
+}
+
+/// A registered contact of an AOR.
+pub struct StoredContact {
+    handle: Ao2<bindings::ast_sip_contact>,
+    pub fields: Fields,
+    pub id: String,
+}
+
+impl StoredContact {
+    pub fn field(&self, name: &str) -> &str {
+        self.fields.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str()).unwrap_or("")
+    }
+}
+
+/// Every contact currently registered to `aor_name` (empty if the AOR does not exist).
+pub fn aor_contacts(aor_name: &str) -> Vec<StoredContact> {
+    let name = to_c(aor_name);
+    let mut contacts = Vec::new();
+    // SAFETY: each call returns a new reference (or null) that we release; the iterator holds its
+    // own reference to the container until destroyed.
+    unsafe {
+        let Some(aor) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor(name.as_ptr())) else {
+            return contacts;
+        };
+        let Some(container) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor_contacts(aor.as_ptr())) else {
+            return contacts;
+        };
+        let mut iterator = bindings::ao2_iterator_init(container.as_ptr(), 0);
+        loop {
+            let object = bindings::__ao2_iterator_next(
+                &mut iterator,
+                std::ptr::null(),
+                c"res_pjsip_multireg".as_ptr(),
+                0,
+                c"aor_contacts".as_ptr(),
+            );
+            let Some(handle) = Ao2::from_owned(object.cast::<bindings::ast_sip_contact>()) else { break };
+            let fields = fields_of(handle.as_ptr().cast(), false);
+            let id = from_c(bindings::ast_sorcery_object_get_id(handle.as_ptr().cast()));
+            contacts.push(StoredContact { handle, fields, id });
+        }
+        bindings::ao2_iterator_destroy(&mut iterator);
+    }
+    contacts
+}
+
+/// Removes a registered contact (as an unREGISTER would).
+pub fn delete_contact(contact: &StoredContact) -> bool {
+    // SAFETY: the contact is a live object we hold a reference to.
+    unsafe { bindings::ast_sip_location_delete_contact(contact.handle.as_ptr()) == 0 }
+}

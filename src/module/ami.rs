@@ -1,0 +1,143 @@
+//! AMI actions: MultiregShowExtensions, MultiregShowExtension, MultiregSetRingMode,
+//! MultiregShowBlocks, MultiregClearBlocks. Also the block listing shared with the CLI.
+use std::fmt::Write;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use super::state::STATE;
+use super::{ringmodes, views};
+use crate::asterisk::manager::AmiRequest;
+use crate::policy::classify::ClientType;
+use crate::policy::ringmode::RingMode;
+
+pub fn execute(request: &AmiRequest) {
+    match request.header("Action").to_ascii_lowercase().as_str() {
+        "multiregshowextensions" => show_extensions(request),
+        "multiregshowextension" => show_extension(request),
+        "multiregsetringmode" => set_ring_mode(request),
+        "multiregshowblocks" => show_blocks(request),
+        "multiregclearblocks" => clear_blocks(request),
+        other => request.error(&format!("unknown action {other}")),
+    }
+}
+
+fn extension_fields(view: &views::ExtensionView) -> Vec<(&'static str, String)> {
+    let mut fields = vec![("Extension", view.config.endpoint.clone())];
+    for (name, limit_name, client_type) in [
+        ("IpPhones", "IpPhoneLimit", ClientType::IpPhone),
+        ("WebClients", "WebClientLimit", ClientType::Web),
+        ("DesktopClients", "DesktopClientLimit", ClientType::Desktop),
+        ("MobileClients", "MobileClientLimit", ClientType::Mobile),
+    ] {
+        let (used, limit) = view.usage(client_type);
+        fields.push((name, used.to_string()));
+        fields.push((limit_name, limit.to_string()));
+    }
+    fields.push(("AtLimit", view.config.at_limit.as_str().to_string()));
+    fields.push(("Secondary", view.config.secondary_endpoint().unwrap_or_default()));
+    fields.push(("SecondaryDevices", view.secondary_devices().to_string()));
+    fields.push(("RingMode", view.ring_mode.clone()));
+    fields.push(("AllBusyMode", if view.config.all_busy_mode { "yes" } else { "no" }.to_string()));
+    fields.push(("ActiveCalls", view.active_calls.to_string()));
+    fields.push(("Busy", if view.busy { "yes" } else { "no" }.to_string()));
+    fields
+}
+
+fn show_extensions(request: &AmiRequest) {
+    let items: Vec<_> = views::extensions().iter().map(extension_fields).collect();
+    request.list("Multireg extensions", "MultiregExtension", &items, "MultiregExtensionsComplete");
+}
+
+fn show_extension(request: &AmiRequest) {
+    let extension = request.header("Extension");
+    let Some(config) = ringmodes::policy_for(&extension) else {
+        request.error(&format!("Extension '{extension}' has no type=multireg policy"));
+        return;
+    };
+    let view = views::extension(&config);
+    let mut items = vec![extension_fields(&view)];
+    for device in &view.devices {
+        items.push(vec![
+            ("Extension", config.endpoint.clone()),
+            ("Endpoint", device.endpoint.clone()),
+            ("AOR", device.aor.clone()),
+            ("ClientType", device.client_type.as_str().to_string()),
+            ("UserAgent", device.user_agent.clone()),
+            ("Contact", device.contact.clone()),
+            ("SourceAddress", device.source.clone()),
+            ("Transport", device.transport.clone()),
+            ("ExpiresIn", device.expires_in.to_string()),
+            ("Classification", device.reason.clone()),
+        ]);
+    }
+    // The first item describes the extension, the rest its devices; both use one event name
+    // per kind so listeners can tell them apart.
+    let (summary, devices) = items.split_at(1);
+    request.list("Multireg extension", "MultiregDevice", devices, "MultiregDevicesComplete");
+    super::super::asterisk::manager::event("MultiregExtensionDetail", &summary[0]);
+}
+
+fn set_ring_mode(request: &AmiRequest) {
+    let extension = request.header("Extension");
+    let Some(config) = ringmodes::policy_for(&extension) else {
+        request.error(&format!("Extension '{extension}' has no type=multireg policy"));
+        return;
+    };
+    let Some(mode) = RingMode::parse(&request.header("Mode")) else {
+        request.error("Mode must be home, remote or both (or 1, 2, 3)");
+        return;
+    };
+    match ringmodes::set(&config, mode, "AMI") {
+        Ok(_) => request.ack(&format!("Ring mode of {} set to {mode}", config.endpoint)),
+        Err(reason) => request.error(&reason),
+    }
+}
+
+fn show_blocks(request: &AmiRequest) {
+    let now = Instant::now();
+    let items: Vec<_> = STATE
+        .lock()
+        .blocker
+        .blocked(now)
+        .into_iter()
+        .map(|(address, remaining, failures)| {
+            vec![("Address", address.to_string()), ("SecondsLeft", remaining.as_secs().to_string()), ("Failures", failures.to_string())]
+        })
+        .collect();
+    request.list("Blocked addresses", "MultiregBlock", &items, "MultiregBlocksComplete");
+}
+
+fn clear_blocks(request: &AmiRequest) {
+    let address = request.header("Address");
+    let mut text = String::new();
+    if clear_blocks_text(Some(address.as_str()).filter(|a| !a.is_empty()), &mut text) == 0 {
+        request.ack(text.trim());
+    } else {
+        request.error(text.trim());
+    }
+}
+
+pub fn blocks_text(out: &mut String) -> i32 {
+    let blocked = STATE.lock().blocker.blocked(Instant::now());
+    let _ = writeln!(out, "{:<40} {:>12} {:>9}", "Address", "Seconds left", "Failures");
+    for (address, remaining, failures) in &blocked {
+        let _ = writeln!(out, "{:<40} {:>12} {:>9}", address.to_string(), remaining.as_secs(), failures);
+    }
+    let _ = writeln!(out, "{} blocked addresses", blocked.len());
+    0
+}
+
+pub fn clear_blocks_text(address: Option<&str>, out: &mut String) -> i32 {
+    let address = match address.map(str::parse::<IpAddr>) {
+        Some(Err(_)) => {
+            let _ = writeln!(out, "'{}' is not an IP address", address.unwrap_or_default());
+            return 2;
+        }
+        Some(Ok(ip)) => Some(ip),
+        None => None,
+    };
+    let cleared = STATE.lock().blocker.clear(address);
+    let _ = writeln!(out, "Cleared {cleared} blocked addresses");
+    tracing::info!("multireg: authentication blocks cleared ({cleared})");
+    0
+}

@@ -1,0 +1,107 @@
+//! CLI: multireg show extensions | show extension <ext> | set ringmode | show blocks | clear blocks.
+use std::fmt::Write;
+
+use super::{ringmodes, views};
+use crate::bindings;
+use crate::policy::classify::ClientType;
+use crate::policy::ringmode::RingMode;
+
+const SUCCESS: i32 = 0;
+const SHOW_USAGE: i32 = 1;
+const FAILURE: i32 = 2;
+
+pub fn execute(command: u32, args: &[String], out: &mut String) -> i32 {
+    match command {
+        bindings::MULTIREG_CLI_SHOW_EXTENSIONS if args.len() == 3 => show_extensions(out),
+        bindings::MULTIREG_CLI_SHOW_EXTENSION if args.len() == 4 => show_extension(&args[3], out),
+        bindings::MULTIREG_CLI_SET_RINGMODE if args.len() == 5 => set_ring_mode(&args[3], &args[4], out),
+        bindings::MULTIREG_CLI_SHOW_BLOCKS if args.len() == 3 => super::ami::blocks_text(out),
+        bindings::MULTIREG_CLI_CLEAR_BLOCKS if args.len() == 3 || args.len() == 4 => super::ami::clear_blocks_text(args.get(3).map(String::as_str), out),
+        _ => SHOW_USAGE,
+    }
+}
+
+fn show_extensions(out: &mut String) -> i32 {
+    let all = views::extensions();
+    let _ = writeln!(
+        out,
+        "{:<12} {:<9} {:<9} {:<9} {:<9} {:<14} {:<12} {:<9} {:<5}",
+        "Extension", "IP phone", "Web", "Desktop", "Mobile", "At limit", "Secondary", "Ring", "Busy"
+    );
+    let _ = writeln!(out, "{}", "=".repeat(96));
+    for view in &all {
+        let usage = |t| {
+            let (used, limit) = view.usage(t);
+            format!("{used}/{limit}")
+        };
+        let secondary = view.config.secondary_endpoint().map(|s| format!("{s} ({})", view.secondary_devices())).unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "{:<12} {:<9} {:<9} {:<9} {:<9} {:<14} {:<12} {:<9} {:<5}",
+            view.config.endpoint,
+            usage(ClientType::IpPhone),
+            usage(ClientType::Web),
+            usage(ClientType::Desktop),
+            usage(ClientType::Mobile),
+            view.config.at_limit.as_str(),
+            secondary,
+            view.ring_mode,
+            if view.busy { "yes" } else { "no" }
+        );
+    }
+    let _ = writeln!(out, "\n{} extensions with a type=multireg policy", all.len());
+    SUCCESS
+}
+
+fn show_extension(extension: &str, out: &mut String) -> i32 {
+    let Some(config) = ringmodes::policy_for(extension) else {
+        let _ = writeln!(out, "Extension {extension} has no type=multireg policy");
+        return FAILURE;
+    };
+    let view = views::extension(&config);
+    let _ = writeln!(out, "Extension:        {}  (section [{}])", config.endpoint, config.section);
+    for t in ClientType::ALL {
+        let (used, limit) = view.usage(t);
+        let _ = writeln!(out, "  {:<16}{used} of {limit}", format!("{}s:", t.display_name()));
+    }
+    let _ = writeln!(out, "At limit:         {}", config.at_limit.as_str());
+    let secondary = config.secondary_endpoint().map(|s| format!("{s} (up to {} devices)", config.secondary_max_devices)).unwrap_or_else(|| "off".into());
+    let _ = writeln!(out, "Secondary:        {secondary}");
+    let _ = writeln!(out, "Ring mode:        {}", view.ring_mode);
+    let remote = if config.remote_destination.is_empty() { "-" } else { config.remote_destination.as_str() };
+    let _ = writeln!(out, "Remote dest.:     {remote}");
+    let _ = writeln!(out, "All Busy Mode:    {}", if config.all_busy_mode { "on" } else { "off" });
+    let limit = if config.max_concurrent_calls == 0 { "unlimited".to_string() } else { config.max_concurrent_calls.to_string() };
+    let _ = writeln!(out, "Calls:            {} active (limit {limit}), busy: {}", view.active_calls, if view.busy { "yes" } else { "no" });
+    let _ = writeln!(out, "\nDevices: {}", view.devices.len());
+    for (index, device) in view.devices.iter().enumerate() {
+        let _ = writeln!(out, "  {}. {} on {} (AOR {})", index + 1, device.client_type.display_name(), device.endpoint, device.aor);
+        let _ = writeln!(out, "     User-Agent: {}", device.user_agent);
+        let _ = writeln!(out, "     Contact:    {}", device.contact);
+        let _ = writeln!(out, "     Source:     {} {}", device.source, device.transport);
+        let _ = writeln!(out, "     Expires in: {} s", device.expires_in);
+        let _ = writeln!(out, "     Why:        {}", device.reason);
+    }
+    SUCCESS
+}
+
+fn set_ring_mode(extension: &str, mode: &str, out: &mut String) -> i32 {
+    let Some(config) = ringmodes::policy_for(extension) else {
+        let _ = writeln!(out, "Extension {extension} has no type=multireg policy");
+        return FAILURE;
+    };
+    let Some(mode) = RingMode::parse(mode) else {
+        let _ = writeln!(out, "Unknown ring mode '{mode}': use home, remote or both");
+        return SHOW_USAGE;
+    };
+    match ringmodes::set(&config, mode, "CLI") {
+        Ok(old) => {
+            let _ = writeln!(out, "Ring mode of {} changed from {old} to {mode}", config.endpoint);
+            SUCCESS
+        }
+        Err(reason) => {
+            let _ = writeln!(out, "{reason}");
+            FAILURE
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Dialplan applications RingMode and MultiregDial, functions MULTIREG_DIAL and RING_MODE.
+use super::registrar::endpoint_aors;
+use super::ringmodes;
+use crate::asterisk::channel::{active_channels, Channel};
+use crate::asterisk::sorcery;
+use crate::bindings;
+use crate::policy::config::MultiregConfig;
+use crate::policy::dialstring::{build_dial_string, validate_endpoint_name};
+use crate::policy::ringmode::{parse_ringmode_args, ring_targets, PromptSession, PromptStep, RingMode, DEFAULT_PROMPT_TRIES};
+
+const APP_RINGMODE: u32 = bindings::MULTIREG_APP_RINGMODE;
+const APP_MULTIREGDIAL: u32 = bindings::MULTIREG_APP_MULTIREGDIAL;
+const FUNC_MULTIREG_DIAL: u32 = bindings::MULTIREG_FUNC_MULTIREG_DIAL;
+const FUNC_RING_MODE: u32 = bindings::MULTIREG_FUNC_RING_MODE;
+
+/// Channel variable MULTIREG_DIAL and MultiregDial set: OK, BUSY, UNAVAILABLE or INVALID.
+const STATUS_VARIABLE: &str = "MULTIREG_DIAL_STATUS";
+
+/// What calling an extension should do now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DialPlan {
+    Ring(String),
+    /// All Busy Mode or the concurrent call limit: ring nothing.
+    Busy(String),
+    /// No registered device on the chosen side.
+    Unavailable,
+}
+
+/// The endpoint part of a channel name: "PJSIP/101r-00000002" → "101r".
+fn endpoint_of_channel(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("PJSIP/")?;
+    Some(rest.rsplit_once('-').map(|(endpoint, _)| endpoint).unwrap_or(rest))
+}
+
+fn contacts_for(endpoint: &str) -> Vec<(String, String)> {
+    endpoint_aors(endpoint)
+        .iter()
+        .flat_map(|aor| sorcery::aor_contacts(aor))
+        .map(|contact| (endpoint.to_string(), contact.field("uri").to_string()))
+        .filter(|(_, uri)| !uri.is_empty())
+        .collect()
+}
+
+/// Calls on both devices of the extension, not counting devices only ringing.
+pub fn active_calls(config: &MultiregConfig) -> u32 {
+    let mut calls = active_channels(&format!("PJSIP/{}", config.endpoint));
+    if let Some(secondary) = config.secondary_endpoint() {
+        calls += active_channels(&format!("PJSIP/{secondary}"));
+    }
+    calls
+}
+
+pub fn plan_call(extension: &str) -> Result<DialPlan, String> {
+    validate_endpoint_name(extension)?;
+    let Some(config) = ringmodes::policy_for(extension) else {
+        // No policy: every registered device of the endpoint, like PJSIP_DIAL_CONTACTS.
+        return Ok(finish(contacts_for(extension), None));
+    };
+    if config.all_busy_mode && active_calls(&config) > 0 {
+        return Ok(DialPlan::Busy(format!("{} is in a call (All Busy Mode)", config.endpoint)));
+    }
+    if config.max_concurrent_calls > 0 && active_calls(&config) >= config.max_concurrent_calls {
+        return Ok(DialPlan::Busy(format!("{} reached max_concurrent_calls={}", config.endpoint, config.max_concurrent_calls)));
+    }
+    let secondary = config.secondary_endpoint();
+    let remote = Some(config.remote_destination.as_str()).filter(|r| !r.is_empty());
+    let targets = ring_targets(ringmodes::current(&config), secondary.as_deref(), remote);
+    let mut pairs = Vec::new();
+    if targets.primary {
+        pairs.extend(contacts_for(&config.endpoint));
+    }
+    if let (true, Some(secondary)) = (targets.secondary, secondary.as_deref()) {
+        pairs.extend(contacts_for(secondary));
+    }
+    Ok(finish(pairs, targets.remote_destination))
+}
+
+fn finish(pairs: Vec<(String, String)>, remote_destination: Option<String>) -> DialPlan {
+    let (mut dial, skipped) = build_dial_string(&pairs);
+    for skip in skipped {
+        tracing::warn!("multireg: not dialling contact {:?}: {}", skip.uri, skip.reason);
+    }
+    if let Some(remote) = remote_destination {
+        if !dial.is_empty() {
+            dial.push('&');
+        }
+        dial.push_str(&remote);
+    }
+    if dial.is_empty() {
+        DialPlan::Unavailable
+    } else {
+        DialPlan::Ring(dial)
+    }
+}
+
+pub fn run_application(app: u32, channel: &Channel<'_>, data: &str) -> i32 {
+    match app {
+        APP_RINGMODE => ring_mode_application(channel, data),
+        APP_MULTIREGDIAL => multireg_dial_application(channel, data),
+        _ => -1,
+    }
+}
+
+/// MultiregDial(extension[,timeout[,options]]): Dial with the extension's dial string.
+fn multireg_dial_application(channel: &Channel<'_>, data: &str) -> i32 {
+    let mut parts = data.splitn(3, ',');
+    let extension = parts.next().unwrap_or("").trim();
+    let timeout = parts.next().unwrap_or("").trim();
+    let options = parts.next().unwrap_or("").trim();
+    if !timeout.chars().all(|c| c.is_ascii_digit()) {
+        tracing::warn!("MultiregDial: timeout '{timeout}' is not a number of seconds");
+        channel.set_variable(STATUS_VARIABLE, "INVALID");
+        channel.set_variable("DIALSTATUS", "INVALIDARGS");
+        return 0;
+    }
+    match plan_call(extension) {
+        Err(reason) => {
+            tracing::warn!("MultiregDial({data}): {reason}");
+            channel.set_variable(STATUS_VARIABLE, "INVALID");
+            channel.set_variable("DIALSTATUS", "INVALIDARGS");
+            0
+        }
+        Ok(DialPlan::Busy(reason)) => {
+            tracing::debug!("MultiregDial({extension}): busy: {reason}");
+            channel.set_variable(STATUS_VARIABLE, "BUSY");
+            channel.set_variable("DIALSTATUS", "BUSY");
+            0
+        }
+        Ok(DialPlan::Unavailable) => {
+            channel.set_variable(STATUS_VARIABLE, "UNAVAILABLE");
+            channel.set_variable("DIALSTATUS", "CHANUNAVAIL");
+            0
+        }
+        Ok(DialPlan::Ring(dial)) => {
+            channel.set_variable(STATUS_VARIABLE, "OK");
+            match channel.exec("Dial", &format!("{dial},{timeout},{options}")) {
+                Ok(result) => result,
+                Err(reason) => {
+                    tracing::error!("MultiregDial: {reason}");
+                    channel.set_variable("DIALSTATUS", "CHANUNAVAIL");
+                    0
+                }
+            }
+        }
+    }
+}
+
+/// The extension a RingMode() call is about: the argument, or the calling device's extension.
+fn extension_for(channel: &Channel<'_>, given: Option<String>) -> Result<MultiregConfig, String> {
+    let name = match given {
+        Some(extension) => extension,
+        None => endpoint_of_channel(&channel.name())
+            .map(str::to_string)
+            .ok_or_else(|| format!("RingMode: no extension given and {} is not a PJSIP device", channel.name()))?,
+    };
+    ringmodes::policy_for(&name).ok_or_else(|| format!("RingMode: extension {name} has no type=multireg policy"))
+}
+
+/// RingMode([extension[,mode]]): set directly, or prompt 1/2/3 with up to three tries.
+fn ring_mode_application(channel: &Channel<'_>, data: &str) -> i32 {
+    let args = match parse_ringmode_args(data) {
+        Ok(args) => args,
+        Err(reason) => {
+            tracing::warn!("RingMode({data}): {reason}");
+            channel.set_variable("RINGMODE_STATUS", "INVALID");
+            return 0;
+        }
+    };
+    let config = match extension_for(channel, args.extension) {
+        Ok(config) => config,
+        Err(reason) => {
+            tracing::warn!("{reason}");
+            channel.set_variable("RINGMODE_STATUS", "INVALID");
+            return 0;
+        }
+    };
+    if let Some(mode) = args.mode {
+        return store_mode(channel, &config, mode);
+    }
+    if !channel.answer() {
+        return -1;
+    }
+    let mut session = PromptSession::new(DEFAULT_PROMPT_TRIES);
+    loop {
+        let input = match channel.prompt_digit(&config.ring_mode_prompt, 5000) {
+            Ok(input) => input,
+            Err(()) => return -1,
+        };
+        match session.on_input(input) {
+            PromptStep::Confirm(mode) => {
+                let result = store_mode(channel, &config, mode);
+                if result == 0 && !channel.play(&config.ring_mode_confirm) {
+                    return -1;
+                }
+                return result;
+            }
+            PromptStep::Reprompt { .. } => {
+                if input.is_some() && !channel.play("option-is-invalid") {
+                    return -1;
+                }
+            }
+            PromptStep::GiveUp => {
+                tracing::info!("multireg: RingMode on {}: no valid choice after {} tries, mode unchanged", channel.name(), session.tries_used());
+                channel.set_variable("RINGMODE_STATUS", "TIMEOUT");
+                channel.play("goodbye");
+                return -1;
+            }
+        }
+    }
+}
+
+fn store_mode(channel: &Channel<'_>, config: &MultiregConfig, mode: RingMode) -> i32 {
+    match ringmodes::set(config, mode, &channel.name()) {
+        Ok(_) => {
+            channel.set_variable("RINGMODE_STATUS", "SET");
+            channel.set_variable("RINGMODE", mode.as_str());
+            0
+        }
+        Err(reason) => {
+            tracing::error!("{reason}");
+            channel.set_variable("RINGMODE_STATUS", "FAILED");
+            0
+        }
+    }
+}
+
+pub fn read_function(function: u32, channel: Option<&Channel<'_>>, data: &str) -> Result<String, String> {
+    let extension = data.trim();
+    match function {
+        FUNC_MULTIREG_DIAL => {
+            let plan = plan_call(extension).map_err(|reason| format!("MULTIREG_DIAL({extension}): {reason}"));
+            let (status, value) = match &plan {
+                Ok(DialPlan::Ring(dial)) => ("OK", dial.clone()),
+                Ok(DialPlan::Busy(_)) => ("BUSY", String::new()),
+                Ok(DialPlan::Unavailable) => ("UNAVAILABLE", String::new()),
+                Err(_) => ("INVALID", String::new()),
+            };
+            if let Some(channel) = channel {
+                channel.set_variable(STATUS_VARIABLE, status);
+            }
+            plan.map(|_| value)
+        }
+        FUNC_RING_MODE => {
+            let config = ringmodes::policy_for(extension).ok_or_else(|| format!("RING_MODE({extension}): no type=multireg policy"))?;
+            Ok(ringmodes::current(&config).as_str().to_string())
+        }
+        _ => Err("unknown function".into()),
+    }
+}
+
+pub fn write_function(function: u32, channel: Option<&Channel<'_>>, data: &str, value: &str) -> Result<(), String> {
+    if function != FUNC_RING_MODE {
+        return Err("MULTIREG_DIAL is read-only".into());
+    }
+    let extension = data.trim();
+    let config = ringmodes::policy_for(extension).ok_or_else(|| format!("RING_MODE({extension}): no type=multireg policy"))?;
+    let mode: RingMode = value.parse().map_err(|e| format!("RING_MODE({extension})={value}: {e}"))?;
+    let by = channel.map(|c| c.name()).unwrap_or_else(|| "dialplan".into());
+    ringmodes::set(&config, mode, &by).map(|_| ())
+}
+

@@ -1,0 +1,66 @@
+//! Wires the policy to Asterisk: load, unload, reload, and the request/dialplan/CLI/AMI entry
+//! points. Only safe wrappers from `crate::asterisk` are used here.
+pub mod ami;
+pub mod cli;
+pub mod dialplan;
+pub mod registrar;
+pub mod ringmodes;
+pub mod state;
+pub mod views;
+
+use crate::asterisk::{cli as ast_cli, config, dialplan as ast_dialplan, guard, logger, manager, pjsip};
+use crate::policy::config::{apply_reload, parse_sections};
+
+pub fn load() -> Result<(), String> {
+    logger::install();
+    guard::install_quiet_panic_hook();
+    state::reset();
+    if let Err(reason) = reload() {
+        tracing::error!("multireg: {reason}; starting without type=multireg policies");
+    }
+    if !pjsip::register_service() {
+        return Err("could not register the PJSIP REGISTER service".into());
+    }
+    let registered = ast_cli::register() & ast_dialplan::register() & manager::register() & ast_dialplan::observe_pjsip_reloads();
+    if !registered {
+        unload();
+        return Err("could not register CLI commands, dialplan applications, AMI actions or the reload observer".into());
+    }
+    Ok(())
+}
+
+pub fn unload() {
+    ast_dialplan::stop_observing_pjsip_reloads();
+    pjsip::unregister_service();
+    manager::unregister();
+    ast_dialplan::unregister();
+    ast_cli::unregister();
+}
+
+/// Re-reads the type=multireg sections of pjsip.conf. A section with an error is reported with
+/// its name and reason, and keeps its last good settings.
+pub fn reload() -> Result<(), String> {
+    let sections = config::load_sections("pjsip.conf", "multireg")?;
+    let (parsed, errors) = parse_sections(&sections);
+    for error in &errors {
+        tracing::error!("{error}; this section is ignored (its last good settings, if any, stay in force)");
+    }
+    let configs = {
+        let mut state = state::STATE.lock();
+        state.configs = apply_reload(&state.configs, parsed, &errors);
+        state.configs.values().cloned().collect::<Vec<_>>()
+    };
+    for config in &configs {
+        registrar::check_aor_settings(config);
+    }
+    tracing::debug!("multireg: {} extension policies active", configs.len());
+    Ok(())
+}
+
+/// Called for every request PJSIP routes past us. Returns true when we answered it.
+pub fn on_request(request: &pjsip::RxRequest<'_>) -> bool {
+    if request.is_register() {
+        return registrar::on_register(request);
+    }
+    false
+}

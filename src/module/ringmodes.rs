@@ -1,0 +1,36 @@
+//! Stored ring modes (astdb, so they survive restarts) and their change events.
+use super::state::STATE;
+use crate::asterisk::{astdb, manager};
+use crate::policy::config::{policy_for_endpoint, MultiregConfig};
+use crate::policy::ringmode::{astdb_key, decode_or_default, encode, RingMode, ASTDB_FAMILY};
+
+/// The primary extension's policy for any of its endpoints (`101` or `101r`).
+pub fn policy_for(name: &str) -> Option<MultiregConfig> {
+    let state = STATE.lock();
+    policy_for_endpoint(&state.configs, name).map(|(config, _)| config.clone())
+}
+
+pub fn current(config: &MultiregConfig) -> RingMode {
+    let stored = astdb_key(&config.endpoint).ok().and_then(|key| astdb::get(ASTDB_FAMILY, key));
+    decode_or_default(stored.as_deref(), config.ring_mode_default)
+}
+
+/// Stores a new mode, logs it and raises MultiregRingModeChanged.
+pub fn set(config: &MultiregConfig, mode: RingMode, changed_by: &str) -> Result<RingMode, String> {
+    let key = astdb_key(&config.endpoint)?;
+    let old = current(config);
+    if !astdb::put(ASTDB_FAMILY, key, encode(mode)) {
+        return Err(format!("could not store the ring mode of {}", config.endpoint));
+    }
+    tracing::info!("multireg: ring mode of {} changed from {old} to {mode} by {changed_by}", config.endpoint);
+    manager::event(
+        "MultiregRingModeChanged",
+        &[
+            ("Extension", config.endpoint.clone()),
+            ("OldMode", old.as_str().to_string()),
+            ("NewMode", mode.as_str().to_string()),
+            ("ChangedBy", changed_by.to_string()),
+        ],
+    );
+    Ok(old)
+}

@@ -1,0 +1,90 @@
+//! What the CLI and AMI show: one summary per extension and one line per device.
+use super::dialplan::active_calls;
+use super::registrar::{devices_of, endpoint_aors};
+use super::ringmodes;
+use super::state::{now_unix, STATE};
+use crate::policy::classify::ClientType;
+use crate::policy::config::MultiregConfig;
+use crate::policy::limits::{count_by_type, DeviceRecord};
+
+pub struct DeviceView {
+    pub endpoint: String,
+    pub aor: String,
+    pub client_type: ClientType,
+    pub user_agent: String,
+    pub contact: String,
+    pub source: String,
+    pub transport: String,
+    pub expires_in: i64,
+    pub reason: String,
+}
+
+pub struct ExtensionView {
+    pub config: MultiregConfig,
+    pub devices: Vec<DeviceView>,
+    pub ring_mode: String,
+    pub busy: bool,
+    pub active_calls: u32,
+}
+
+impl ExtensionView {
+    /// Devices of the primary per type, e.g. (2, 3) for "2 of 3 IP phones".
+    pub fn usage(&self, client_type: ClientType) -> (u32, u32) {
+        let now = now_unix();
+        let records: Vec<DeviceRecord> = self
+            .devices
+            .iter()
+            .filter(|d| d.endpoint == self.config.endpoint)
+            .map(|d| DeviceRecord {
+                contact_uri: d.contact.clone(),
+                instance_id: None,
+                client_type: d.client_type,
+                registered_at: 0,
+                expires_at: now + d.expires_in.max(1) as u64,
+            })
+            .collect();
+        (count_by_type(&records, now).get(client_type), self.config.limits().limit_for(client_type))
+    }
+
+    pub fn secondary_devices(&self) -> usize {
+        self.devices.iter().filter(|d| d.endpoint != self.config.endpoint).count()
+    }
+}
+
+fn device_views(endpoint: &str, config: &MultiregConfig) -> Vec<DeviceView> {
+    let now = now_unix() as i64;
+    let mut views = Vec::new();
+    for aor in endpoint_aors(endpoint) {
+        let known = STATE.lock().devices.get(&aor).cloned().unwrap_or_default();
+        for device in devices_of(&aor, Some(config), &known) {
+            views.push(DeviceView {
+                endpoint: endpoint.to_string(),
+                aor: aor.clone(),
+                client_type: device.info.client_type,
+                user_agent: device.info.user_agent.clone(),
+                contact: device.stored.field("uri").to_string(),
+                source: device.info.source.clone(),
+                transport: device.info.transport.clone(),
+                expires_in: device.expires_at as i64 - now,
+                reason: device.info.reason.clone(),
+            });
+        }
+    }
+    views
+}
+
+pub fn extension(config: &MultiregConfig) -> ExtensionView {
+    let mut devices = device_views(&config.endpoint, config);
+    if let Some(secondary) = config.secondary_endpoint() {
+        devices.extend(device_views(&secondary, config));
+    }
+    let calls = active_calls(config);
+    ExtensionView { config: config.clone(), devices, ring_mode: ringmodes::current(config).as_str().to_string(), busy: calls > 0, active_calls: calls }
+}
+
+/// All configured extensions, sorted by name.
+pub fn extensions() -> Vec<ExtensionView> {
+    let mut configs: Vec<MultiregConfig> = STATE.lock().configs.values().cloned().collect();
+    configs.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+    configs.iter().map(extension).collect()
+}
