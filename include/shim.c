@@ -23,7 +23,9 @@ extern int multireg_app_execute(int app, struct ast_channel *chan, const char *d
 extern int multireg_function_read(int function, struct ast_channel *chan, const char *data, char *buf, size_t len);
 extern int multireg_function_write(int function, struct ast_channel *chan, const char *data, const char *value);
 extern int multireg_ami_execute(struct mansession *s, const struct message *m);
-extern void multireg_on_pjsip_loaded(void);
+extern void multireg_on_pjsip_loaded(const char *object_type);
+extern pj_bool_t multireg_on_rx_early(pjsip_rx_data *rdata);
+extern int multireg_on_manager_event(int category, const char *event, const char *body);
 
 void multireg_shim_log(int severity, const char *file, int line, const char *function, const char *message)
 {
@@ -252,21 +254,177 @@ void multireg_shim_manager_event(const char *event, const char *body)
 /* ---- res_pjsip reloads ---- */
 static void pjsip_endpoints_loaded(const char *object_type)
 {
-	multireg_on_pjsip_loaded();
+	multireg_on_pjsip_loaded(object_type);
 }
 
 static const struct ast_sorcery_observer pjsip_observer = {
 	.loaded = pjsip_endpoints_loaded,
 };
 
+static const char *observed_types[] = { "endpoint", "auth", "aor" };
+
 int multireg_shim_observe_pjsip(void)
 {
-	return ast_sorcery_observer_add(ast_sip_get_sorcery(), "endpoint", &pjsip_observer);
+	int res = 0;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(observed_types); i++) {
+		res |= ast_sorcery_observer_add(ast_sip_get_sorcery(), observed_types[i], &pjsip_observer);
+	}
+	return res;
 }
 
 void multireg_shim_unobserve_pjsip(void)
 {
-	ast_sorcery_observer_remove(ast_sip_get_sorcery(), "endpoint", &pjsip_observer);
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(observed_types); i++) {
+		ast_sorcery_observer_remove(ast_sip_get_sorcery(), observed_types[i], &pjsip_observer);
+	}
+}
+
+/* ---- secondary objects ---- */
+static const char *secondary_types[] = { "auth", "aor", "endpoint" };
+static struct ast_sorcery_wizard *secondary_wizard[3];
+static void *secondary_wizard_data[3];
+
+int multireg_shim_secondary_setup(void)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(secondary_types); i++) {
+		if (__ast_sorcery_object_type_insert_wizard(ast_sip_get_sorcery(), secondary_types[i], AST_MODULE,
+			"memory", "multireg", AST_SORCERY_WIZARD_APPLY_READONLY | AST_SORCERY_WIZARD_APPLY_ALLOW_DUPLICATE,
+			AST_SORCERY_WIZARD_POSITION_LAST, &secondary_wizard[i], &secondary_wizard_data[i])) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void multireg_shim_secondary_teardown(void)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(secondary_types); i++) {
+		if (secondary_wizard[i]) {
+			__ast_sorcery_object_type_remove_wizard(ast_sip_get_sorcery(), secondary_types[i], AST_MODULE, "memory", "multireg");
+			secondary_wizard[i] = NULL;
+			secondary_wizard_data[i] = NULL;
+		}
+	}
+}
+
+int multireg_shim_secondary_put(int type_index, const char *id, const char *const *names, const char *const *values, int count)
+{
+	struct ast_sorcery *sorcery = ast_sip_get_sorcery();
+	struct ast_variable *vars = NULL;
+	void *object;
+	int i;
+	int res = -1;
+
+	if (type_index < 0 || type_index > 2 || !secondary_wizard[type_index]) {
+		return -1;
+	}
+	for (i = 0; i < count; i++) {
+		struct ast_variable *var = ast_variable_new(names[i], values[i], "");
+		if (!var) {
+			ast_variables_destroy(vars);
+			return -1;
+		}
+		ast_variable_list_append(&vars, var);
+	}
+	object = ast_sorcery_alloc(sorcery, secondary_types[type_index], id);
+	if (object && !ast_sorcery_objectset_apply(sorcery, object, vars)) {
+		struct ast_sorcery_wizard *wizard = secondary_wizard[type_index];
+		void *data = secondary_wizard_data[type_index];
+		res = wizard->update(sorcery, data, object) ? wizard->create(sorcery, data, object) : 0;
+	}
+	ao2_cleanup(object);
+	ast_variables_destroy(vars);
+	return res;
+}
+
+int multireg_shim_secondary_delete(int type_index, const char *id)
+{
+	struct ast_sorcery *sorcery = ast_sip_get_sorcery();
+	void *object;
+	int res;
+
+	if (type_index < 0 || type_index > 2 || !secondary_wizard[type_index]) {
+		return -1;
+	}
+	object = secondary_wizard[type_index]->retrieve_id(sorcery, secondary_wizard_data[type_index], secondary_types[type_index], id);
+	if (!object) {
+		return 0;
+	}
+	res = secondary_wizard[type_index]->delete(sorcery, secondary_wizard_data[type_index], object);
+	ao2_ref(object, -1);
+	return res;
+}
+
+int multireg_shim_secondary_owned(int type_index, const char *id)
+{
+	void *object;
+
+	if (type_index < 0 || type_index > 2 || !secondary_wizard[type_index]) {
+		return 0;
+	}
+	object = secondary_wizard[type_index]->retrieve_id(ast_sip_get_sorcery(), secondary_wizard_data[type_index], secondary_types[type_index], id);
+	if (!object) {
+		return 0;
+	}
+	ao2_ref(object, -1);
+	return 1;
+}
+
+/* ---- address guard (before the authenticator at APPLICATION-2) ---- */
+static pj_bool_t shim_on_rx_early(pjsip_rx_data *rdata)
+{
+	return multireg_on_rx_early(rdata);
+}
+
+static pjsip_module multireg_guard_module = {
+	.name = { "mod-multireg-guard", 18 },
+	.id = -1,
+	.priority = PJSIP_MOD_PRIORITY_APPLICATION - 3,
+	.on_rx_request = shim_on_rx_early,
+};
+
+int multireg_shim_register_guard(void)
+{
+	return ast_sip_register_service(&multireg_guard_module);
+}
+
+void multireg_shim_unregister_guard(void)
+{
+	ast_sip_unregister_service(&multireg_guard_module);
+}
+
+/* ---- manager hook ---- */
+static int manager_hook_helper(int category, const char *event, char *body)
+{
+	return multireg_on_manager_event(category, event, body);
+}
+
+static struct manager_custom_hook multireg_hook = {
+	.file = __FILE__,
+	.helper = manager_hook_helper,
+};
+
+void multireg_shim_register_hook(void)
+{
+	ast_manager_register_hook(&multireg_hook);
+}
+
+void multireg_shim_unregister_hook(void)
+{
+	ast_manager_unregister_hook(&multireg_hook);
+}
+
+int multireg_shim_hook_action(const char *message)
+{
+	return ast_hook_send_action(&multireg_hook, message);
 }
 
 static int load_module(void)

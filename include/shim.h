@@ -61,4 +61,22 @@ void multireg_shim_manager_event(const char *event, const char *body);
 int multireg_shim_observe_pjsip(void);
 void multireg_shim_unobserve_pjsip(void);
 
+/* Secondary ("101r") objects live in a memory wizard mapped after pjsip.conf for auth, aor and
+ * endpoint. type_index: 0 auth, 1 aor, 2 endpoint. */
+int multireg_shim_secondary_setup(void);
+void multireg_shim_secondary_teardown(void);
+int multireg_shim_secondary_put(int type_index, const char *id, const char *const *names, const char *const *values, int count);
+int multireg_shim_secondary_delete(int type_index, const char *id);
+/* 1 if the object exists in our memory wizard, 0 if not. */
+int multireg_shim_secondary_owned(int type_index, const char *id);
+
+/* A second PJSIP module before the authenticator: refuses requests from blocked addresses. */
+int multireg_shim_register_guard(void);
+void multireg_shim_unregister_guard(void);
+
+/* Manager hook: sees every AMI event (security events, queue membership) and runs actions. */
+void multireg_shim_register_hook(void);
+void multireg_shim_unregister_hook(void);
+int multireg_shim_hook_action(const char *message);
+
 #endif

@@ -86,7 +86,22 @@ fn baresip_registers_through_the_hook() {
 
 #[test]
 fn hundred_unload_load_cycles_leave_asterisk_answering_without_errors() {
-    let asterisk = Asterisk::start();
+    let asterisk = Asterisk::start_with(common::Config {
+        pjsip_extra: "[101]\ntype = multireg\ndual_registration = yes\nmax_ip_phones = 2\n".into(),
+        ..Default::default()
+    });
+    // Use every entry point first (SIP, CLI, AMI, dialplan function, manager hook), so code that
+    // leaves per-thread state behind in Asterisk's threads would show up as a module that cannot
+    // be unloaded.
+    let mut phone = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
+    assert_eq!(phone.register(), 200);
+    let mut wrong = asterisk.agent(Transport::Udp, "127.0.0.2", "101r", "bad");
+    assert_eq!(wrong.register(), 401);
+    assert!(asterisk.cli("multireg show extension 101").contains("Devices: 1"));
+    let mut ami = asterisk.ami();
+    assert!(ami.action("Getvar", &[("Variable", "MULTIREG_DIAL(101)")]).get("Value").is_some_and(|v| v.starts_with("PJSIP/101/")));
+    ami.action_list("MultiregShowExtensions", &[]);
+    drop(phone);
     let errors_before = asterisk.errors().len();
     for cycle in 0..100 {
         let unloaded = asterisk.cli("module unload res_pjsip_multireg.so");
@@ -102,4 +117,7 @@ fn hundred_unload_load_cycles_leave_asterisk_answering_without_errors() {
     assert_eq!(agent.register(), 200, "registrations still work after the cycles");
     let errors: Vec<_> = asterisk.errors().into_iter().skip(errors_before).collect();
     assert!(errors.is_empty(), "errors logged: {errors:#?}");
+    assert!(!asterisk.messages_log().contains("could not be completely unloaded"), "the module stays mapped after unload");
+    // The secondary endpoint is back after the cycles.
+    assert!(asterisk.cli("pjsip show endpoints").contains("101r/"));
 }

@@ -15,9 +15,3 @@ pub fn put(family: &str, key: &str, value: &str) -> bool {
     // SAFETY: all three are valid C strings for the call.
     unsafe { bindings::ast_db_put(family.as_ptr(), key.as_ptr(), value.as_ptr()) == 0 }
 }
-
-pub fn delete(family: &str, key: &str) -> bool {
-    let (family, key) = (to_c(family), to_c(key));
-    // SAFETY: valid C strings for the call.
-    unsafe { bindings::ast_db_del(family.as_ptr(), key.as_ptr()) == 0 }
-}

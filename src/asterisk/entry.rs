@@ -140,11 +140,45 @@ pub extern "C" fn multireg_function_write(
     })
 }
 
+/// res_pjsip finished (re)loading an object type: endpoints re-read our configuration; auths
+/// and AORs re-derive the secondaries (whatever order the types load in, the last one wins).
 #[no_mangle]
-pub extern "C" fn multireg_on_pjsip_loaded() {
+pub extern "C" fn multireg_on_pjsip_loaded(object_type: *const std::ffi::c_char) {
+    let object_type = super::text::from_c(object_type);
     guarded("pjsip reload observer", (), || {
-        if let Err(reason) = crate::module::reload() {
-            tracing::error!("multireg configuration not reloaded, previous settings stay in force: {reason}");
+        if object_type == "endpoint" {
+            if let Err(reason) = crate::module::reload() {
+                tracing::error!("multireg configuration not reloaded, previous settings stay in force: {reason}");
+            }
+        } else {
+            crate::module::secondaries::sync();
         }
+    })
+}
+
+/// The guard before authentication: PJ_TRUE when we refused (blocked address).
+#[no_mangle]
+pub extern "C" fn multireg_on_rx_early(rdata: *mut pjsip_rx_data) -> pj_bool_t {
+    let pass_on = bindings::PJ_FALSE as pj_bool_t;
+    if rdata.is_null() {
+        return pass_on;
+    }
+    guarded("address guard", pass_on, || {
+        // SAFETY: PJSIP passed this non-null rdata to the running callback.
+        let request = unsafe { RxRequest::from_callback(rdata) };
+        if crate::module::authblock::refuse_if_blocked(&request) {
+            bindings::PJ_TRUE as pj_bool_t
+        } else {
+            pass_on
+        }
+    })
+}
+
+/// Every AMI event; must return quickly (runs in the thread raising the event).
+#[no_mangle]
+pub extern "C" fn multireg_on_manager_event(_category: c_int, event: *const std::ffi::c_char, body: *const std::ffi::c_char) -> c_int {
+    guarded("manager hook", 0, || {
+        crate::module::events::on_event(&super::text::from_c(event), &super::text::from_c(body));
+        0
     })
 }

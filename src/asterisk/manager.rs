@@ -80,3 +80,21 @@ impl AmiRequest {
         }
     }
 }
+
+/// Starts receiving every AMI event through `multireg_on_manager_event`.
+pub fn register_hook() {
+    // SAFETY: registers the shim's static hook.
+    unsafe { bindings::multireg_shim_register_hook() }
+}
+
+pub fn unregister_hook() {
+    // SAFETY: unregisters the same hook; after this no more events arrive.
+    unsafe { bindings::multireg_shim_unregister_hook() }
+}
+
+/// Runs an AMI action internally ("Action: QueueRemove\r\n..."). Never call from the hook itself.
+pub fn run_action(message: &str) -> bool {
+    let message = to_c(message);
+    // SAFETY: the hook is registered while we run actions (the worker stops before unregistering).
+    unsafe { bindings::multireg_shim_hook_action(message.as_ptr()) == 0 }
+}

@@ -11,6 +11,7 @@ pub mod entry;
 pub mod guard;
 pub mod logger;
 pub mod manager;
+pub mod memory_objects;
 pub mod pjsip;
 pub mod sorcery;
 pub mod text;

@@ -127,3 +127,32 @@ pub fn unregister_service() {
     // SAFETY: unregisters the same static module; a no-op if it was not registered.
     unsafe { bindings::multireg_shim_unregister_service() }
 }
+
+/// Registers the guard that refuses blocked addresses before authentication.
+pub fn register_guard() -> bool {
+    // SAFETY: registers the shim's static guard module.
+    unsafe { bindings::multireg_shim_register_guard() == 0 }
+}
+
+pub fn unregister_guard() {
+    // SAFETY: unregisters the same module.
+    unsafe { bindings::multireg_shim_unregister_guard() }
+}
+
+impl RxRequest<'_> {
+    /// The request's method name ("INVITE", "ACK", ...).
+    pub fn method(&self) -> String {
+        // SAFETY: msg_info.msg is the parsed request; method.name is a pj_str_t into it.
+        unsafe {
+            let msg = (*self.rdata).msg_info.msg;
+            if msg.is_null() || (*msg).type_ != bindings::PJSIP_REQUEST_MSG {
+                return String::new();
+            }
+            let name = (*msg).line.req.method.name;
+            if name.ptr.is_null() || name.slen <= 0 {
+                return String::new();
+            }
+            String::from_utf8_lossy(std::slice::from_raw_parts(name.ptr.cast::<u8>(), name.slen as usize)).into_owned()
+        }
+    }
+}

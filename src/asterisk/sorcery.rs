@@ -42,13 +42,6 @@ impl SorceryObject {
     pub fn fields_prefer_list(&self) -> Fields {
         fields_of(self.handle.as_ptr(), true)
     }
-    pub fn id(&self) -> String {
-        // SAFETY: the object is alive while we hold our reference.
-        from_c(unsafe { bindings::ast_sorcery_object_get_id(self.handle.as_ptr()) })
-    }
-    pub fn as_ptr(&self) -> *mut c_void {
-        self.handle.as_ptr()
-    }
 }
 
 pub fn retrieve(object_type: &str, id: &str) -> Option<SorceryObject> {

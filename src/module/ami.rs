@@ -2,9 +2,7 @@
 //! MultiregShowBlocks, MultiregClearBlocks. Also the block listing shared with the CLI.
 use std::fmt::Write;
 use std::net::IpAddr;
-use std::time::Instant;
 
-use super::state::STATE;
 use super::{ringmodes, views};
 use crate::asterisk::manager::AmiRequest;
 use crate::policy::classify::ClientType;
@@ -94,11 +92,7 @@ fn set_ring_mode(request: &AmiRequest) {
 }
 
 fn show_blocks(request: &AmiRequest) {
-    let now = Instant::now();
-    let items: Vec<_> = STATE
-        .lock()
-        .blocker
-        .blocked(now)
+    let items: Vec<_> = super::authblock::blocked()
         .into_iter()
         .map(|(address, remaining, failures)| {
             vec![("Address", address.to_string()), ("SecondsLeft", remaining.as_secs().to_string()), ("Failures", failures.to_string())]
@@ -118,7 +112,7 @@ fn clear_blocks(request: &AmiRequest) {
 }
 
 pub fn blocks_text(out: &mut String) -> i32 {
-    let blocked = STATE.lock().blocker.blocked(Instant::now());
+    let blocked = super::authblock::blocked();
     let _ = writeln!(out, "{:<40} {:>12} {:>9}", "Address", "Seconds left", "Failures");
     for (address, remaining, failures) in &blocked {
         let _ = writeln!(out, "{:<40} {:>12} {:>9}", address.to_string(), remaining.as_secs(), failures);
@@ -136,7 +130,7 @@ pub fn clear_blocks_text(address: Option<&str>, out: &mut String) -> i32 {
         Some(Ok(ip)) => Some(ip),
         None => None,
     };
-    let cleared = STATE.lock().blocker.clear(address);
+    let cleared = super::authblock::clear(address);
     let _ = writeln!(out, "Cleared {cleared} blocked addresses");
     tracing::info!("multireg: authentication blocks cleared ({cleared})");
     0

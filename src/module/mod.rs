@@ -1,26 +1,34 @@
 //! Wires the policy to Asterisk: load, unload, reload, and the request/dialplan/CLI/AMI entry
 //! points. Only safe wrappers from `crate::asterisk` are used here.
 pub mod ami;
+pub mod authblock;
 pub mod cli;
 pub mod dialplan;
+pub mod events;
 pub mod registrar;
 pub mod ringmodes;
+pub mod secondaries;
 pub mod state;
 pub mod views;
 
-use crate::asterisk::{cli as ast_cli, config, dialplan as ast_dialplan, guard, logger, manager, pjsip};
+use crate::asterisk::{cli as ast_cli, config, dialplan as ast_dialplan, guard, logger, manager, memory_objects, pjsip};
 use crate::policy::config::{apply_reload, parse_sections};
 
 pub fn load() -> Result<(), String> {
     logger::install();
     guard::install_quiet_panic_hook();
     state::reset();
+    if !memory_objects::setup() {
+        return Err("could not map the memory wizard for secondary endpoints".into());
+    }
     if let Err(reason) = reload() {
         tracing::error!("multireg: {reason}; starting without type=multireg policies");
     }
-    if !pjsip::register_service() {
-        return Err("could not register the PJSIP REGISTER service".into());
+    if !pjsip::register_service() || !pjsip::register_guard() {
+        unload();
+        return Err("could not register the PJSIP services".into());
     }
+    events::start();
     let registered = ast_cli::register() & ast_dialplan::register() & manager::register() & ast_dialplan::observe_pjsip_reloads();
     if !registered {
         unload();
@@ -31,10 +39,13 @@ pub fn load() -> Result<(), String> {
 
 pub fn unload() {
     ast_dialplan::stop_observing_pjsip_reloads();
+    events::stop();
+    pjsip::unregister_guard();
     pjsip::unregister_service();
     manager::unregister();
     ast_dialplan::unregister();
     ast_cli::unregister();
+    memory_objects::teardown();
 }
 
 /// Re-reads the type=multireg sections of pjsip.conf. A section with an error is reported with
@@ -50,6 +61,7 @@ pub fn reload() -> Result<(), String> {
         state.configs = apply_reload(&state.configs, parsed, &errors);
         state.configs.values().cloned().collect::<Vec<_>>()
     };
+    secondaries::sync();
     for config in &configs {
         registrar::check_aor_settings(config);
     }
@@ -61,6 +73,9 @@ pub fn reload() -> Result<(), String> {
 pub fn on_request(request: &pjsip::RxRequest<'_>) -> bool {
     if request.is_register() {
         return registrar::on_register(request);
+    }
+    if request.method() == "INVITE" {
+        return dialplan::refuse_over_call_limit(request);
     }
     false
 }

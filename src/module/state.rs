@@ -1,9 +1,9 @@
 //! The module's shared state: the active configuration and what we know about each device.
 use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use once_cell::sync::Lazy;
-use parking_lot::Mutex;
 
 use crate::policy::authblock::AuthBlocker;
 use crate::policy::classify::ClientType;
@@ -33,10 +33,27 @@ pub struct State {
     pub configs: HashMap<String, MultiregConfig>,
     /// Devices per AOR name.
     pub devices: HashMap<String, Vec<DeviceInfo>>,
-    pub blocker: AuthBlocker,
+    /// Failed-authentication blockers, one per type=multireg section (its own thresholds).
+    pub blockers: HashMap<String, AuthBlocker>,
+    /// Secondary endpoint names we created, by primary endpoint.
+    pub secondaries: HashMap<String, String>,
+    /// Queue members in the order app_queue added them (snapshot at load, then AMI events).
+    pub queue_members: HashMap<String, Vec<String>>,
 }
 
-pub static STATE: Lazy<Mutex<State>> = Lazy::new(|| Mutex::new(State::default()));
+/// std's Mutex, not parking_lot's: parking_lot keeps per-thread data with a destructor in every
+/// Asterisk thread that ever waits on a lock, and glibc then never unmaps the module, so
+/// `module unload` + `module load` could not pick up a new build.
+pub struct SharedState(Mutex<State>);
+
+impl SharedState {
+    /// Locks the state; a panic elsewhere never makes it unusable.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+pub static STATE: Lazy<SharedState> = Lazy::new(|| SharedState(Mutex::new(State::default())));
 
 pub fn now_unix() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)

@@ -229,3 +229,28 @@ mod tests {
         assert_eq!(contact.expires(), Some(0));
     }
 }
+
+/// Whether a request starts a dialog (its To header has no tag). Unparsable requests are treated
+/// as in-dialog, so they are never refused on this ground.
+pub fn is_initial_request(raw: &[u8]) -> bool {
+    let Ok(request) = rsip::Request::try_from(raw) else { return false };
+    let initial = request.headers.iter().find_map(|h| match h {
+        Header::To(to) => Some(!parse_params(to.value().split_once('>').map(|(_, p)| p).unwrap_or(to.value())).iter().any(|(k, _)| k == "tag")),
+        _ => None,
+    });
+    initial.unwrap_or(false)
+}
+
+#[cfg(test)]
+mod initial_request_tests {
+    use super::*;
+
+    #[test]
+    fn to_tag_marks_in_dialog_requests() {
+        let invite = "INVITE sip:102@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:101@h>;tag=a\r\nTo: <sip:102@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        assert!(is_initial_request(invite.as_bytes()));
+        let reinvite = invite.replace("To: <sip:102@h>", "To: <sip:102@h>;tag=b");
+        assert!(!is_initial_request(reinvite.as_bytes()));
+        assert!(!is_initial_request(b"junk"));
+    }
+}

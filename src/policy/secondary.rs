@@ -132,6 +132,8 @@ fn derive_endpoint(primary: &str, name: &str, fields: &[Field], has_auth: bool, 
         match field.to_ascii_lowercase().as_str() {
             // Identity: the secondary has its own aor and auth; added below.
             "aors" | "auth" => {}
+            // Still reported by Asterisk 22 for compatibility, but refused with a warning when set.
+            "stir_shaken" => {}
             "set_var" => {
                 // Our own markers are replaced, so a primary that carries them does not leak "home".
                 let var = value.split_once('=').map_or(value.as_str(), |(n, _)| n).trim();
@@ -250,6 +252,14 @@ pub fn collision_report(name: &str, existing_types: &[&str]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn deprecated_stir_shaken_field_is_not_copied() {
+        let endpoint = vec![("stir_shaken".to_string(), "off".to_string()), ("context".to_string(), "internal".to_string())];
+        let derived = super::derive_secondary("101", "r", &endpoint, None, None, 1).unwrap();
+        assert!(!derived.endpoint.iter().any(|(k, _)| k == "stir_shaken"));
+        assert!(derived.endpoint.iter().any(|(k, v)| k == "context" && v == "internal"));
+    }
+
     use super::*;
 
     fn fields(pairs: &[(&str, &str)]) -> Vec<Field> {

@@ -11,13 +11,17 @@ pub struct Ami {
     reader: BufReader<TcpStream>,
     pending: Vec<AmiMessage>,
     action_id: u32,
+    /// A line cut by a read timeout, completed by the next read.
+    partial: String,
+    /// The message being assembled across read timeouts.
+    building: AmiMessage,
 }
 
 impl Ami {
     pub fn connect(address: SocketAddr, user: &str, secret: &str) -> Ami {
         let stream = TcpStream::connect(address).expect("connect AMI");
         stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-        let mut ami = Ami { writer: stream.try_clone().unwrap(), reader: BufReader::new(stream), pending: Vec::new(), action_id: 0 };
+        let mut ami = Ami { writer: stream.try_clone().unwrap(), reader: BufReader::new(stream), pending: Vec::new(), action_id: 0, partial: String::new(), building: AmiMessage::new() };
         let mut banner = String::new();
         let _ = ami.reader.read_line(&mut banner);
         let response = ami.action("Login", &[("Username", user), ("Secret", secret), ("Events", "on")]);
@@ -26,16 +30,16 @@ impl Ami {
     }
 
     fn read_message(&mut self, deadline: Instant) -> Option<AmiMessage> {
-        let mut message = AmiMessage::new();
         loop {
-            let mut line = String::new();
-            match self.reader.read_line(&mut line) {
+            match self.reader.read_line(&mut self.partial) {
                 Ok(0) => return None,
                 Ok(_) => {
+                    let line = std::mem::take(&mut self.partial);
                     let line = line.trim_end();
+                    let message = &mut self.building;
                     if line.is_empty() {
                         if !message.is_empty() {
-                            return Some(message);
+                            return Some(std::mem::take(message));
                         }
                         continue;
                     }
@@ -98,6 +102,11 @@ impl Ami {
                 self.pending.push(message);
             }
         }
+    }
+
+    /// Events read but not yet consumed (for failure messages).
+    pub fn pending_events(&self) -> Vec<String> {
+        self.pending.iter().map(|m| m.get("Event").cloned().unwrap_or_else(|| format!("{m:?}"))).collect()
     }
 
     /// Waits for an event named `event` whose fields satisfy `matches`.

@@ -190,8 +190,13 @@ impl Asterisk {
 
     /// Replaces the instance's pjsip.conf additions (for reload tests).
     pub fn rewrite_pjsip_extra(&self, extra: &str) {
+        self.rewrite_pjsip(|base| base, extra);
+    }
+
+    /// Rewrites pjsip.conf from the sample, changed by `edit`, plus `extra`.
+    pub fn rewrite_pjsip(&self, edit: impl FnOnce(String) -> String, extra: &str) {
         let base = std::fs::read_to_string(project_dir().join("asterisk-conf/pjsip.conf")).unwrap().replace("127.0.0.1", &self.ip);
-        std::fs::write(self.dir().join("etc/pjsip.conf"), format!("{base}\n; ---- test additions ----\n{extra}")).unwrap();
+        std::fs::write(self.dir().join("etc/pjsip.conf"), format!("{}\n; ---- test additions ----\n{extra}", edit(base))).unwrap();
     }
 
     /// Restarts Asterisk in place (same folders, so astdb and voicemail persist).

@@ -518,6 +518,21 @@ impl Agent {
         std::thread::sleep(Duration::from_millis(60));
     }
 
+    /// Sends `millis` of PCMU silence on an established call (e.g. to leave a voicemail).
+    pub fn send_audio(&self, call: &Call, millis: u64) {
+        let Some((socket, remote)) = &call.rtp else { panic!("no media") };
+        let ssrc: u32 = 0x0bad_cafe;
+        for n in 0..(millis / 20) as u32 {
+            let mut packet = vec![0x80, if n == 0 { 0x80 } else { 0x00 }];
+            packet.extend_from_slice(&((n + 1) as u16).to_be_bytes());
+            packet.extend_from_slice(&(n * 160).to_be_bytes());
+            packet.extend_from_slice(&ssrc.to_be_bytes());
+            packet.extend(std::iter::repeat_n(0xFFu8, 160));
+            let _ = socket.send_to(&packet, remote);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn hangup(&self, call: &mut Call) {
         call.cseq += 1;
         self.send_raw(&format!(
