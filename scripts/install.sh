@@ -25,7 +25,7 @@ etcdir=${etcdir:-/etc/asterisk}
 if [[ -e $etcdir/pjsip_multireg.conf ]]; then
     echo "[install] $etcdir/pjsip_multireg.conf exists: left as it is"
 else
-    install -D -m 0640 asterisk-conf/pjsip_multireg.conf.sample "$etcdir/pjsip_multireg.conf"
+    install -D -m 0640 asterisk-conf/pjsip_multireg.conf "$etcdir/pjsip_multireg.conf"
     echo "[install] sample -> $etcdir/pjsip_multireg.conf (add '#include pjsip_multireg.conf' to pjsip.conf)"
 fi
 echo "[install] now: asterisk -rx 'module load res_pjsip_multireg.so'"

@@ -35,13 +35,26 @@ impl<'a> Channel<'a> {
         unsafe { bindings::ast_answer(self.chan) == 0 }
     }
 
-    /// Plays a sound (or `&`-joined list); false if the caller hung up.
+    /// Plays a sound (or `&`-joined list); false only if the caller hung up. A missing sound
+    /// file is logged and skipped, so a prompt typo never drops the call.
     pub fn play(&self, files: &str) -> bool {
-        files.split('&').filter(|f| !f.is_empty()).all(|file| {
-            let (file, digits) = (to_c(file), to_c(""));
+        for file in files.split('&').filter(|f| !f.is_empty()) {
+            let (file_c, digits) = (to_c(file), to_c(""));
             // SAFETY: streams to our channel from its own thread (the application's).
-            unsafe { bindings::ast_stream_and_wait(self.chan, file.as_ptr(), digits.as_ptr()) >= 0 }
-        })
+            let result = unsafe { bindings::ast_stream_and_wait(self.chan, file_c.as_ptr(), digits.as_ptr()) };
+            if result < 0 {
+                if self.hung_up() {
+                    return false;
+                }
+                tracing::warn!("multireg: could not play sound '{file}' on {}", self.name());
+            }
+        }
+        true
+    }
+
+    pub fn hung_up(&self) -> bool {
+        // SAFETY: locks and checks our own live channel.
+        unsafe { bindings::ast_check_hangup_locked(self.chan) != 0 }
     }
 
     /// Plays `prompt` and collects one digit. Ok(None) on silence, Err(()) when the caller hung up.

@@ -13,6 +13,9 @@ const APP_MULTIREGDIAL: u32 = bindings::MULTIREG_APP_MULTIREGDIAL;
 const FUNC_MULTIREG_DIAL: u32 = bindings::MULTIREG_FUNC_MULTIREG_DIAL;
 const FUNC_RING_MODE: u32 = bindings::MULTIREG_FUNC_RING_MODE;
 
+/// Stock core sound played after a key other than 1, 2 or 3.
+const INVALID_KEY_SOUND: &str = "invalid";
+
 /// Channel variable MULTIREG_DIAL and MultiregDial set: OK, BUSY, UNAVAILABLE or INVALID.
 const STATUS_VARIABLE: &str = "MULTIREG_DIAL_STATUS";
 
@@ -182,7 +185,7 @@ fn ring_mode_application(channel: &Channel<'_>, data: &str) -> i32 {
     }
     let mut session = PromptSession::new(DEFAULT_PROMPT_TRIES);
     loop {
-        let input = match channel.prompt_digit(&config.ring_mode_prompt, 5000) {
+        let input = match channel.prompt_digit(&config.ring_mode_prompt, config.ring_mode_timeout as i32 * 1000) {
             Ok(input) => input,
             Err(()) => return -1,
         };
@@ -195,7 +198,7 @@ fn ring_mode_application(channel: &Channel<'_>, data: &str) -> i32 {
                 return result;
             }
             PromptStep::Reprompt { .. } => {
-                if input.is_some() && !channel.play("option-is-invalid") {
+                if input.is_some() && !channel.play(INVALID_KEY_SOUND) {
                     return -1;
                 }
             }

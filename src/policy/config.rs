@@ -41,6 +41,7 @@ pub const OPTION_DOCS: &[(&str, &str, &str)] = &[
     ("auth_block_exempt", "", "Comma-separated IPv4/IPv6 addresses or networks (CIDR or a.b.c.d/netmask) never blocked."),
     ("ring_mode_prompt", DEFAULT_RING_MODE_PROMPT, "Sound files (&-separated, characters A-Z a-z 0-9 _ / & -) played by RingMode() to ask for 1, 2 or 3."),
     ("ring_mode_confirm", DEFAULT_RING_MODE_CONFIRM, "Sound files (&-separated) played by RingMode() after a mode is stored."),
+    ("ring_mode_timeout", "5", "Seconds RingMode() waits for a key after the prompt, 1-30; silence counts as one of the three tries."),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +115,8 @@ pub struct MultiregConfig {
     pub ring_mode_prompt: String,
     /// `&`-joined sound files, default `DEFAULT_RING_MODE_CONFIRM`.
     pub ring_mode_confirm: String,
+    /// Seconds RingMode() waits for a key after each prompt (default 5, range 1-30).
+    pub ring_mode_timeout: u32,
 }
 
 impl MultiregConfig {
@@ -144,6 +147,7 @@ impl MultiregConfig {
             auth_block_exempt: Vec::new(),
             ring_mode_prompt: DEFAULT_RING_MODE_PROMPT.to_string(),
             ring_mode_confirm: DEFAULT_RING_MODE_CONFIRM.to_string(),
+            ring_mode_timeout: 5,
         }
     }
 
@@ -289,6 +293,7 @@ fn apply_option(config: &mut MultiregConfig, option: &str, value: &str) -> Resul
         "auth_block_exempt" => config.auth_block_exempt = parse_cidr_list(value)?,
         "ring_mode_prompt" => config.ring_mode_prompt = parse_sounds(value)?,
         "ring_mode_confirm" => config.ring_mode_confirm = parse_sounds(value)?,
+        "ring_mode_timeout" => config.ring_mode_timeout = parse_range(value, 1, 30)?,
         _ => return Err("unknown option".to_string()),
     }
     Ok(())
@@ -544,6 +549,8 @@ mod tests {
         assert_eq!(RingMode::Both.as_str(), "both");
         let config = parse(&[("ring_mode_prompt", "custom/ringmode&beep"), ("ring_mode_confirm", "auth-thankyou")]).unwrap();
         assert_eq!((config.ring_mode_prompt.as_str(), config.ring_mode_confirm.as_str()), ("custom/ringmode&beep", "auth-thankyou"));
+        assert_eq!(parse(&[("ring_mode_timeout", "2")]).unwrap().ring_mode_timeout, 2);
+        assert_eq!(one_error(&[("ring_mode_timeout", "0")]).option, "ring_mode_timeout");
         for bad in ["", "a&&b", "a,b", "a b", "../x.gsm", "a&"] {
             assert_eq!(one_error(&[("ring_mode_prompt", bad)]).option, "ring_mode_prompt", "{bad}");
         }
@@ -637,5 +644,22 @@ mod tests {
         assert_eq!(policy_for_endpoint(&configs, "101r").map(|(c, s)| (c.section.as_str(), s)), Some(("101", true)));
         assert!(policy_for_endpoint(&configs, "102r").is_none());
         assert!(policy_for_endpoint(&configs, "999").is_none());
+    }
+}
+
+#[cfg(test)]
+mod documentation_tests {
+    use super::OPTION_DOCS;
+
+    /// Every option is documented in the XML Asterisk shows, with the same default
+    /// (regenerate with scripts/update-config-docs.py).
+    #[test]
+    fn xml_documentation_lists_every_option_with_its_default() {
+        let xml = include_str!("../../docs/res_pjsip_multireg-en_US.xml");
+        for (name, default, _) in OPTION_DOCS.iter().filter(|(name, _, _)| *name != "type") {
+            let escaped = default.replace('&', "&amp;");
+            let tag = format!("<configOption name=\"{name}\" default=\"{escaped}\">");
+            assert!(xml.contains(&tag), "docs/res_pjsip_multireg-en_US.xml lacks {tag}");
+        }
     }
 }

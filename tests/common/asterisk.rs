@@ -16,6 +16,9 @@ pub struct Config {
     pub extensions: Option<String>,
     /// Further files (name, content) written into the instance's etc folder.
     pub files: Vec<(String, String)>,
+    /// Keep the sample policies of asterisk-conf/pjsip_multireg.conf (otherwise it is emptied,
+    /// so each test states its own policy in `pjsip_extra`).
+    pub sample_policy: bool,
 }
 
 pub struct Asterisk {
@@ -68,7 +71,7 @@ fn install_documentation(root: &Path) {
     if std::fs::read(&target).ok().as_deref() != Some(text.as_slice()) {
         std::fs::create_dir_all(&target_dir).unwrap();
         // Written beside and renamed, so parallel tests never see half a file.
-        let temporary = target_dir.join(format!(".res_pjsip_multireg.{}.tmp", std::process::id()));
+        let temporary = target_dir.join(format!(".res_pjsip_multireg.{}.{:?}.tmp", std::process::id(), std::thread::current().id()));
         std::fs::write(&temporary, &text).unwrap();
         std::fs::rename(&temporary, &target).unwrap();
     }
@@ -119,6 +122,9 @@ impl Asterisk {
         text.push_str("\n; ---- test additions ----\n");
         text.push_str(&config.pjsip_extra);
         std::fs::write(&pjsip, text).unwrap();
+        if !config.sample_policy {
+            std::fs::write(dir.join("etc/pjsip_multireg.conf"), "; emptied by the test harness\n").unwrap();
+        }
         if let Some(extensions) = &config.extensions {
             std::fs::write(dir.join("etc/extensions.conf"), extensions).unwrap();
         }
@@ -197,6 +203,7 @@ impl Asterisk {
     pub fn rewrite_pjsip(&self, edit: impl FnOnce(String) -> String, extra: &str) {
         let base = std::fs::read_to_string(project_dir().join("asterisk-conf/pjsip.conf")).unwrap().replace("127.0.0.1", &self.ip);
         std::fs::write(self.dir().join("etc/pjsip.conf"), format!("{}\n; ---- test additions ----\n{extra}", edit(base))).unwrap();
+        std::fs::write(self.dir().join("etc/pjsip_multireg.conf"), "; emptied by the test harness\n").unwrap();
     }
 
     /// Restarts Asterisk in place (same folders, so astdb and voicemail persist).
