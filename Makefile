@@ -8,7 +8,7 @@ ROOT := $(MULTIREG_CACHE)/root
 INSTANCE := run
 C ?= core show version
 
-.PHONY: all deps asterisk build docs run stop cli console test unit integration install clean
+.PHONY: all deps asterisk build docs run stop cli console test unit integration bench install clean
 
 all: build
 
@@ -56,6 +56,10 @@ test: build docs
 	else \
 		cargo test --release --no-fail-fast; \
 	fi
+
+# Speed against stock Asterisk (module not loaded) measured in the same run; prints ratios.
+bench: build docs
+	cargo bench --bench register
 
 install: build
 	@bash scripts/install.sh $(MODULE)

@@ -7,7 +7,7 @@ use crate::asterisk::{manager, pjsip, sorcery};
 use crate::policy::classify::{Classification, ClientType, DeviceFacts};
 use crate::policy::config::{policy_for_endpoint, MultiregConfig};
 use crate::policy::identity::{matching_device, IncomingIdentity, StoredIdentity};
-use crate::policy::limits::{decide, Decision, DeviceRecord, IncomingBinding, LimitScheme};
+use crate::policy::limits::{decide_capped, Decision, DeviceRecord, IncomingBinding};
 use crate::policy::register::{summarize_register, RegisterSummary};
 
 /// How long an admitted device counts before the registrar's contact shows up.
@@ -148,10 +148,10 @@ pub fn on_register(request: &pjsip::RxRequest<'_>) -> bool {
         client_type: classification.client_type,
         is_unregister: summary.is_unregister(),
     };
-    let scheme = if is_secondary { LimitScheme::Total(config.secondary_max_devices) } else { LimitScheme::PerType(config.limits()) };
-
     let is_unregister = binding.is_unregister;
-    match decide(&records, &[binding], &scheme, config.at_limit, now) {
+    // The secondary's AOR also has its own device total (default 1).
+    let cap = is_secondary.then_some(config.secondary_max_devices);
+    match decide_capped(&records, binding, &config.limits(), cap, config.at_limit, now) {
         Decision::Reject { status, reason } => {
             drop(state);
             refuse(request, &endpoint, &endpoint_name, &aor, &summary, &classification, &source, status, &reason);

@@ -237,6 +237,28 @@ impl TypeCounts {
     }
 }
 
+/// `decide` with the per-type limits, under an overall device cap as well (the secondary's AOR).
+/// The cap is checked first; devices it replaces no longer count against the per-type limit.
+pub fn decide_capped(current: &[DeviceRecord], incoming: IncomingBinding, limits: &TypeLimits, cap: Option<u32>, at_limit: AtLimit, now: u64) -> Decision {
+    let per_type = LimitScheme::PerType(*limits);
+    let Some(cap) = cap else {
+        return decide(current, &[incoming], &per_type, at_limit, now);
+    };
+    match decide(current, std::slice::from_ref(&incoming), &LimitScheme::Total(cap), at_limit, now) {
+        Decision::Admit { mut replace } => {
+            let remaining: Vec<DeviceRecord> = current.iter().filter(|r| !replace.contains(&r.contact_uri)).cloned().collect();
+            match decide(&remaining, &[incoming], &per_type, at_limit, now) {
+                Decision::Admit { replace: more } => {
+                    replace.extend(more);
+                    Decision::Admit { replace }
+                }
+                reject => reject,
+            }
+        }
+        reject => reject,
+    }
+}
+
 /// Live devices (`expires_at > now`) per type.
 pub fn count_by_type(devices: &[DeviceRecord], now: u64) -> TypeCounts {
     let mut counts = TypeCounts::default();
@@ -264,6 +286,28 @@ pub fn over_limit(devices: &[DeviceRecord], limits: &TypeLimits, now: u64) -> Ve
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn capped_decision_applies_cap_then_per_type_limits() {
+        let phone = |uri: &str, at: u64| DeviceRecord { contact_uri: uri.into(), instance_id: None, client_type: ClientType::IpPhone, registered_at: at, expires_at: 1000 };
+        let new = |t: ClientType| IncomingBinding { contact_uri: "new".into(), instance_id: None, client_type: t, is_unregister: false };
+        let limits = TypeLimits { ip_phone: 1, web: 1, desktop: 1, mobile: 1 };
+        // Cap 1 reached: refused, naming the device limit.
+        match decide_capped(&[phone("a", 1)], new(ClientType::Web), &limits, Some(1), AtLimit::Reject, 10) {
+            Decision::Reject { reason, .. } => assert!(reason.contains("limit 1"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        // Cap 3 leaves room, but the per-type limit of 1 IP phone still applies.
+        assert!(matches!(decide_capped(&[phone("a", 1)], new(ClientType::IpPhone), &limits, Some(3), AtLimit::Reject, 10), Decision::Reject { .. }));
+        assert_eq!(decide_capped(&[phone("a", 1)], new(ClientType::Web), &limits, Some(3), AtLimit::Reject, 10), Decision::Admit { replace: vec![] });
+        // replace_oldest under the cap replaces once, and the per-type check sees the freed slot.
+        assert_eq!(
+            decide_capped(&[phone("a", 1)], new(ClientType::IpPhone), &limits, Some(1), AtLimit::ReplaceOldest, 10),
+            Decision::Admit { replace: vec!["a".to_string()] }
+        );
+        // No cap: plain per-type decision.
+        assert!(matches!(decide_capped(&[phone("a", 1)], new(ClientType::IpPhone), &limits, None, AtLimit::Reject, 10), Decision::Reject { .. }));
+    }
+
     use super::*;
     use ClientType::*;
 

@@ -254,3 +254,54 @@ mod initial_request_tests {
         assert!(!is_initial_request(b"junk"));
     }
 }
+
+#[cfg(test)]
+mod mutation_tests {
+    use super::*;
+    use crate::policy::dialstring::build_dial_string;
+
+    /// Deterministic pseudo-random bytes (no dependency, same run every time).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+    }
+
+    /// Thousands of damaged REGISTERs: parsing never panics, and whatever parses yields contacts
+    /// that the dial-string builder either accepts safely or skips.
+    #[test]
+    fn damaged_registers_never_panic() {
+        let seed = "REGISTER sip:h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:101@h>;tag=1\r\nTo: <sip:101@h>\r\n\
+            Call-ID: c\r\nCSeq: 2 REGISTER\r\nUser-Agent: UA\r\nContact: \"A, B\" <sip:101@h:5060;transport=ws>;+sip.instance=\"<urn:x>\";expires=60, <sip:1@h>\r\n\
+            Expires: 600\r\nContent-Length: 0\r\n\r\n";
+        let specials = b"<>\";,=&()\\%$\r\n\0:@*";
+        let mut random = Lcg(7);
+        for _ in 0..5000 {
+            let mut bytes = seed.as_bytes().to_vec();
+            for _ in 0..(1 + random.next() % 6) {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = (random.next() as usize) % bytes.len();
+                match random.next() % 4 {
+                    0 => bytes[at] = specials[(random.next() as usize) % specials.len()],
+                    1 => bytes.insert(at, (random.next() % 256) as u8),
+                    2 => drop(bytes.remove(at)),
+                    _ => bytes.truncate(at.max(1)),
+                }
+            }
+            let _ = is_initial_request(&bytes);
+            if let Ok(summary) = summarize_register(&bytes) {
+                let _ = summary.is_unregister();
+                let pairs: Vec<(String, String)> = summary.contacts.iter().map(|c| ("101".to_string(), c.uri.clone())).collect();
+                let (dial, _) = build_dial_string(&pairs);
+                for target in dial.split('&').filter(|t| !t.is_empty()) {
+                    assert!(target.starts_with("PJSIP/101/"), "{target}");
+                    assert!(!target.contains([',', '(', ')', '"', '\r', '\n', '\0']), "{target}");
+                }
+            }
+        }
+    }
+}

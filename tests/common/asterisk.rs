@@ -19,6 +19,8 @@ pub struct Config {
     /// Keep the sample policies of asterisk-conf/pjsip_multireg.conf (otherwise it is emptied,
     /// so each test states its own policy in `pjsip_extra`).
     pub sample_policy: bool,
+    /// Start stock Asterisk: modules.conf gets `noload => res_pjsip_multireg.so` (benchmarks).
+    pub without_module: bool,
 }
 
 pub struct Asterisk {
@@ -130,6 +132,12 @@ impl Asterisk {
         }
         for (name, content) in &config.files {
             std::fs::write(dir.join("etc").join(name), content).unwrap();
+        }
+        if config.without_module {
+            let modules = dir.join("etc/modules.conf");
+            let mut text = std::fs::read_to_string(&modules).unwrap();
+            text.push_str("\nnoload => res_pjsip_multireg.so\n");
+            std::fs::write(&modules, text).unwrap();
         }
         self.write_asterisk_conf();
         let stock = "usr/lib/x86_64-linux-gnu/asterisk/modules";
