@@ -65,6 +65,27 @@ impl StoredContact {
     }
 }
 
+/// Copies the fields the module uses straight from the contact (bindgen layout of the exact
+/// headers), without building a sorcery object set: this runs on every REGISTER.
+///
+/// # Safety
+/// `contact` must be a live `ast_sip_contact`.
+unsafe fn contact_fields(contact: *const bindings::ast_sip_contact) -> Fields {
+    // SAFETY: string fields of a live contact are NUL-terminated (possibly empty) strings.
+    unsafe {
+        let c = &*contact;
+        vec![
+            ("uri".into(), from_c(c.uri)),
+            ("user_agent".into(), from_c(c.user_agent)),
+            ("call_id".into(), from_c(c.call_id)),
+            ("via_addr".into(), from_c(c.via_addr)),
+            ("via_port".into(), c.via_port.to_string()),
+            ("expiration_time".into(), c.expiration_time.tv_sec.to_string()),
+            ("endpoint".into(), from_c(c.endpoint_name)),
+        ]
+    }
+}
+
 /// Every contact currently registered to `aor_name` (empty if the AOR does not exist).
 pub fn aor_contacts(aor_name: &str) -> Vec<StoredContact> {
     let name = to_c(aor_name);
@@ -88,13 +109,26 @@ pub fn aor_contacts(aor_name: &str) -> Vec<StoredContact> {
                 c"aor_contacts".as_ptr(),
             );
             let Some(handle) = Ao2::from_owned(object.cast::<bindings::ast_sip_contact>()) else { break };
-            let fields = fields_of(handle.as_ptr().cast(), false);
+            let fields = contact_fields(handle.as_ptr());
             let id = from_c(bindings::ast_sorcery_object_get_id(handle.as_ptr().cast()));
             contacts.push(StoredContact { handle, fields, id });
         }
         bindings::ao2_iterator_destroy(&mut iterator);
     }
     contacts
+}
+
+/// The AOR names an endpoint lists in its `aors` option (read directly: this runs per call).
+pub fn endpoint_aors(endpoint: &str) -> Vec<String> {
+    let (object_type, id) = (to_c("endpoint"), to_c(endpoint));
+    // SAFETY: a retrieve result carries one reference we own (released by Ao2); `aors` is a
+    // string field of the live endpoint.
+    let aors = unsafe {
+        let object = bindings::ast_sorcery_retrieve_by_id(sorcery(), object_type.as_ptr(), id.as_ptr());
+        let Some(endpoint) = Ao2::from_owned(object.cast::<bindings::ast_sip_endpoint>()) else { return Vec::new() };
+        from_c((*endpoint.as_ptr()).aors)
+    };
+    aors.split(',').map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect()
 }
 
 /// Removes a registered contact (as an unREGISTER would).

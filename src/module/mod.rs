@@ -59,6 +59,8 @@ pub fn reload() -> Result<(), String> {
     let configs = {
         let mut state = state::STATE.lock();
         state.configs = apply_reload(&state.configs, parsed, &errors);
+        // Defaults may have changed, and an administrator may have edited the astdb.
+        state.ring_modes.clear();
         state.configs.values().cloned().collect::<Vec<_>>()
     };
     secondaries::sync();

@@ -2,6 +2,8 @@
 //! registrar stores it.
 use std::time::{Duration, Instant};
 
+pub use crate::asterisk::sorcery::endpoint_aors;
+
 use super::state::{now_unix, DeviceInfo, STATE};
 use crate::asterisk::{manager, pjsip, sorcery};
 use crate::policy::classify::{Classification, ClientType, DeviceFacts};
@@ -267,12 +269,4 @@ pub fn check_aor_settings(config: &MultiregConfig) {
             );
         }
     }
-}
-
-/// The AOR names an endpoint lists in its `aors` option.
-pub fn endpoint_aors(endpoint: &str) -> Vec<String> {
-    let Some(object) = sorcery::retrieve("endpoint", endpoint) else { return Vec::new() };
-    let fields = object.fields();
-    let aors = fields.iter().find(|(k, _)| k == "aors").map(|(_, v)| v.clone()).unwrap_or_default();
-    aors.split(',').map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect()
 }

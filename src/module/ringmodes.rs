@@ -10,9 +10,16 @@ pub fn policy_for(name: &str) -> Option<MultiregConfig> {
     policy_for_endpoint(&state.configs, name).map(|(config, _)| config.clone())
 }
 
+/// The stored mode. The astdb is read once per extension and (re)load, then cached, because
+/// every call to the extension asks.
 pub fn current(config: &MultiregConfig) -> RingMode {
+    if let Some(mode) = STATE.lock().ring_modes.get(&config.endpoint) {
+        return *mode;
+    }
     let stored = astdb_key(&config.endpoint).ok().and_then(|key| astdb::get(ASTDB_FAMILY, key));
-    decode_or_default(stored.as_deref(), config.ring_mode_default)
+    let mode = decode_or_default(stored.as_deref(), config.ring_mode_default);
+    STATE.lock().ring_modes.insert(config.endpoint.clone(), mode);
+    mode
 }
 
 /// Stores a new mode, logs it and raises MultiregRingModeChanged.
@@ -22,6 +29,7 @@ pub fn set(config: &MultiregConfig, mode: RingMode, changed_by: &str) -> Result<
     if !astdb::put(ASTDB_FAMILY, key, encode(mode)) {
         return Err(format!("could not store the ring mode of {}", config.endpoint));
     }
+    STATE.lock().ring_modes.insert(config.endpoint.clone(), mode);
     tracing::info!("multireg: ring mode of {} changed from {old} to {mode} by {changed_by}", config.endpoint);
     manager::event(
         "MultiregRingModeChanged",

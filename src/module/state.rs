@@ -8,6 +8,7 @@ use once_cell::sync::Lazy;
 use crate::policy::authblock::AuthBlocker;
 use crate::policy::classify::ClientType;
 use crate::policy::config::MultiregConfig;
+use crate::policy::ringmode::RingMode;
 
 /// What the module learned about a device when it registered.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct State {
     pub blockers: HashMap<String, AuthBlocker>,
     /// Secondary endpoint names we created, by primary endpoint.
     pub secondaries: HashMap<String, String>,
+    /// Ring modes read from or written to the astdb since the last (re)load.
+    pub ring_modes: HashMap<String, RingMode>,
     /// Queue members in the order app_queue added them (snapshot at load, then AMI events).
     pub queue_members: HashMap<String, Vec<String>>,
 }
