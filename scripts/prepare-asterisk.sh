@@ -19,7 +19,9 @@ log() { printf '[prepare-asterisk] %s\n' "$*" >&2; }
 die() { printf '[prepare-asterisk] error: %s\n' "$*" >&2; exit 1; }
 
 stamp_wanted="recipe=$RECIPE suite=$SUITE series=$SERIES packages=$PACKAGES"
-if [[ -f $CACHE/READY && "$(cat "$CACHE/READY")" == "$stamp_wanted" && -x $CACHE/root/usr/sbin/asterisk ]]; then
+cache_ready() { [[ -f $CACHE/READY && "$(cat "$CACHE/READY")" == "$stamp_wanted" && -x $CACHE/root/usr/sbin/asterisk ]]; }
+# MULTIREG_REFRESH=1 asks Debian for its current Asterisk and rebuilds only if the version changed.
+if cache_ready && [[ ${MULTIREG_REFRESH:-0} != 1 ]]; then
     exit 0
 fi
 
@@ -69,6 +71,15 @@ APT_OPTS=(-o "Dir::Etc::SourceList=$T/apt/sources.list" -o "Dir::Etc::SourcePart
 
 log "reading the $SUITE package index"
 apt-get "${APT_OPTS[@]}" update -q >&2
+if cache_ready; then
+    candidate=$(apt-cache "${APT_OPTS[@]}" policy asterisk | awk '/Candidate:/ {print $2}')
+    if [[ -n $candidate && $candidate == "$(cat "$CACHE/VERSION")" ]]; then
+        log "Asterisk $candidate is current; nothing to rebuild"
+        rm -rf "$T"
+        exit 0
+    fi
+    log "Debian now has Asterisk $candidate (cached: $(cat "$CACHE/VERSION")): rebuilding"
+fi
 
 log "building the runtime root (mmdebstrap)"
 mmdebstrap --variant=apt --include="$PACKAGES" \

@@ -159,9 +159,15 @@ fn invalid_keys_and_silence_end_the_call_with_the_mode_unchanged() {
 }
 
 #[test]
-fn mode_survives_an_asterisk_restart() {
-    let asterisk = start_sample();
+fn mode_survives_core_restart_and_a_full_stop_and_start() {
+    let mut asterisk = start_sample();
+    assert!(asterisk.cli("multireg set ringmode 101 home").contains("to home"));
+    asterisk.core_restart();
+    assert!(asterisk.cli("multireg show extension 101").contains("Ring mode:        home"), "after core restart now");
+    assert!(asterisk.cli("module reload res_pjsip_multireg.so").contains("reloaded successfully"));
+    assert!(asterisk.cli("multireg show extension 101").contains("Ring mode:        home"), "after module reload");
     assert!(asterisk.cli("multireg set ringmode 101 remote").contains("to remote"));
+    // A stopped and started process, as after a host reboot.
     let asterisk = asterisk.restart();
     let mut ami = asterisk.ami();
     assert_eq!(ami.action("Getvar", &[("Variable", "RING_MODE(101)")]).get("Value").map(String::as_str), Some("remote"));

@@ -214,6 +214,17 @@ impl Asterisk {
         std::fs::write(self.dir().join("etc/pjsip_multireg.conf"), "; emptied by the test harness\n").unwrap();
     }
 
+    /// `core restart now`: Asterisk re-executes itself in the same process.
+    pub fn core_restart(&mut self) {
+        let _ = self.try_cli("core restart now");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // Wait for the old control socket to go away before waiting for the new boot.
+        while self.try_cli("core show uptime").is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.wait_booted();
+    }
+
     /// Restarts Asterisk in place (same folders, so astdb and voicemail persist).
     pub fn restart(mut self) -> Asterisk {
         self.stop();
