@@ -33,30 +33,17 @@ fn fail(reason: &str) -> ! {
 }
 
 fn pjproject_dirs(tree: &Path) -> Vec<PathBuf> {
-    ["pjlib", "pjlib-util", "pjnath", "pjmedia", "pjsip"]
-        .iter()
-        .map(|part| tree.join(part).join("include"))
-        .collect()
+    ["pjlib", "pjlib-util", "pjnath", "pjmedia", "pjsip"].iter().map(|part| tree.join(part).join("include")).collect()
 }
 
 fn find_headers() -> Headers {
-    for var in [
-        "ASTERISK_INCLUDE_DIR",
-        "PJPROJECT_INCLUDE_DIRS",
-        "ASTERISK_SRC",
-        "MULTIREG_CACHE",
-        "HOME",
-    ] {
+    for var in ["ASTERISK_INCLUDE_DIR", "PJPROJECT_INCLUDE_DIRS", "ASTERISK_SRC", "MULTIREG_CACHE", "HOME"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
     if let Ok(include) = env::var("ASTERISK_INCLUDE_DIR") {
         let pj = env::var("PJPROJECT_INCLUDE_DIRS")
             .unwrap_or_else(|_| fail("ASTERISK_INCLUDE_DIR is set but PJPROJECT_INCLUDE_DIRS is not"));
-        return Headers {
-            asterisk: include.into(),
-            pjproject: env::split_paths(&pj).collect(),
-            runtime_root: None,
-        };
+        return Headers { asterisk: include.into(), pjproject: env::split_paths(&pj).collect(), runtime_root: None };
     }
     if let Ok(src) = env::var("ASTERISK_SRC") {
         let src = PathBuf::from(src);
@@ -125,7 +112,12 @@ fn main() {
     include_dirs.extend(headers.pjproject.iter().cloned());
 
     let mut shim = cc::Build::new();
-    shim.file("include/shim.c").flag("-fPIC").warnings(true).flag_if_supported("-Wno-unused-parameter").flag_if_supported("-Wno-old-style-declaration").flag_if_supported("-Wno-ignored-qualifiers");
+    shim.file("include/shim.c")
+        .flag("-fPIC")
+        .warnings(true)
+        .flag_if_supported("-Wno-unused-parameter")
+        .flag_if_supported("-Wno-old-style-declaration")
+        .flag_if_supported("-Wno-ignored-qualifiers");
     for dir in &include_dirs {
         shim.include(dir);
     }
@@ -136,10 +128,7 @@ fn main() {
     // Only the cdylib links the shim (unit tests have no Asterisk to resolve it against), and
     // whole-archive keeps the object whose constructor registers the module.
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
-    println!(
-        "cargo:rustc-cdylib-link-arg=-Wl,--whole-archive,{}/libmultireg_shim.a,--no-whole-archive",
-        out.display()
-    );
+    println!("cargo:rustc-cdylib-link-arg=-Wl,--whole-archive,{}/libmultireg_shim.a,--no-whole-archive", out.display());
 
     let mut builder = bindgen::Builder::default()
         .header("include/wrapper.h")

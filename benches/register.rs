@@ -59,7 +59,10 @@ struct Settings {
 impl Settings {
     fn from_env() -> Settings {
         let agents = env_count("BENCH_AGENTS", 5);
-        assert!((1..=MAX_AGENTS).contains(&agents), "BENCH_AGENTS must be 1-{MAX_AGENTS} (the policy admits {MAX_AGENTS} IP phones)");
+        assert!(
+            (1..=MAX_AGENTS).contains(&agents),
+            "BENCH_AGENTS must be 1-{MAX_AGENTS} (the policy admits {MAX_AGENTS} IP phones)"
+        );
         let client = match std::env::var("BENCH_CLIENT").as_deref() {
             Err(_) | Ok("raw") => ClientKind::Raw,
             Ok("agent") => ClientKind::Agent,
@@ -159,9 +162,16 @@ impl Registrant {
         self.socket.send_to(text.as_bytes(), self.server).map_err(|e| format!("send REGISTER: {e}"))?;
         let mut buffer = vec![0u8; 65536];
         loop {
-            let (size, _) = self.socket.recv_from(&mut buffer).map_err(|e| format!("no answer to REGISTER CSeq {} in 5 s: {e}", self.cseq))?;
+            let (size, _) = self
+                .socket
+                .recv_from(&mut buffer)
+                .map_err(|e| format!("no answer to REGISTER CSeq {} in 5 s: {e}", self.cseq))?;
             let message = SipMessage { raw: String::from_utf8_lossy(&buffer[..size]).into_owned() };
-            if !message.is_request() && message.call_id() == self.call_id && message.cseq().0 == self.cseq && message.status() >= 200 {
+            if !message.is_request()
+                && message.call_id() == self.call_id
+                && message.cseq().0 == self.cseq
+                && message.status() >= 200
+            {
                 return Ok(message);
             }
         }
@@ -178,7 +188,8 @@ impl Registrant {
         let uri = format!("sip:{}", self.domain);
         let ha1 = md5_hex(&format!("{}:{realm}:{}", self.user, self.password));
         let ha2 = md5_hex(&format!("REGISTER:{uri}"));
-        let mut header = format!("Digest username=\"{}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", algorithm=MD5", self.user);
+        let mut header =
+            format!("Digest username=\"{}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", algorithm=MD5", self.user);
         let response = if digest_param(value, "qop").is_some_and(|q| q.split(',').any(|v| v.trim() == "auth")) {
             self.nc += 1;
             let cnonce = format!("{:x}{:x}", self.branch, self.local.port());
@@ -209,7 +220,7 @@ impl Registrant {
 }
 
 enum Client {
-    Raw(Registrant),
+    Raw(Box<Registrant>),
     Agent(Box<Agent>),
 }
 
@@ -217,7 +228,7 @@ impl Client {
     fn new(kind: ClientKind, asterisk: &Asterisk, n: usize) -> Client {
         let user_agent = format!("Yealink SIP-T46U 108.86.0.{n}");
         match kind {
-            ClientKind::Raw => Client::Raw(Registrant::new(asterisk, n, "101", "pass101", &user_agent)),
+            ClientKind::Raw => Client::Raw(Box::new(Registrant::new(asterisk, n, "101", "pass101", &user_agent))),
             ClientKind::Agent => {
                 let mut agent = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
                 agent.user_agent = user_agent;
@@ -307,7 +318,8 @@ fn register_devices(asterisk: &Asterisk, settings: &Settings) -> Vec<Client> {
     let warmup = settings.warmup;
     let ip = asterisk.ip.clone();
     let (clients, _, _) = in_parallel(clients, move |n, client| {
-        (0..=warmup).try_for_each(|round| client.register().map_err(|e| format!("{ip}: device {n}, warm-up REGISTER {round}: {e}")))
+        (0..=warmup)
+            .try_for_each(|round| client.register().map_err(|e| format!("{ip}: device {n}, warm-up REGISTER {round}: {e}")))
     });
     clients
 }
@@ -376,8 +388,18 @@ impl Row {
     fn group(workload: &str, unit: &'static str, stock: &Sample, module: &Sample) -> [Row; 3] {
         [
             Row { workload: workload.to_string(), unit, stock: stock.per_second(), module: module.per_second() },
-            Row { workload: format!("{workload}, p50"), unit: "ms", stock: stock.percentile_ms(0.50), module: module.percentile_ms(0.50) },
-            Row { workload: format!("{workload}, p99"), unit: "ms", stock: stock.percentile_ms(0.99), module: module.percentile_ms(0.99) },
+            Row {
+                workload: format!("{workload}, p50"),
+                unit: "ms",
+                stock: stock.percentile_ms(0.50),
+                module: module.percentile_ms(0.50),
+            },
+            Row {
+                workload: format!("{workload}, p99"),
+                unit: "ms",
+                stock: stock.percentile_ms(0.99),
+                module: module.percentile_ms(0.99),
+            },
         ]
     }
 }
@@ -405,7 +427,10 @@ fn main() {
 
     let client = if settings.client == ClientKind::Raw { "blocking UDP client" } else { "test Agent" };
     let rounds = settings.rounds;
-    eprintln!("bench: REGISTER workload ({rounds} rounds of {} devices x {} refreshes, {client}) ...", settings.agents, settings.refreshes);
+    eprintln!(
+        "bench: REGISTER workload ({rounds} rounds of {} devices x {} refreshes, {client}) ...",
+        settings.agents, settings.refreshes
+    );
     let mut stock_devices = register_devices(&stock, &settings);
     let mut module_devices = register_devices(&module, &settings);
     let (mut stock_register, mut module_register) = (Sample::default(), Sample::default());
@@ -443,14 +468,20 @@ fn main() {
     rows.extend(Row::group(&format!("PJSIP_DIAL_CONTACTS, module loaded {evals}"), "evals/s", &dial[0], &dial[2]));
 
     println!();
-    println!("res_pjsip_multireg vs stock Asterisk 22: same runtime, same run ({:.0} s), rounds alternate which goes first", begun.elapsed().as_secs_f64());
+    println!(
+        "res_pjsip_multireg vs stock Asterisk 22: same runtime, same run ({:.0} s), rounds alternate which goes first",
+        begun.elapsed().as_secs_f64()
+    );
     println!("  stock: noload => res_pjsip_multireg.so    module: [101] type=multireg, max_ip_phones=5, dual_registration=yes");
     println!(
         "  REGISTER: {} devices of 101 in parallel, {} sequential refreshes each per round after {} warm-up, UDP on loopback, {client};",
         settings.agents, settings.refreshes, settings.warmup
     );
     println!("    one refresh = REGISTER, 401, REGISTER with MD5 digest, 200");
-    println!("  dial string: AMI Getvar in a row on one connection, {} devices registered on 101; stock column is", settings.agents);
+    println!(
+        "  dial string: AMI Getvar in a row on one connection, {} devices registered on 101; stock column is",
+        settings.agents
+    );
     println!("    PJSIP_DIAL_CONTACTS(101) on the stock instance");
     println!();
     print_table(&rows);

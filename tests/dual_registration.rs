@@ -42,7 +42,11 @@ fn agent(asterisk: &Asterisk, ip: &str, user: &str, password: &str) -> Agent {
 fn baresip(asterisk: &Asterisk, user: &str, password: &str, home: &std::path::Path) -> Child {
     std::fs::write(home.join("config"), "poll_method epoll\nsip_listen 127.0.0.3:0\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule_app account.so\n").unwrap();
     // A blank authorization user name: baresip authenticates as the user ID itself (101r).
-    std::fs::write(home.join("accounts"), format!("<sip:{user}@{};transport=udp>;auth_pass={password};regint=600\n", asterisk.ip)).unwrap();
+    std::fs::write(
+        home.join("accounts"),
+        format!("<sip:{user}@{};transport=udp>;auth_pass={password};regint=600\n", asterisk.ip),
+    )
+    .unwrap();
     Command::new("baresip")
         .args(["-f", home.to_str().unwrap()])
         .stdin(Stdio::null())
@@ -83,9 +87,10 @@ fn secondary_calls_present_the_primary_caller_id_and_device_variables() {
         (remote, call)
     });
     let invite = callee.wait_invite(Duration::from_secs(8)).expect("102 rings");
-    assert_eq!(invite.invite.from_user(), "101", "{}", invite.invite.raw);
-    assert_eq!(invite.invite.from_display(), "Alice", "{}", invite.invite.raw);
-    let event = ami.wait_event("UserEvent", Duration::from_secs(3), |e| e.get("UserEvent").map(String::as_str) == Some("CallerDevice"));
+    assert_eq!(invite.invite.caller_user(), "101", "{}", invite.invite.raw);
+    assert_eq!(invite.invite.caller_display(), "Alice", "{}", invite.invite.raw);
+    let event =
+        ami.wait_event("UserEvent", Duration::from_secs(3), |e| e.get("UserEvent").map(String::as_str) == Some("CallerDevice"));
     let event = event.expect("UserEvent from the dialplan");
     assert_eq!(event.get("Extension").map(String::as_str), Some("101"));
     assert_eq!(event.get("Device").map(String::as_str), Some("remote"));
@@ -100,7 +105,8 @@ fn reload_after_changing_the_primary_changes_the_secondary() {
     assert!(asterisk.cli("pjsip show endpoint 101r").contains("\"Alice\" <101>"));
     asterisk.rewrite_pjsip(|base| base.replace("\"Alice\" <101>", "\"Alicia\" <101>"), POLICY);
     asterisk.cli("module reload res_pjsip.so");
-    let changed = wait_for(Duration::from_secs(5), || asterisk.cli("pjsip show endpoint 101r").contains("\"Alicia\" <101>").then_some(()));
+    let changed =
+        wait_for(Duration::from_secs(5), || asterisk.cli("pjsip show endpoint 101r").contains("\"Alicia\" <101>").then_some(()));
     assert!(changed.is_some(), "{}", asterisk.cli("pjsip show endpoint 101r"));
 
     // Turning dual registration off removes the secondary and its registrations.
@@ -126,7 +132,11 @@ fn voicemail_notification_reaches_both_devices() {
         let notified = wait_for(Duration::from_secs(10), || {
             device.notifies().into_iter().find(|n| n.body().contains("Messages-Waiting: yes"))
         });
-        assert!(notified.is_some(), "{name} gets MWI: {:?}", device.notifies().iter().map(|n| n.body().to_string()).collect::<Vec<_>>());
+        assert!(
+            notified.is_some(),
+            "{name} gets MWI: {:?}",
+            device.notifies().iter().map(|n| n.body().to_string()).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -154,7 +164,9 @@ fn concurrent_call_limit_counts_both_devices() {
     let mut outsider = agent(&asterisk, "127.0.0.2", "104", "pass104");
     let third = outsider.call("101", Duration::from_secs(5));
     assert_ne!(third.final_status, 200);
-    let result = ami.wait_event("UserEvent", Duration::from_secs(5), |e| e.get("UserEvent").map(String::as_str) == Some("DialResult") && e.get("Target").map(String::as_str) == Some("101"));
+    let result = ami.wait_event("UserEvent", Duration::from_secs(5), |e| {
+        e.get("UserEvent").map(String::as_str) == Some("DialResult") && e.get("Target").map(String::as_str) == Some("101")
+    });
     assert_eq!(result.and_then(|e| e.get("Status").cloned()).as_deref(), Some("BUSY"));
     assert!(remote.wait_invite(Duration::from_millis(500)).is_none(), "nothing rang");
 
@@ -174,7 +186,9 @@ fn only_one_device_of_an_extension_per_queue() {
 
     // Through AMI.
     ami.action("QueueAdd", &[("Queue", "support"), ("Interface", "PJSIP/101r")]);
-    let refused = ami.wait_event("MultiregQueueMemberRefused", Duration::from_secs(5), |e| e.get("Interface").map(String::as_str) == Some("PJSIP/101r"));
+    let refused = ami.wait_event("MultiregQueueMemberRefused", Duration::from_secs(5), |e| {
+        e.get("Interface").map(String::as_str) == Some("PJSIP/101r")
+    });
     assert!(refused.is_some(), "{:?}", ami.pending_events());
     let members = wait_for(Duration::from_secs(3), || {
         let members = queue_members(&mut ami);
@@ -186,7 +200,10 @@ fn only_one_device_of_an_extension_per_queue() {
     // Through the dialplan (AddQueueMember from the secondary device).
     let mut remote = agent(&asterisk, "127.0.0.1", "101r", "pass101");
     let mut call = remote.call("*45", Duration::from_secs(5));
-    assert!(ami.wait_event("MultiregQueueMemberRefused", Duration::from_secs(5), |e| e.get("Interface").map(String::as_str) == Some("PJSIP/101r")).is_some());
+    assert!(ami
+        .wait_event("MultiregQueueMemberRefused", Duration::from_secs(5), |e| e.get("Interface").map(String::as_str)
+            == Some("PJSIP/101r"))
+        .is_some());
     let members = wait_for(Duration::from_secs(3), || {
         let members = queue_members(&mut ami);
         (members == "PJSIP/101").then_some(members)
@@ -212,7 +229,9 @@ fn wrong_passwords_block_one_address_only() {
     for _ in 0..3 {
         assert_eq!(mistyped.register(), 401);
     }
-    let blocked = ami.wait_event("MultiregAddressBlocked", Duration::from_secs(5), |e| e.get("Address").map(String::as_str) == Some("127.0.0.2"));
+    let blocked = ami.wait_event("MultiregAddressBlocked", Duration::from_secs(5), |e| {
+        e.get("Address").map(String::as_str) == Some("127.0.0.2")
+    });
     assert!(blocked.is_some(), "block event");
     mistyped.password = "pass101".into();
     let refused = mistyped.register_with_expires(3600).expect("an answer");
@@ -232,7 +251,8 @@ fn wrong_passwords_block_one_address_only() {
 
 #[test]
 fn exempt_addresses_are_never_blocked() {
-    let asterisk = start("[101]\ntype = multireg\ndual_registration = yes\nauth_fail_limit = 2\nauth_block_exempt = 127.0.0.0/24\n");
+    let asterisk =
+        start("[101]\ntype = multireg\ndual_registration = yes\nauth_fail_limit = 2\nauth_block_exempt = 127.0.0.0/24\n");
     let mut mistyped = asterisk.agent(Transport::Udp, "127.0.0.2", "101", "wrong");
     for _ in 0..4 {
         assert_eq!(mistyped.register(), 401);
@@ -245,9 +265,8 @@ fn exempt_addresses_are_never_blocked() {
 
 #[test]
 fn hand_configured_secondary_name_is_reported_and_never_overwritten() {
-    let asterisk = start(
-        "[104r](endpoint-common)\ncallerid = \"Manual\" <999>\n\n[104]\ntype = multireg\ndual_registration = yes\n",
-    );
+    let asterisk =
+        start("[104r](endpoint-common)\ncallerid = \"Manual\" <999>\n\n[104]\ntype = multireg\ndual_registration = yes\n");
     let log = asterisk.messages_log();
     assert!(log.contains("104r") && log.contains("already"), "collision reported: {log}");
     assert!(asterisk.cli("pjsip show endpoint 104r").contains("\"Manual\" <999>"), "hand-made object kept");

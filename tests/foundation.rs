@@ -30,7 +30,11 @@ fn register_over_udp_tcp_and_websocket_reaches_the_hook_and_the_registrar() {
         assert_eq!(agent.register(), 200, "{transport:?} REGISTER for {user}");
         let contacts = asterisk.cli("pjsip show contacts");
         assert!(contacts.contains(&format!("{user}/sip:{user}@")), "{transport:?}: {contacts}");
-        let expected = format!("endpoint={user} aor=sip:{user}@{} user_agent=\"HookProbe-{user}\" transport={}", asterisk.ip, transport.via_name());
+        let expected = format!(
+            "endpoint={user} aor=sip:{user}@{} user_agent=\"HookProbe-{user}\" transport={}",
+            asterisk.ip,
+            transport.via_name()
+        );
         let seen = wait_for(Duration::from_secs(3), || asterisk.full_log().contains(&expected).then_some(()));
         assert!(seen.is_some(), "hook did not log '{expected}':\n{}", asterisk.full_log());
         if transport == Transport::Ws {
@@ -99,7 +103,10 @@ fn hundred_unload_load_cycles_leave_asterisk_answering_without_errors() {
     assert_eq!(wrong.register(), 401);
     assert!(asterisk.cli("multireg show extension 101").contains("Devices: 1"));
     let mut ami = asterisk.ami();
-    assert!(ami.action("Getvar", &[("Variable", "MULTIREG_DIAL(101)")]).get("Value").is_some_and(|v| v.starts_with("PJSIP/101/")));
+    assert!(ami
+        .action("Getvar", &[("Variable", "MULTIREG_DIAL(101)")])
+        .get("Value")
+        .is_some_and(|v| v.starts_with("PJSIP/101/")));
     ami.action_list("MultiregShowExtensions", &[]);
     drop(phone);
     let errors_before = asterisk.errors().len();

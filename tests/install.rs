@@ -6,7 +6,8 @@ use std::process::Command;
 
 fn run_install(moddir: &std::path::Path, datadir: &std::path::Path, etcdir: &std::path::Path) -> String {
     let project = common::asterisk::project_dir();
-    let module = std::env::var("MULTIREG_MODULE").unwrap_or_else(|_| project.join("target/release/libres_pjsip_multireg.so").display().to_string());
+    let module = std::env::var("MULTIREG_MODULE")
+        .unwrap_or_else(|_| project.join("target/release/libres_pjsip_multireg.so").display().to_string());
     let output = Command::new("bash")
         .arg(project.join("scripts/install.sh"))
         .arg(&module)

@@ -79,12 +79,19 @@ fn yeastar_example_eleven_devices_limits_refresh_unregister_and_ringing() {
     assert_eq!(row.split_whitespace().take(5).collect::<Vec<_>>(), ["101", "3/3", "3/3", "3/3", "2/2"], "{table}");
 
     // The next device of each type meets the limit.
-    for (kind, label, limit) in [(Kind::Phone, "IP phone", 3), (Kind::Web, "web client", 3), (Kind::Desktop, "desktop client", 3), (Kind::Mobile, "mobile client", 2)] {
+    for (kind, label, limit) in [
+        (Kind::Phone, "IP phone", 3),
+        (Kind::Web, "web client", 3),
+        (Kind::Desktop, "desktop client", 3),
+        (Kind::Mobile, "mobile client", 2),
+    ] {
         let mut extra = device(&asterisk, kind, 9);
         let response = extra.register_with_expires(3600).expect("an answer");
         assert_eq!(response.status(), 403, "{kind:?}");
         assert!(response.reason().contains(&format!("{label} limit {limit} reached")), "{kind:?}: {}", response.reason());
-        let event = ami.wait_event("MultiregRegistrationRejected", Duration::from_secs(3), |e| e.get("ClientType").map(String::as_str) == Some(kind_name(kind)));
+        let event = ami.wait_event("MultiregRegistrationRejected", Duration::from_secs(3), |e| {
+            e.get("ClientType").map(String::as_str) == Some(kind_name(kind))
+        });
         assert!(event.is_some(), "AMI event for refused {kind:?}");
     }
     assert_eq!(contact_count(&asterisk, "101"), 11, "refused devices are not stored");
@@ -153,8 +160,13 @@ fn replace_oldest_removes_the_longest_registered_device_of_that_type() {
     let contacts = asterisk.cli("pjsip show contacts");
     assert_eq!(contact_count(&asterisk, "101"), 2, "{contacts}");
     assert!(!contacts.contains(&format!(":{}", first.local.port())), "the oldest phone was removed: {contacts}");
-    assert!(contacts.contains(&format!(":{}", second.local.port())) && contacts.contains(&format!(":{}", third.local.port())), "{contacts}");
-    let event = ami.wait_event("MultiregDeviceReplaced", Duration::from_secs(3), |e| e.get("ClientType").map(String::as_str) == Some("ip_phone"));
+    assert!(
+        contacts.contains(&format!(":{}", second.local.port())) && contacts.contains(&format!(":{}", third.local.port())),
+        "{contacts}"
+    );
+    let event = ami.wait_event("MultiregDeviceReplaced", Duration::from_secs(3), |e| {
+        e.get("ClientType").map(String::as_str) == Some("ip_phone")
+    });
     assert!(event.is_some());
     // The replaced device's own refresh is a new registration now, and replaces the next oldest.
     assert_eq!(first.register(), 200);
@@ -212,7 +224,11 @@ fn reload_applies_new_limits_and_keeps_last_good_settings_on_errors() {
 /// "2 of 3" from `multireg show extension 101`.
 fn ip_phone_usage(asterisk: &Asterisk) -> String {
     let detail = asterisk.cli("multireg show extension 101");
-    detail.lines().find_map(|l| l.trim().strip_prefix("IP phones:")).map(|v| v.trim().to_string()).unwrap_or_else(|| panic!("{detail}"))
+    detail
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("IP phones:"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("{detail}"))
 }
 
 #[test]
@@ -266,7 +282,8 @@ fn hostile_contact_cannot_inject_into_the_dial_string() {
     assert_eq!(honest.register(), 200);
     let mut hostile = device(&asterisk, Kind::Phone, 2);
     // Legal SIP (user part may hold , & ( ) and params & $), hostile to a Dial string.
-    hostile.contact_uri_override = Some(format!("sip:101,5,G(evil)&Local/666@127.0.0.1:{};x=1&Local/667;y=$a", hostile.local.port()));
+    hostile.contact_uri_override =
+        Some(format!("sip:101,5,G(evil)&Local/666@127.0.0.1:{};x=1&Local/667;y=$a", hostile.local.port()));
     assert_eq!(hostile.register(), 200);
     let mut ami = asterisk.ami();
     let response = ami.action("Getvar", &[("Variable", "MULTIREG_DIAL(101)")]);
@@ -308,7 +325,9 @@ fn cli_and_ami_show_each_device_and_why_it_was_classified() {
     assert_eq!(response.get("Response").map(String::as_str), Some("Success"));
     let types: Vec<_> = events.iter().filter_map(|e| e.get("ClientType").cloned()).collect();
     assert_eq!(types.len(), 3, "{events:?}");
-    assert!(types.contains(&"web".to_string()) && types.contains(&"mobile".to_string()) && types.contains(&"ip_phone".to_string()));
+    assert!(
+        types.contains(&"web".to_string()) && types.contains(&"mobile".to_string()) && types.contains(&"ip_phone".to_string())
+    );
     let (_, list) = ami.action_list("MultiregShowExtensions", &[]);
     let row = list.iter().find(|e| e.get("Extension").map(String::as_str) == Some("101")).expect("101 listed");
     assert_eq!(row.get("WebClients").map(String::as_str), Some("1"));

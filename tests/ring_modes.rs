@@ -213,7 +213,9 @@ fn all_busy_mode_off_rings_during_a_call_and_on_returns_busy() {
         let _media = peer.answer(&incoming);
         let (home, mut live) = handle.join().unwrap();
         assert_eq!(live.final_status, 200);
-        let busy_shown = wait_for(Duration::from_secs(3), || asterisk.cli(&format!("multireg show extension {extension}")).contains("busy: yes").then_some(()));
+        let busy_shown = wait_for(Duration::from_secs(3), || {
+            asterisk.cli(&format!("multireg show extension {extension}")).contains("busy: yes").then_some(())
+        });
         assert!(busy_shown.is_some(), "CLI shows the extension busy");
 
         let mut caller = agent(&asterisk, "127.0.0.2", "104", "pass104");

@@ -15,7 +15,8 @@ fn alive(asterisk: &Asterisk) {
 
 #[test]
 fn malformed_datagrams_do_not_hurt_asterisk() {
-    let asterisk = Asterisk::start_with(Config { pjsip_extra: "[101]\ntype = multireg\nmax_ip_phones = 2\n".into(), ..Config::default() });
+    let asterisk =
+        Asterisk::start_with(Config { pjsip_extra: "[101]\ntype = multireg\nmax_ip_phones = 2\n".into(), ..Config::default() });
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
     let ip = &asterisk.ip;
@@ -51,7 +52,10 @@ fn malformed_datagrams_do_not_hurt_asterisk() {
 
 #[test]
 fn hostile_authenticated_registers_are_handled_and_logged_literally() {
-    let asterisk = Asterisk::start_with(Config { pjsip_extra: "[101]\ntype = multireg\nmax_ip_phones = 1\nmax_mobile_clients = 1\n".into(), ..Config::default() });
+    let asterisk = Asterisk::start_with(Config {
+        pjsip_extra: "[101]\ntype = multireg\nmax_ip_phones = 1\nmax_mobile_clients = 1\n".into(),
+        ..Config::default()
+    });
     asterisk.cli("core set debug 1 res_pjsip_multireg.so");
     let mut first = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
     first.user_agent = "Evil %s%s%n%x %p".into();

@@ -31,14 +31,7 @@ fn adjust_ref(object: *mut c_void, delta: i32) {
     // SAFETY: `object` is a live ao2 object we hold a reference to; __ao2_ref is Asterisk's own
     // reference counting entry point, and the tag/file/function strings are static and NUL-ended.
     unsafe {
-        bindings::__ao2_ref(
-            object,
-            delta,
-            c"".as_ptr(),
-            c"res_pjsip_multireg".as_ptr(),
-            0,
-            c"Ao2".as_ptr(),
-        );
+        bindings::__ao2_ref(object, delta, c"".as_ptr(), c"res_pjsip_multireg".as_ptr(), 0, c"Ao2".as_ptr());
     }
 }
 

@@ -1,6 +1,5 @@
 //! Forwards `tracing` events to Asterisk's logger. Messages are passed as data to a fixed "%s"
 //! format in the shim, so no user text is ever interpreted as a format string.
-use std::ffi::CString;
 use std::fmt::Write as _;
 
 use once_cell::sync::OnceCell;
@@ -9,6 +8,7 @@ use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::subscriber::Interest;
 use tracing_core::{Event, Level, Metadata, Subscriber};
 
+use super::text::to_c;
 use crate::bindings;
 
 struct AsteriskLogger;
@@ -51,11 +51,6 @@ impl Visit for MessageText {
     }
 }
 
-/// Turns text into a C string, replacing interior NULs so nothing is silently cut.
-pub fn c_text(text: &str) -> CString {
-    CString::new(text.replace('\0', "\\0")).unwrap_or_default()
-}
-
 impl Subscriber for AsteriskLogger {
     fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
         // Debug output depends on `core set debug`, which can change at any time.
@@ -74,9 +69,9 @@ impl Subscriber for AsteriskLogger {
         let mut text = MessageText::default();
         event.record(&mut text);
         text.message.push_str(&text.fields);
-        let message = c_text(&text.message);
-        let file = c_text(metadata.file().unwrap_or("res_pjsip_multireg"));
-        let function = c_text(metadata.module_path().unwrap_or("res_pjsip_multireg"));
+        let message = to_c(&text.message);
+        let file = to_c(metadata.file().unwrap_or("res_pjsip_multireg"));
+        let function = to_c(metadata.module_path().unwrap_or("res_pjsip_multireg"));
         // SAFETY: all pointers are valid NUL-terminated strings for the duration of the call; the
         // shim logs `message` through a constant "%s" format.
         unsafe {

@@ -41,7 +41,13 @@ pub fn put(object_type: ObjectType, id: &str, fields: &[(String, String)]) -> bo
     // SAFETY: the pointer arrays hold `len` valid C strings that outlive the call; the shim
     // copies them into an ast_variable list.
     unsafe {
-        bindings::multireg_shim_secondary_put(object_type as i32, id.as_ptr(), name_ptrs.as_ptr(), value_ptrs.as_ptr(), fields.len() as i32) == 0
+        bindings::multireg_shim_secondary_put(
+            object_type as i32,
+            id.as_ptr(),
+            name_ptrs.as_ptr(),
+            value_ptrs.as_ptr(),
+            fields.len() as i32,
+        ) == 0
     }
 }
 

@@ -1,22 +1,14 @@
 //! PJSIP: the service that sees REGISTER requests, and a safe view of one received request.
-use std::ffi::CStr;
 use std::marker::PhantomData;
 
 use super::ao2::Ao2;
+use super::text::from_c;
 use crate::bindings::{self, ast_sip_endpoint, pjsip_rx_data};
 
 /// A request PJSIP handed to our service; valid only during that callback.
 pub struct RxRequest<'a> {
     rdata: *mut pjsip_rx_data,
     _callback: PhantomData<&'a pjsip_rx_data>,
-}
-
-fn text_or_empty(ptr: *const std::ffi::c_char) -> String {
-    if ptr.is_null() {
-        return String::new();
-    }
-    // SAFETY: callers pass NUL-terminated strings owned by PJSIP/Asterisk for the callback's life.
-    unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
 }
 
 impl<'a> RxRequest<'a> {
@@ -58,7 +50,7 @@ impl<'a> RxRequest<'a> {
             if transport.is_null() {
                 return String::new();
             }
-            text_or_empty((*transport).type_name)
+            from_c((*transport).type_name)
         }
     }
 
@@ -67,7 +59,7 @@ impl<'a> RxRequest<'a> {
         // SAFETY: pkt_info.src_name is a NUL-terminated array filled by the transport.
         unsafe {
             let info = &(*self.rdata).pkt_info;
-            (text_or_empty(info.src_name.as_ptr()), info.src_port as u16)
+            (from_c(info.src_name.as_ptr()), info.src_port as u16)
         }
     }
 
@@ -80,10 +72,7 @@ impl<'a> RxRequest<'a> {
     /// Answers the request statelessly with `status` and `reason`.
     pub fn respond(&self, status: i32, reason: &str) -> bool {
         let mut reason_bytes = reason.as_bytes().to_vec();
-        let text = bindings::pj_str_t {
-            ptr: reason_bytes.as_mut_ptr().cast(),
-            slen: reason_bytes.len() as bindings::pj_ssize_t,
-        };
+        let text = bindings::pj_str_t { ptr: reason_bytes.as_mut_ptr().cast(), slen: reason_bytes.len() as bindings::pj_ssize_t };
         // SAFETY: the PJSIP endpoint is alive while res_pjsip is loaded (we require it); rdata is
         // the current request; `text` points into `reason_bytes`, which outlives the call.
         let status = unsafe {
@@ -113,7 +102,7 @@ impl RxRequest<'_> {
 /// The sorcery id ("101") of an endpoint.
 pub fn endpoint_name(endpoint: &Ao2<ast_sip_endpoint>) -> String {
     // SAFETY: the endpoint is a live sorcery object; the id string lives as long as the object.
-    text_or_empty(unsafe { bindings::ast_sorcery_object_get_id(endpoint.as_ptr().cast()) })
+    from_c(unsafe { bindings::ast_sorcery_object_get_id(endpoint.as_ptr().cast()) })
 }
 
 /// Registers the REGISTER service (priority just before the registrar).

@@ -95,7 +95,11 @@ fn show_blocks(request: &AmiRequest) {
     let items: Vec<_> = super::authblock::blocked()
         .into_iter()
         .map(|(address, remaining, failures)| {
-            vec![("Address", address.to_string()), ("SecondsLeft", remaining.as_secs().to_string()), ("Failures", failures.to_string())]
+            vec![
+                ("Address", address.to_string()),
+                ("SecondsLeft", remaining.as_secs().to_string()),
+                ("Failures", failures.to_string()),
+            ]
         })
         .collect();
     request.list("Blocked addresses", "MultiregBlock", &items, "MultiregBlocksComplete");

@@ -8,7 +8,10 @@ use crate::asterisk::{manager, pjsip};
 use crate::policy::authblock::AuthBlocker;
 use crate::policy::config::{policy_for_endpoint, MultiregConfig};
 
-fn blocker_for<'a>(blockers: &'a mut std::collections::HashMap<String, AuthBlocker>, config: &MultiregConfig) -> &'a mut AuthBlocker {
+fn blocker_for<'a>(
+    blockers: &'a mut std::collections::HashMap<String, AuthBlocker>,
+    config: &MultiregConfig,
+) -> &'a mut AuthBlocker {
     let blocker = blockers.entry(config.section.clone()).or_default();
     blocker.reconfigure(
         config.auth_fail_limit,

@@ -16,7 +16,9 @@ pub fn execute(command: u32, args: &[String], out: &mut String) -> i32 {
         bindings::MULTIREG_CLI_SHOW_EXTENSION if args.len() == 4 => show_extension(&args[3], out),
         bindings::MULTIREG_CLI_SET_RINGMODE if args.len() == 5 => set_ring_mode(&args[3], &args[4], out),
         bindings::MULTIREG_CLI_SHOW_BLOCKS if args.len() == 3 => super::ami::blocks_text(out),
-        bindings::MULTIREG_CLI_CLEAR_BLOCKS if args.len() == 3 || args.len() == 4 => super::ami::clear_blocks_text(args.get(3).map(String::as_str), out),
+        bindings::MULTIREG_CLI_CLEAR_BLOCKS if args.len() == 3 || args.len() == 4 => {
+            super::ami::clear_blocks_text(args.get(3).map(String::as_str), out)
+        }
         _ => SHOW_USAGE,
     }
 }
@@ -34,7 +36,8 @@ fn show_extensions(out: &mut String) -> i32 {
             let (used, limit) = view.usage(t);
             format!("{used}/{limit}")
         };
-        let secondary = view.config.secondary_endpoint().map(|s| format!("{s} ({})", view.secondary_devices())).unwrap_or_else(|| "-".into());
+        let secondary =
+            view.config.secondary_endpoint().map(|s| format!("{s} ({})", view.secondary_devices())).unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,
             "{:<12} {:<9} {:<9} {:<9} {:<9} {:<14} {:<12} {:<9} {:<5}",
@@ -65,17 +68,26 @@ fn show_extension(extension: &str, out: &mut String) -> i32 {
         let _ = writeln!(out, "  {:<16}{used} of {limit}", format!("{}s:", t.display_name()));
     }
     let _ = writeln!(out, "At limit:         {}", config.at_limit.as_str());
-    let secondary = config.secondary_endpoint().map(|s| format!("{s} (up to {} devices)", config.secondary_max_devices)).unwrap_or_else(|| "off".into());
+    let secondary = config
+        .secondary_endpoint()
+        .map(|s| format!("{s} (up to {} devices)", config.secondary_max_devices))
+        .unwrap_or_else(|| "off".into());
     let _ = writeln!(out, "Secondary:        {secondary}");
     let _ = writeln!(out, "Ring mode:        {}", view.ring_mode);
     let remote = if config.remote_destination.is_empty() { "-" } else { config.remote_destination.as_str() };
     let _ = writeln!(out, "Remote dest.:     {remote}");
     let _ = writeln!(out, "All Busy Mode:    {}", if config.all_busy_mode { "on" } else { "off" });
     let limit = if config.max_concurrent_calls == 0 { "unlimited".to_string() } else { config.max_concurrent_calls.to_string() };
-    let _ = writeln!(out, "Calls:            {} active (limit {limit}), busy: {}", view.active_calls, if view.busy { "yes" } else { "no" });
+    let _ = writeln!(
+        out,
+        "Calls:            {} active (limit {limit}), busy: {}",
+        view.active_calls,
+        if view.busy { "yes" } else { "no" }
+    );
     let _ = writeln!(out, "\nDevices: {}", view.devices.len());
     for (index, device) in view.devices.iter().enumerate() {
-        let _ = writeln!(out, "  {}. {} on {} (AOR {})", index + 1, device.client_type.display_name(), device.endpoint, device.aor);
+        let _ =
+            writeln!(out, "  {}. {} on {} (AOR {})", index + 1, device.client_type.display_name(), device.endpoint, device.aor);
         let _ = writeln!(out, "     User-Agent: {}", device.user_agent);
         let _ = writeln!(out, "     Contact:    {}", device.contact);
         let _ = writeln!(out, "     Source:     {} {}", device.source, device.transport);

@@ -4,6 +4,7 @@ use super::ringmodes;
 use crate::asterisk::channel::{active_channels, Channel};
 use crate::asterisk::sorcery;
 use crate::bindings;
+use crate::policy::calls::endpoint_of_channel;
 use crate::policy::config::MultiregConfig;
 use crate::policy::dialstring::{build_dial_string, validate_endpoint_name};
 use crate::policy::ringmode::{parse_ringmode_args, ring_targets, PromptSession, PromptStep, RingMode, DEFAULT_PROMPT_TRIES};
@@ -27,12 +28,6 @@ pub enum DialPlan {
     Busy(String),
     /// No registered device on the chosen side.
     Unavailable,
-}
-
-/// The endpoint part of a channel name: "PJSIP/101r-00000002" → "101r".
-fn endpoint_of_channel(name: &str) -> Option<&str> {
-    let rest = name.strip_prefix("PJSIP/")?;
-    Some(rest.rsplit_once('-').map(|(endpoint, _)| endpoint).unwrap_or(rest))
 }
 
 fn contacts_for(endpoint: &str) -> Vec<(String, String)> {
@@ -203,7 +198,11 @@ fn ring_mode_application(channel: &Channel<'_>, data: &str) -> i32 {
                 }
             }
             PromptStep::GiveUp => {
-                tracing::info!("multireg: RingMode on {}: no valid choice after {} tries, mode unchanged", channel.name(), session.tries_used());
+                tracing::info!(
+                    "multireg: RingMode on {}: no valid choice after {} tries, mode unchanged",
+                    channel.name(),
+                    session.tries_used()
+                );
                 channel.set_variable("RINGMODE_STATUS", "TIMEOUT");
                 channel.play("goodbye");
                 return -1;
@@ -244,7 +243,8 @@ pub fn read_function(function: u32, channel: Option<&Channel<'_>>, data: &str) -
             plan.map(|_| value)
         }
         FUNC_RING_MODE => {
-            let config = ringmodes::policy_for(extension).ok_or_else(|| format!("RING_MODE({extension}): no type=multireg policy"))?;
+            let config =
+                ringmodes::policy_for(extension).ok_or_else(|| format!("RING_MODE({extension}): no type=multireg policy"))?;
             Ok(ringmodes::current(&config).as_str().to_string())
         }
         _ => Err("unknown function".into()),
@@ -262,7 +262,6 @@ pub fn write_function(function: u32, channel: Option<&Channel<'_>>, data: &str, 
     ringmodes::set(&config, mode, &by).map(|_| ())
 }
 
-
 /// A new outgoing call from either device of an extension at its max_concurrent_calls gets
 /// 486 Busy Here. Returns true when refused.
 pub fn refuse_over_call_limit(request: &crate::asterisk::pjsip::RxRequest<'_>) -> bool {
@@ -275,7 +274,11 @@ pub fn refuse_over_call_limit(request: &crate::asterisk::pjsip::RxRequest<'_>) -
     if config.max_concurrent_calls == 0 || active_calls(&config) < config.max_concurrent_calls {
         return false;
     }
-    tracing::info!("multireg: refused call from {name}: extension {} is at max_concurrent_calls={}", config.endpoint, config.max_concurrent_calls);
+    tracing::info!(
+        "multireg: refused call from {name}: extension {} is at max_concurrent_calls={}",
+        config.endpoint,
+        config.max_concurrent_calls
+    );
     request.respond(486, "Busy Here - concurrent call limit reached");
     true
 }

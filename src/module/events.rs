@@ -9,7 +9,8 @@ use crate::policy::calls::{pjsip_endpoint_of, queue_member_conflict};
 use crate::policy::config::policy_for_endpoint;
 
 /// Body text of action responses, collected while `snapshot_queues` runs.
-static CAPTURE: once_cell::sync::Lazy<std::sync::Mutex<Option<String>>> = once_cell::sync::Lazy::new(|| std::sync::Mutex::new(None));
+static CAPTURE: once_cell::sync::Lazy<std::sync::Mutex<Option<String>>> =
+    once_cell::sync::Lazy::new(|| std::sync::Mutex::new(None));
 
 const HOOK_RESPONSE: &str = "HOOKRESPONSE";
 

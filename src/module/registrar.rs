@@ -106,7 +106,12 @@ pub fn on_register(request: &pjsip::RxRequest<'_>) -> bool {
 
     let mut identities: Vec<StoredIdentity> = devices
         .iter()
-        .map(|d| StoredIdentity { key: stored_key(d), call_id: d.info.call_id.clone(), uri: d.stored.field("uri").into(), instance_id: d.info.instance_id.clone() })
+        .map(|d| StoredIdentity {
+            key: stored_key(d),
+            call_id: d.info.call_id.clone(),
+            uri: d.stored.field("uri").into(),
+            instance_id: d.info.instance_id.clone(),
+        })
         .collect();
     identities.extend(pending.iter().map(|p| StoredIdentity {
         key: format!("pending:{}", p.call_id),
@@ -169,11 +174,13 @@ pub fn on_register(request: &pjsip::RxRequest<'_>) -> bool {
             let entry = state.devices.entry(aor.clone()).or_default();
             entry.retain(|d| {
                 let replaced = replace.iter().any(|k| devices.iter().any(|s| &stored_key(s) == k && s.info.call_id == d.call_id));
-                let gone_pending = d.pending_until.is_some_and(|u| u <= Instant::now()) && !devices.iter().any(|s| s.info.call_id == d.call_id);
+                let gone_pending =
+                    d.pending_until.is_some_and(|u| u <= Instant::now()) && !devices.iter().any(|s| s.info.call_id == d.call_id);
                 !replaced && !gone_pending
             });
             let previous_call_id = refreshed.and_then(|r| identities.iter().find(|i| i.key == r.key)).map(|i| i.call_id.clone());
-            let earlier = entry.iter().position(|d| Some(&d.call_id) == previous_call_id.as_ref() || d.call_id == summary.call_id);
+            let earlier =
+                entry.iter().position(|d| Some(&d.call_id) == previous_call_id.as_ref() || d.call_id == summary.call_id);
             let registered_at = earlier.map(|i| entry[i].registered_at).filter(|t| *t > 0).unwrap_or(now);
             if let Some(index) = earlier {
                 entry.remove(index);

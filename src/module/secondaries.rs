@@ -35,13 +35,26 @@ fn create_for(config: &MultiregConfig) -> Option<String> {
         return None;
     }
     let Some(endpoint) = sorcery::retrieve("endpoint", &config.endpoint) else {
-        tracing::error!("multireg [{}]: endpoint '{}' does not exist, so no secondary '{name}' is created", config.section, config.endpoint);
+        tracing::error!(
+            "multireg [{}]: endpoint '{}' does not exist, so no secondary '{name}' is created",
+            config.section,
+            config.endpoint
+        );
         return None;
     };
-    let endpoint_fields = set_vars_from_objectset(&endpoint.fields_prefer_list(), |field| memory_objects::is_registered_field(ObjectType::Endpoint, field));
+    let endpoint_fields = set_vars_from_objectset(&endpoint.fields_prefer_list(), |field| {
+        memory_objects::is_registered_field(ObjectType::Endpoint, field)
+    });
     let auth_fields = first_of(&endpoint_fields, "auth").and_then(|a| sorcery::retrieve("auth", &a)).map(|a| a.fields());
     let aor_fields = first_of(&endpoint_fields, "aors").and_then(|a| sorcery::retrieve("aor", &a)).map(|a| a.fields());
-    let derived = match derive_secondary(&config.endpoint, &config.secondary_suffix, &endpoint_fields, auth_fields.as_deref(), aor_fields.as_deref(), config.secondary_max_devices) {
+    let derived = match derive_secondary(
+        &config.endpoint,
+        &config.secondary_suffix,
+        &endpoint_fields,
+        auth_fields.as_deref(),
+        aor_fields.as_deref(),
+        config.secondary_max_devices,
+    ) {
         Ok(derived) => derived,
         Err(reason) => {
             tracing::error!("multireg [{}]: {reason}", config.section);

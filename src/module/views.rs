@@ -79,7 +79,13 @@ pub fn extension(config: &MultiregConfig) -> ExtensionView {
         devices.extend(device_views(&secondary, config));
     }
     let calls = active_calls(config);
-    ExtensionView { config: config.clone(), devices, ring_mode: ringmodes::current(config).as_str().to_string(), busy: calls > 0, active_calls: calls }
+    ExtensionView {
+        config: config.clone(),
+        devices,
+        ring_mode: ringmodes::current(config).as_str().to_string(),
+        busy: calls > 0,
+        active_calls: calls,
+    }
 }
 
 /// All configured extensions, sorted by name.

@@ -66,9 +66,7 @@ impl FromStr for Cidr {
                 (_, Ok(mask), true) if u32::from(mask).leading_ones() == u32::from(mask).count_ones() => {
                     u32::from(mask).count_ones() as u8
                 }
-                (_, _, true) => {
-                    return Err(format!("'{text}': prefix length must be 0 to 32 or a contiguous netmask"))
-                }
+                (_, _, true) => return Err(format!("'{text}': prefix length must be 0 to 32 or a contiguous netmask")),
                 _ => return Err(format!("'{text}': prefix length must be 0 to {max}")),
             },
         };
@@ -246,10 +244,7 @@ impl AuthBlocker {
     /// were blocked among those forgotten (expired-but-unswept blocks count too).
     pub fn clear(&mut self, ip: Option<IpAddr>) -> usize {
         match ip {
-            Some(ip) => self
-                .tracked
-                .remove(&ip.to_canonical())
-                .map_or(0, |entry| usize::from(entry.blocked_until.is_some())),
+            Some(ip) => self.tracked.remove(&ip.to_canonical()).map_or(0, |entry| usize::from(entry.blocked_until.is_some())),
             None => {
                 let count = self.tracked.values().filter(|e| e.blocked_until.is_some()).count();
                 self.tracked.clear();
@@ -274,11 +269,7 @@ impl AuthBlocker {
             entry.is_blocked(now) || entry.failures.back().is_some_and(|&t| now.saturating_duration_since(t) < window)
         });
         while self.tracked.len() >= self.max_tracked {
-            let victim = self
-                .tracked
-                .iter()
-                .min_by_key(|(_, entry)| (entry.is_blocked(now), entry.last_seen))
-                .map(|(ip, _)| *ip);
+            let victim = self.tracked.iter().min_by_key(|(_, entry)| (entry.is_blocked(now), entry.last_seen)).map(|(ip, _)| *ip);
             match victim {
                 Some(ip) => self.tracked.remove(&ip),
                 None => break,

@@ -89,8 +89,23 @@ pub fn queue_member_conflict(
     ))
 }
 
+/// The endpoint of a PJSIP channel name: "PJSIP/101r-00000002" → "101r" (the part after the
+/// last '-' is Asterisk's channel counter; endpoint names may contain '-' themselves).
+pub fn endpoint_of_channel(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("PJSIP/")?;
+    Some(rest.rsplit_once('-').map(|(endpoint, _)| endpoint).unwrap_or(rest)).filter(|e| !e.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn endpoint_of_channel_names() {
+        assert_eq!(endpoint_of_channel("PJSIP/101r-00000002"), Some("101r"));
+        assert_eq!(endpoint_of_channel("PJSIP/tenant-101-0000000a"), Some("tenant-101"));
+        assert_eq!(endpoint_of_channel("Local/101@internal-00000001;1"), None);
+        assert_eq!(endpoint_of_channel("PJSIP/-00000001"), None);
+    }
+
     use super::*;
 
     #[test]

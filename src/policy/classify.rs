@@ -75,8 +75,7 @@ pub struct DeviceFacts<'a> {
     pub contact_uri: &'a str,
 }
 
-pub const BUILTIN_WEB_USER_AGENTS: &str =
-    r"jssip|sip\.js|sipjs|sipml5|webrtc|janus|linkus\s*web|browser-?phone|web\s*phone";
+pub const BUILTIN_WEB_USER_AGENTS: &str = r"jssip|sip\.js|sipjs|sipml5|webrtc|janus|linkus\s*web|browser-?phone|web\s*phone";
 pub const BUILTIN_MOBILE_USER_AGENTS: &str = concat!(
     r"android|iphone|ipad|\bios\b|linphoneios|groundwire|acrobits|cloud\s*softphone|",
     r"linkus\s*mobile|csipsimple|sipnetic|sessiontalk"
@@ -160,14 +159,17 @@ impl ClassifierRules {
             return found(ClientType::Web, format!("transport {}", transport.to_ascii_uppercase()));
         }
         let uri_params = uri_params(facts.contact_uri);
-        if let Some(value) = param(&uri_params, "transport").filter(|v| v.eq_ignore_ascii_case("ws") || v.eq_ignore_ascii_case("wss")) {
+        if let Some(value) =
+            param(&uri_params, "transport").filter(|v| v.eq_ignore_ascii_case("ws") || v.eq_ignore_ascii_case("wss"))
+        {
             return found(ClientType::Web, format!("Contact URI has transport={}", printable(&value.to_ascii_lowercase())));
         }
         let push = facts.contact_params.iter().map(|(name, _)| name.as_str()).chain(uri_params.iter().map(|(name, _)| *name));
         if let Some(name) = push.into_iter().find(|name| is_push_param(name)) {
             return found(ClientType::Mobile, format!("Contact has {} (RFC 8599)", printable(&name.to_ascii_lowercase())));
         }
-        let agent_rules = [(&self.web, ClientType::Web), (&self.mobile, ClientType::Mobile), (&self.desktop, ClientType::Desktop)];
+        let agent_rules =
+            [(&self.web, ClientType::Web), (&self.mobile, ClientType::Mobile), (&self.desktop, ClientType::Desktop)];
         for (rule, client_type) in agent_rules {
             if let Some(text) = rule.matched(facts.user_agent) {
                 let origin = if rule.builtin { "built-in".to_string() } else { format!("{}_user_agents", client_type.as_str()) };
@@ -215,9 +217,13 @@ mod tests {
     use super::*;
 
     fn classify(transport: &str, agent: &str, uri: &str, params: &[(&str, Option<&str>)]) -> Classification {
-        let params: Vec<(String, Option<String>)> =
-            params.iter().map(|(n, v)| (n.to_string(), v.map(str::to_string))).collect();
-        ClassifierRules::default().classify(&DeviceFacts { transport, user_agent: agent, contact_params: &params, contact_uri: uri })
+        let params: Vec<(String, Option<String>)> = params.iter().map(|(n, v)| (n.to_string(), v.map(str::to_string))).collect();
+        ClassifierRules::default().classify(&DeviceFacts {
+            transport,
+            user_agent: agent,
+            contact_params: &params,
+            contact_uri: uri,
+        })
     }
 
     fn kind(agent: &str) -> ClientType {
@@ -289,7 +295,9 @@ mod tests {
         ] {
             assert_eq!(kind(agent), ClientType::Desktop, "{agent}");
         }
-        for agent in ["Yealink SIP-T46U 108.86.0.20", "Grandstream GXP2170 1.0.11", "PolycomVVX-VVX_411-UA/6.4", "snom D785/10.1", ""] {
+        for agent in
+            ["Yealink SIP-T46U 108.86.0.20", "Grandstream GXP2170 1.0.11", "PolycomVVX-VVX_411-UA/6.4", "snom D785/10.1", ""]
+        {
             assert_eq!(kind(agent), ClientType::IpPhone, "{agent}");
         }
     }

@@ -242,7 +242,9 @@ fn parse_remote_destination(value: &str) -> Result<String, String> {
         return Err(format!("contains {c:?}, which is not allowed in a dial target"));
     }
     match value.split_once('/') {
-        Some((tech, resource)) if !tech.is_empty() && !resource.is_empty() && tech.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+        Some((tech, resource))
+            if !tech.is_empty() && !resource.is_empty() && tech.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
             Ok(value.to_string())
         }
         _ => Err(format!("'{value}' is not a dial target like PJSIP/0044123@trunk")),
@@ -315,7 +317,11 @@ pub fn parse_section(section: &str, options: &[(String, String)]) -> Result<Mult
             errors.push(error(&option, reason));
         }
     }
-    match ClassifierRules::new(config.web_user_agents.as_deref(), config.mobile_user_agents.as_deref(), config.desktop_user_agents.as_deref()) {
+    match ClassifierRules::new(
+        config.web_user_agents.as_deref(),
+        config.mobile_user_agents.as_deref(),
+        config.desktop_user_agents.as_deref(),
+    ) {
         Ok(rules) => config.classifier = rules,
         Err(e) => errors.push(error("", format!("user agent expressions: {e}"))),
     }
@@ -395,7 +401,10 @@ pub fn apply_reload(
 }
 
 /// The policy covering an endpoint, and whether the endpoint is that policy's secondary.
-pub fn policy_for_endpoint<'a>(configs: &'a HashMap<String, MultiregConfig>, endpoint: &str) -> Option<(&'a MultiregConfig, bool)> {
+pub fn policy_for_endpoint<'a>(
+    configs: &'a HashMap<String, MultiregConfig>,
+    endpoint: &str,
+) -> Option<(&'a MultiregConfig, bool)> {
     configs.values().find_map(|config| {
         if config.endpoint == endpoint {
             Some((config, false))
@@ -491,7 +500,9 @@ mod tests {
 
     #[test]
     fn booleans_like_ast_true() {
-        for (word, expected) in [("yes", true), ("ON", true), ("1", true), ("t", true), ("no", false), ("off", false), ("0", false)] {
+        for (word, expected) in
+            [("yes", true), ("ON", true), ("1", true), ("t", true), ("no", false), ("off", false), ("0", false)]
+        {
             assert_eq!(parse(&[("all_busy_mode", word)]).unwrap().all_busy_mode, expected, "{word}");
         }
         assert_eq!(one_error(&[("dual_registration", "maybe")]).option, "dual_registration");
@@ -536,7 +547,9 @@ mod tests {
     fn remote_destination_refuses_injection() {
         assert_eq!(parse(&[("remote_destination", "PJSIP/0044123@trunk")]).unwrap().remote_destination, "PJSIP/0044123@trunk");
         assert_eq!(parse(&[("remote_destination", "")]).unwrap().remote_destination, "");
-        for bad in ["PJSIP/1&Local/2", "PJSIP/1,30", "PJSIP/1(x)", "PJSIP/a b", "PJSIP/${X}", "0044123", "/x", "PJ SIP/1", "PJSIP/\u{7}"] {
+        for bad in
+            ["PJSIP/1&Local/2", "PJSIP/1,30", "PJSIP/1(x)", "PJSIP/a b", "PJSIP/${X}", "0044123", "/x", "PJ SIP/1", "PJSIP/\u{7}"]
+        {
             assert_eq!(one_error(&[("remote_destination", bad)]).option, "remote_destination", "{bad}");
         }
     }
@@ -548,7 +561,10 @@ mod tests {
         assert_eq!(RingMode::parse("2"), Some(RingMode::Remote));
         assert_eq!(RingMode::Both.as_str(), "both");
         let config = parse(&[("ring_mode_prompt", "custom/ringmode&beep"), ("ring_mode_confirm", "auth-thankyou")]).unwrap();
-        assert_eq!((config.ring_mode_prompt.as_str(), config.ring_mode_confirm.as_str()), ("custom/ringmode&beep", "auth-thankyou"));
+        assert_eq!(
+            (config.ring_mode_prompt.as_str(), config.ring_mode_confirm.as_str()),
+            ("custom/ringmode&beep", "auth-thankyou")
+        );
         assert_eq!(parse(&[("ring_mode_timeout", "2")]).unwrap().ring_mode_timeout, 2);
         assert_eq!(one_error(&[("ring_mode_timeout", "0")]).option, "ring_mode_timeout");
         for bad in ["", "a&&b", "a,b", "a b", "../x.gsm", "a&"] {
@@ -559,9 +575,12 @@ mod tests {
 
     #[test]
     fn auth_block_exempt_networks() {
-        let config = parse(&[("auth_block_exempt", "127.0.0.1, 10.1.2.3/8,192.168.0.0/255.255.0.0, ::1, 2001:db8::/32")]).unwrap();
+        let config =
+            parse(&[("auth_block_exempt", "127.0.0.1, 10.1.2.3/8,192.168.0.0/255.255.0.0, ::1, 2001:db8::/32")]).unwrap();
         let exempt = |a: &str| config.is_auth_block_exempt(&a.parse().unwrap());
-        assert!(exempt("127.0.0.1") && exempt("10.200.0.1") && exempt("192.168.44.5") && exempt("::1") && exempt("2001:db8:ffff::1"));
+        assert!(
+            exempt("127.0.0.1") && exempt("10.200.0.1") && exempt("192.168.44.5") && exempt("::1") && exempt("2001:db8:ffff::1")
+        );
         assert!(exempt("::ffff:10.0.0.9"));
         assert!(!exempt("127.0.0.2") && !exempt("11.0.0.1") && !exempt("2001:db9::1") && !exempt("::2"));
         assert_eq!(config.auth_block_exempt[1].to_string(), "10.0.0.0/8");
@@ -573,10 +592,15 @@ mod tests {
 
     #[test]
     fn max_contacts_warning() {
-        let config = parse(&[("max_ip_phones", "3"), ("max_web_clients", "3"), ("max_desktop_clients", "3"), ("max_mobile_clients", "2")]).unwrap();
+        let config =
+            parse(&[("max_ip_phones", "3"), ("max_web_clients", "3"), ("max_desktop_clients", "3"), ("max_mobile_clients", "2")])
+                .unwrap();
         assert_eq!(config.max_contacts_problem("101", 11), None);
         let text = config.max_contacts_problem("101", 1).unwrap();
-        assert!(text.contains("max_contacts=1") && text.contains("allows 11 devices") && text.contains("set max_contacts=11"), "{text}");
+        assert!(
+            text.contains("max_contacts=1") && text.contains("allows 11 devices") && text.contains("set max_contacts=11"),
+            "{text}"
+        );
         assert!(config.max_contacts_problem("101", 0).unwrap().contains("refuses every registration"));
     }
 
@@ -612,7 +636,8 @@ mod tests {
 
     #[test]
     fn reload_keeps_last_good_settings() {
-        let (good, errors) = parse_sections(&[section("101", &[("max_web_clients", "3")]), section("102", &[]), section("104", &[])]);
+        let (good, errors) =
+            parse_sections(&[section("101", &[("max_web_clients", "3")]), section("102", &[]), section("104", &[])]);
         let first = apply_reload(&HashMap::new(), good, &errors);
         assert_eq!(first.len(), 3);
         let (good, errors) = parse_sections(&[
@@ -631,7 +656,8 @@ mod tests {
     fn reload_does_not_keep_old_policy_that_clashes_with_new_one() {
         let (good, errors) = parse_sections(&[section("old", &[("endpoint", "101")])]);
         let first = apply_reload(&HashMap::new(), good, &errors);
-        let (good, errors) = parse_sections(&[section("old", &[("endpoint", "101"), ("bogus", "x")]), section("new", &[("endpoint", "101")])]);
+        let (good, errors) =
+            parse_sections(&[section("old", &[("endpoint", "101"), ("bogus", "x")]), section("new", &[("endpoint", "101")])]);
         let second = apply_reload(&first, good, &errors);
         assert_eq!(second.keys().collect::<Vec<_>>(), ["new"]);
     }

@@ -45,10 +45,8 @@ fn percent_escape(part: &str) -> String {
     let bytes = part.as_bytes();
     let mut out = String::with_capacity(part.len());
     for (index, c) in part.char_indices() {
-        let valid_escape = c == '%'
-            && bytes.len() > index + 2
-            && bytes[index + 1].is_ascii_hexdigit()
-            && bytes[index + 2].is_ascii_hexdigit();
+        let valid_escape =
+            c == '%' && bytes.len() > index + 2 && bytes[index + 1].is_ascii_hexdigit() && bytes[index + 2].is_ascii_hexdigit();
         if keeps_in_escapable_part(c) || valid_escape {
             out.push(c);
         } else {
@@ -178,7 +176,8 @@ mod tests {
 
     #[test]
     fn hostile_host_parts_are_skipped() {
-        let hostile = ["sip:a@b&Local/666@evil", "sip:x@h,30,G(foo)", "sip:x@h(1)", "sip:x@h x", "sip:x@[::1]x", "sip:x@h:5060,9"];
+        let hostile =
+            ["sip:a@b&Local/666@evil", "sip:x@h,30,G(foo)", "sip:x@h(1)", "sip:x@h x", "sip:x@[::1]x", "sip:x@h:5060,9"];
         for uri in hostile {
             let (dial, skipped) = build_dial_string(&targets(&[("101", uri)]));
             assert_eq!(dial, "", "{uri}");
@@ -215,7 +214,9 @@ mod tests {
 
     #[test]
     fn non_sip_bad_ports_and_oversize_are_skipped() {
-        for uri in ["tel:+4412345", "http://evil", "nocolon", "sip:", "sip:@h", "sip:x@h:0", "sip:x@h:99999", "sip:x@h:5o60", "sip:x@"] {
+        for uri in
+            ["tel:+4412345", "http://evil", "nocolon", "sip:", "sip:@h", "sip:x@h:0", "sip:x@h:99999", "sip:x@h:5o60", "sip:x@"]
+        {
             let (dial, skipped) = build_dial_string(&targets(&[("101", uri)]));
             assert_eq!((dial.as_str(), skipped.len()), ("", 1), "{uri}");
         }

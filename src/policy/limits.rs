@@ -124,8 +124,13 @@ pub struct IncomingBinding {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Let the registrar proceed, after removing these contact URIs from the AOR.
-    Admit { replace: Vec<String> },
-    Reject { status: u16, reason: String },
+    Admit {
+        replace: Vec<String>,
+    },
+    Reject {
+        status: u16,
+        reason: String,
+    },
 }
 
 /// `+sip.instance` values compare without quotes and angle brackets, case-insensitively.
@@ -140,7 +145,13 @@ fn same_device(record: &DeviceRecord, binding: &IncomingBinding) -> bool {
 }
 
 /// Decides one REGISTER. Devices whose `expires_at <= now` are treated as gone.
-pub fn decide(current: &[DeviceRecord], incoming: &[IncomingBinding], scheme: &LimitScheme, at_limit: AtLimit, now: u64) -> Decision {
+pub fn decide(
+    current: &[DeviceRecord],
+    incoming: &[IncomingBinding],
+    scheme: &LimitScheme,
+    at_limit: AtLimit,
+    now: u64,
+) -> Decision {
     let mut live: Vec<&DeviceRecord> = current.iter().filter(|d| d.expires_at > now).collect();
     // Unregisters first: a REGISTER that removes one device and adds another frees the slot it uses.
     for binding in incoming.iter().filter(|b| b.is_unregister) {
@@ -239,7 +250,14 @@ impl TypeCounts {
 
 /// `decide` with the per-type limits, under an overall device cap as well (the secondary's AOR).
 /// The cap is checked first; devices it replaces no longer count against the per-type limit.
-pub fn decide_capped(current: &[DeviceRecord], incoming: IncomingBinding, limits: &TypeLimits, cap: Option<u32>, at_limit: AtLimit, now: u64) -> Decision {
+pub fn decide_capped(
+    current: &[DeviceRecord],
+    incoming: IncomingBinding,
+    limits: &TypeLimits,
+    cap: Option<u32>,
+    at_limit: AtLimit,
+    now: u64,
+) -> Decision {
     let per_type = LimitScheme::PerType(*limits);
     let Some(cap) = cap else {
         return decide(current, &[incoming], &per_type, at_limit, now);
@@ -288,8 +306,19 @@ pub fn over_limit(devices: &[DeviceRecord], limits: &TypeLimits, now: u64) -> Ve
 mod tests {
     #[test]
     fn capped_decision_applies_cap_then_per_type_limits() {
-        let phone = |uri: &str, at: u64| DeviceRecord { contact_uri: uri.into(), instance_id: None, client_type: ClientType::IpPhone, registered_at: at, expires_at: 1000 };
-        let new = |t: ClientType| IncomingBinding { contact_uri: "new".into(), instance_id: None, client_type: t, is_unregister: false };
+        let phone = |uri: &str, at: u64| DeviceRecord {
+            contact_uri: uri.into(),
+            instance_id: None,
+            client_type: ClientType::IpPhone,
+            registered_at: at,
+            expires_at: 1000,
+        };
+        let new = |t: ClientType| IncomingBinding {
+            contact_uri: "new".into(),
+            instance_id: None,
+            client_type: t,
+            is_unregister: false,
+        };
         let limits = TypeLimits { ip_phone: 1, web: 1, desktop: 1, mobile: 1 };
         // Cap 1 reached: refused, naming the device limit.
         match decide_capped(&[phone("a", 1)], new(ClientType::Web), &limits, Some(1), AtLimit::Reject, 10) {
@@ -297,15 +326,24 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Cap 3 leaves room, but the per-type limit of 1 IP phone still applies.
-        assert!(matches!(decide_capped(&[phone("a", 1)], new(ClientType::IpPhone), &limits, Some(3), AtLimit::Reject, 10), Decision::Reject { .. }));
-        assert_eq!(decide_capped(&[phone("a", 1)], new(ClientType::Web), &limits, Some(3), AtLimit::Reject, 10), Decision::Admit { replace: vec![] });
+        assert!(matches!(
+            decide_capped(&[phone("a", 1)], new(ClientType::IpPhone), &limits, Some(3), AtLimit::Reject, 10),
+            Decision::Reject { .. }
+        ));
+        assert_eq!(
+            decide_capped(&[phone("a", 1)], new(ClientType::Web), &limits, Some(3), AtLimit::Reject, 10),
+            Decision::Admit { replace: vec![] }
+        );
         // replace_oldest under the cap replaces once, and the per-type check sees the freed slot.
         assert_eq!(
             decide_capped(&[phone("a", 1)], new(ClientType::IpPhone), &limits, Some(1), AtLimit::ReplaceOldest, 10),
             Decision::Admit { replace: vec!["a".to_string()] }
         );
         // No cap: plain per-type decision.
-        assert!(matches!(decide_capped(&[phone("a", 1)], new(ClientType::IpPhone), &limits, None, AtLimit::Reject, 10), Decision::Reject { .. }));
+        assert!(matches!(
+            decide_capped(&[phone("a", 1)], new(ClientType::IpPhone), &limits, None, AtLimit::Reject, 10),
+            Decision::Reject { .. }
+        ));
     }
 
     use super::*;

@@ -13,10 +13,7 @@ pub struct ContactBinding {
 
 impl ContactBinding {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_deref().unwrap_or(""))
+        self.params.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_deref().unwrap_or(""))
     }
 
     /// Expires from the contact's own parameter, if any.
@@ -43,9 +40,7 @@ impl RegisterSummary {
         if self.contacts.is_empty() {
             return false;
         }
-        self.contacts.iter().all(|c| {
-            c.uri == "*" || c.expires().or(self.expires) == Some(0)
-        })
+        self.contacts.iter().all(|c| c.uri == "*" || c.expires().or(self.expires) == Some(0))
     }
 }
 
@@ -140,10 +135,9 @@ pub fn parse_params(text: &str) -> Vec<(String, Option<String>)> {
             continue;
         }
         match piece.split_once('=') {
-            Some((name, value)) => params.push((
-                name.trim().to_ascii_lowercase(),
-                Some(value.trim().trim_matches('"').to_string()),
-            )),
+            Some((name, value)) => {
+                params.push((name.trim().to_ascii_lowercase(), Some(value.trim().trim_matches('"').to_string())))
+            }
             None => params.push((piece.to_ascii_lowercase(), None)),
         }
     }
@@ -235,7 +229,9 @@ mod tests {
 pub fn is_initial_request(raw: &[u8]) -> bool {
     let Ok(request) = rsip::Request::try_from(raw) else { return false };
     let initial = request.headers.iter().find_map(|h| match h {
-        Header::To(to) => Some(!parse_params(to.value().split_once('>').map(|(_, p)| p).unwrap_or(to.value())).iter().any(|(k, _)| k == "tag")),
+        Header::To(to) => {
+            Some(!parse_params(to.value().split_once('>').map(|(_, p)| p).unwrap_or(to.value())).iter().any(|(k, _)| k == "tag"))
+        }
         _ => None,
     });
     initial.unwrap_or(false)

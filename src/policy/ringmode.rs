@@ -67,9 +67,8 @@ impl FromStr for RingMode {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        RingMode::parse(text).ok_or_else(|| {
-            format!("invalid ring mode '{}': expected home, remote, both (or 1, 2, 3)", text.trim())
-        })
+        RingMode::parse(text)
+            .ok_or_else(|| format!("invalid ring mode '{}': expected home, remote, both (or 1, 2, 3)", text.trim()))
     }
 }
 
@@ -305,10 +304,7 @@ mod tests {
     fn ringmode_arguments() {
         assert_eq!(parse_ringmode_args("").unwrap(), RingModeArgs::default());
         assert_eq!(parse_ringmode_args("  ").unwrap(), RingModeArgs::default());
-        assert_eq!(
-            parse_ringmode_args("101").unwrap(),
-            RingModeArgs { extension: Some("101".into()), mode: None }
-        );
+        assert_eq!(parse_ringmode_args("101").unwrap(), RingModeArgs { extension: Some("101".into()), mode: None });
         assert_eq!(
             parse_ringmode_args("101,2").unwrap(),
             RingModeArgs { extension: Some("101".into()), mode: Some(RingMode::Remote) }
@@ -317,10 +313,7 @@ mod tests {
             parse_ringmode_args(" 12345101 , Home ").unwrap(),
             RingModeArgs { extension: Some("12345101".into()), mode: Some(RingMode::Home) }
         );
-        assert_eq!(
-            parse_ringmode_args(",3").unwrap(),
-            RingModeArgs { extension: None, mode: Some(RingMode::Both) }
-        );
+        assert_eq!(parse_ringmode_args(",3").unwrap(), RingModeArgs { extension: None, mode: Some(RingMode::Both) });
         assert_eq!(
             parse_ringmode_args("\"101\",\"both\"").unwrap(),
             RingModeArgs { extension: Some("101".into()), mode: Some(RingMode::Both) }

@@ -292,24 +292,15 @@ mod tests {
 
     #[test]
     fn channel_vars() {
-        assert_eq!(
-            primary_channel_vars("101"),
-            fields(&[("MULTIREG_EXTENSION", "101"), ("MULTIREG_DEVICE", "home")])
-        );
-        assert_eq!(
-            secondary_channel_vars("101"),
-            fields(&[("MULTIREG_EXTENSION", "101"), ("MULTIREG_DEVICE", "remote")])
-        );
+        assert_eq!(primary_channel_vars("101"), fields(&[("MULTIREG_EXTENSION", "101"), ("MULTIREG_DEVICE", "home")]));
+        assert_eq!(secondary_channel_vars("101"), fields(&[("MULTIREG_EXTENSION", "101"), ("MULTIREG_DEVICE", "remote")]));
     }
 
     #[test]
     fn bare_channel_variables_become_set_var() {
         let raw = fields(&[("context", "internal"), ("CDR_TAG", "a=b"), ("callerid", "\"Al\" <101>")]);
         let out = set_vars_from_objectset(&raw, |n| n == "context" || n == "callerid");
-        assert_eq!(
-            out,
-            fields(&[("context", "internal"), ("set_var", "CDR_TAG=a=b"), ("callerid", "\"Al\" <101>")])
-        );
+        assert_eq!(out, fields(&[("context", "internal"), ("set_var", "CDR_TAG=a=b"), ("callerid", "\"Al\" <101>")]));
     }
 
     fn primary_endpoint() -> Vec<Field> {
@@ -332,7 +323,15 @@ mod tests {
 
     #[test]
     fn endpoint_copies_everything_but_identity() {
-        let out = derive_secondary("101", "r", &primary_endpoint(), Some(&fields(&[("username", "101"), ("password", "s3cret")])), None, 1).unwrap();
+        let out = derive_secondary(
+            "101",
+            "r",
+            &primary_endpoint(),
+            Some(&fields(&[("username", "101"), ("password", "s3cret")])),
+            None,
+            1,
+        )
+        .unwrap();
         assert_eq!(out.name, "101r");
         let ep = &out.endpoint;
         assert_eq!(one(ep, "context"), Some("internal"));
@@ -346,10 +345,7 @@ mod tests {
         assert_eq!(one(ep, "acl"), Some("office"));
         assert_eq!(one(ep, "type"), None);
         assert_eq!(one(ep, "transport"), None, "empty values are not written");
-        assert_eq!(
-            all(ep, "set_var"),
-            vec!["CDR_TAG=vip", "MULTIREG_EXTENSION=101", "MULTIREG_DEVICE=remote"]
-        );
+        assert_eq!(all(ep, "set_var"), vec!["CDR_TAG=vip", "MULTIREG_EXTENSION=101", "MULTIREG_DEVICE=remote"]);
         assert!(out.warnings.is_empty(), "{:?}", out.warnings);
     }
 

@@ -21,7 +21,14 @@ impl Ami {
     pub fn connect(address: SocketAddr, user: &str, secret: &str) -> Ami {
         let stream = TcpStream::connect(address).expect("connect AMI");
         stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-        let mut ami = Ami { writer: stream.try_clone().unwrap(), reader: BufReader::new(stream), pending: Vec::new(), action_id: 0, partial: String::new(), building: AmiMessage::new() };
+        let mut ami = Ami {
+            writer: stream.try_clone().unwrap(),
+            reader: BufReader::new(stream),
+            pending: Vec::new(),
+            action_id: 0,
+            partial: String::new(),
+            building: AmiMessage::new(),
+        };
         let mut banner = String::new();
         let _ = ami.reader.read_line(&mut banner);
         let response = ami.action("Login", &[("Username", user), ("Secret", secret), ("Events", "on")]);
@@ -47,7 +54,13 @@ impl Ami {
                         let key = key.trim().to_string();
                         let value = value.trim().to_string();
                         // Repeated keys (Output:) are joined with newlines.
-                        message.entry(key).and_modify(|v| { v.push('\n'); v.push_str(&value) }).or_insert(value);
+                        message
+                            .entry(key)
+                            .and_modify(|v| {
+                                v.push('\n');
+                                v.push_str(&value)
+                            })
+                            .or_insert(value);
                     }
                 }
                 Err(_) => {
@@ -113,7 +126,8 @@ impl Ami {
     pub fn wait_event(&mut self, event: &str, timeout: Duration, matches: impl Fn(&AmiMessage) -> bool) -> Option<AmiMessage> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(index) = self.pending.iter().position(|m| m.get("Event").map(String::as_str) == Some(event) && matches(m)) {
+            if let Some(index) = self.pending.iter().position(|m| m.get("Event").map(String::as_str) == Some(event) && matches(m))
+            {
                 return Some(self.pending.remove(index));
             }
             if Instant::now() >= deadline {

@@ -73,7 +73,8 @@ fn install_documentation(root: &Path) {
     if std::fs::read(&target).ok().as_deref() != Some(text.as_slice()) {
         std::fs::create_dir_all(&target_dir).unwrap();
         // Written beside and renamed, so parallel tests never see half a file.
-        let temporary = target_dir.join(format!(".res_pjsip_multireg.{}.{:?}.tmp", std::process::id(), std::thread::current().id()));
+        let temporary =
+            target_dir.join(format!(".res_pjsip_multireg.{}.{:?}.tmp", std::process::id(), std::thread::current().id()));
         std::fs::write(&temporary, &text).unwrap();
         std::fs::rename(&temporary, &target).unwrap();
     }
@@ -209,8 +210,10 @@ impl Asterisk {
 
     /// Rewrites pjsip.conf from the sample, changed by `edit`, plus `extra`.
     pub fn rewrite_pjsip(&self, edit: impl FnOnce(String) -> String, extra: &str) {
-        let base = std::fs::read_to_string(project_dir().join("asterisk-conf/pjsip.conf")).unwrap().replace("127.0.0.1", &self.ip);
-        std::fs::write(self.dir().join("etc/pjsip.conf"), format!("{}\n; ---- test additions ----\n{extra}", edit(base))).unwrap();
+        let base =
+            std::fs::read_to_string(project_dir().join("asterisk-conf/pjsip.conf")).unwrap().replace("127.0.0.1", &self.ip);
+        std::fs::write(self.dir().join("etc/pjsip.conf"), format!("{}\n; ---- test additions ----\n{extra}", edit(base)))
+            .unwrap();
         std::fs::write(self.dir().join("etc/pjsip_multireg.conf"), "; emptied by the test harness\n").unwrap();
     }
 

@@ -7,6 +7,7 @@ pub mod sip;
 pub mod wire;
 
 pub use ami::Ami;
+#[allow(unused_imports)]
 pub use asterisk::{Asterisk, Config};
 pub use sip::{Agent, Transport};
 

@@ -93,10 +93,10 @@ impl SipMessage {
         (parts.next().and_then(|n| n.parse().ok()).unwrap_or(0), parts.next().unwrap_or("").to_string())
     }
     /// The user part of the From header's URI (the calling number as Asterisk presents it).
-    pub fn from_user(&self) -> String {
+    pub fn caller_user(&self) -> String {
         uri_user(&self.header("From").unwrap_or_default())
     }
-    pub fn from_display(&self) -> String {
+    pub fn caller_display(&self) -> String {
         let from = self.header("From").unwrap_or_default();
         from.split('<').next().unwrap_or("").trim().trim_matches('"').to_string()
     }
@@ -265,9 +265,9 @@ impl Agent {
         loop {
             {
                 let mut inbox = self.inbox.lock().unwrap();
-                if let Some(index) = inbox.responses.iter().position(|r| {
-                    r.call_id() == call_id && r.cseq().0 == cseq && r.status() >= 200
-                }) {
+                if let Some(index) =
+                    inbox.responses.iter().position(|r| r.call_id() == call_id && r.cseq().0 == cseq && r.status() >= 200)
+                {
                     return inbox.responses.remove(index);
                 }
             }
@@ -290,10 +290,8 @@ impl Agent {
         let qop = digest_param(&value, "qop");
         let ha1 = md5_hex(&format!("{}:{realm}:{}", self.auth_user, self.password));
         let ha2 = md5_hex(&format!("{method}:{uri}"));
-        let mut header = format!(
-            "Digest username=\"{}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", algorithm=MD5",
-            self.auth_user
-        );
+        let mut header =
+            format!("Digest username=\"{}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", algorithm=MD5", self.auth_user);
         let response = if qop.as_deref().is_some_and(|q| q.split(',').any(|v| v.trim() == "auth")) {
             let cnonce = unique("cn");
             let response = md5_hex(&format!("{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}"));
@@ -576,12 +574,20 @@ impl Drop for Agent {
     }
 }
 
+/// The To tag this agent uses for a dialog it answers (stable per Call-ID).
 fn ringing_tag(invite: &SipMessage) -> String {
-    format!("r{:x}", md5_hex(&invite.call_id()).len() as u64 ^ invite.call_id().len() as u64)
-        + &md5_hex(&invite.call_id())[..8]
+    format!("r{}", &md5_hex(&invite.call_id())[..8])
 }
 
-fn response_text(request: &SipMessage, status: u16, reason: &str, to_tag: &str, contact: &str, extra: &str, body: &str) -> String {
+fn response_text(
+    request: &SipMessage,
+    status: u16,
+    reason: &str,
+    to_tag: &str,
+    contact: &str,
+    extra: &str,
+    body: &str,
+) -> String {
     let mut text = format!("SIP/2.0 {status} {reason}\r\n");
     for via in request.headers("Via") {
         text.push_str(&format!("Via: {via}\r\n"));

@@ -33,7 +33,7 @@ impl Transport {
 pub enum Wire {
     Udp { socket: UdpSocket, server: SocketAddr },
     Tcp { stream: TcpStream, buffer: Vec<u8> },
-    Ws { socket: WebSocket<TcpStream> },
+    Ws { socket: Box<WebSocket<TcpStream>> },
 }
 
 const POLL: Duration = Duration::from_millis(20);
@@ -59,7 +59,7 @@ impl Wire {
                 request.headers_mut().insert("Sec-WebSocket-Protocol", "sip".parse().unwrap());
                 let (socket, _response) = tungstenite::client(request, socket).map_err(io_error)?;
                 socket.get_ref().set_read_timeout(Some(POLL))?;
-                Ok((Wire::Ws { socket }, local))
+                Ok((Wire::Ws { socket: Box::new(socket) }, local))
             }
         }
     }
