@@ -12,3 +12,8 @@ mod asterisk;
 mod bindings;
 #[cfg(not(test))]
 mod module;
+
+// The panic guard has no FFI, so its own unit tests run without Asterisk.
+#[cfg(test)]
+#[path = "asterisk/guard.rs"]
+mod guard;

@@ -33,3 +33,29 @@ pub fn install_quiet_panic_hook() {
         tracing::debug!("panic{location}");
     }));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_the_failure_value() {
+        install_quiet_panic_hook();
+        let result = guarded("test callback", -1, || -> i32 { panic!("boom") });
+        assert_eq!(result, -1);
+        let result = guarded("test callback", "failed", || -> &str { panic!("{}", String::from("formatted boom")) });
+        assert_eq!(result, "failed");
+    }
+
+    #[test]
+    fn normal_results_pass_through() {
+        assert_eq!(guarded("test callback", -1, || 7), 7);
+    }
+
+    #[test]
+    fn panic_messages_are_extracted() {
+        assert_eq!(panic_message(&"static text"), "static text");
+        assert_eq!(panic_message(&String::from("owned text")), "owned text");
+        assert_eq!(panic_message(&42u8), "unknown panic");
+    }
+}

@@ -68,6 +68,59 @@ fn stored_key(device: &Device) -> String {
     format!("contact:{}", device.stored.id)
 }
 
+/// The AOR's devices as the limit decision sees them: stored contacts plus admitted devices whose
+/// contact is not stored yet (they still hold their slot).
+struct CurrentView {
+    devices: Vec<Device>,
+    identities: Vec<StoredIdentity>,
+    records: Vec<DeviceRecord>,
+}
+
+fn current_view(aor: &str, config: &MultiregConfig, known: &[DeviceInfo], now: u64) -> CurrentView {
+    let devices = devices_of(aor, Some(config), known);
+    let pending: Vec<&DeviceInfo> = known
+        .iter()
+        .filter(|d| d.pending_until.is_some_and(|until| until > Instant::now()))
+        .filter(|d| !devices.iter().any(|s| s.info.call_id == d.call_id))
+        .collect();
+    let mut identities: Vec<StoredIdentity> = devices
+        .iter()
+        .map(|d| StoredIdentity {
+            key: stored_key(d),
+            call_id: d.info.call_id.clone(),
+            uri: d.stored.field("uri").into(),
+            instance_id: d.info.instance_id.clone(),
+        })
+        .collect();
+    let mut records: Vec<DeviceRecord> = devices
+        .iter()
+        .map(|d| DeviceRecord {
+            contact_uri: stored_key(d),
+            instance_id: None,
+            client_type: d.info.client_type,
+            registered_at: d.info.registered_at,
+            expires_at: d.expires_at,
+        })
+        .collect();
+    for p in pending {
+        let key = format!("pending:{}", p.call_id);
+        identities.push(StoredIdentity {
+            key: key.clone(),
+            call_id: p.call_id.clone(),
+            uri: p.contact.clone(),
+            instance_id: p.instance_id.clone(),
+        });
+        records.push(DeviceRecord {
+            contact_uri: key,
+            instance_id: None,
+            client_type: p.client_type,
+            registered_at: p.registered_at,
+            expires_at: now + PENDING_GRACE.as_secs(),
+        });
+    }
+    CurrentView { devices, identities, records }
+}
+
 /// Handles a REGISTER routed past us. True when we answered it (refused).
 pub fn on_register(request: &pjsip::RxRequest<'_>) -> bool {
     let Some(endpoint) = request.endpoint() else { return false };
@@ -96,46 +149,7 @@ pub fn on_register(request: &pjsip::RxRequest<'_>) -> bool {
 
     let now = now_unix();
     let known = state.devices.get(&aor).cloned().unwrap_or_default();
-    let devices = devices_of(&aor, Some(&config), &known);
-    // Admitted devices whose contact is not stored yet still hold their slot.
-    let pending: Vec<&DeviceInfo> = known
-        .iter()
-        .filter(|d| d.pending_until.is_some_and(|until| until > Instant::now()))
-        .filter(|d| !devices.iter().any(|s| s.info.call_id == d.call_id))
-        .collect();
-
-    let mut identities: Vec<StoredIdentity> = devices
-        .iter()
-        .map(|d| StoredIdentity {
-            key: stored_key(d),
-            call_id: d.info.call_id.clone(),
-            uri: d.stored.field("uri").into(),
-            instance_id: d.info.instance_id.clone(),
-        })
-        .collect();
-    identities.extend(pending.iter().map(|p| StoredIdentity {
-        key: format!("pending:{}", p.call_id),
-        call_id: p.call_id.clone(),
-        uri: p.contact.clone(),
-        instance_id: p.instance_id.clone(),
-    }));
-    let mut records: Vec<DeviceRecord> = devices
-        .iter()
-        .map(|d| DeviceRecord {
-            contact_uri: stored_key(d),
-            instance_id: None,
-            client_type: d.info.client_type,
-            registered_at: d.info.registered_at,
-            expires_at: d.expires_at,
-        })
-        .collect();
-    records.extend(pending.iter().map(|p| DeviceRecord {
-        contact_uri: format!("pending:{}", p.call_id),
-        instance_id: None,
-        client_type: p.client_type,
-        registered_at: p.registered_at,
-        expires_at: now + PENDING_GRACE.as_secs(),
-    }));
+    let CurrentView { devices, identities, records } = current_view(&aor, &config, &known, now);
 
     let classification = config.classifier.classify(&DeviceFacts {
         transport: &transport,
