@@ -134,6 +134,8 @@ fn direct_mode_cli_and_ring_mode_function() {
     assert!(documented.contains("RingMode([extension][,mode])") && documented.contains("three tries"), "{documented}");
     let function = asterisk.cli("core show function RING_MODE");
     assert!(function.contains("Reads or sets the ring mode"), "{function}");
+    let event = asterisk.cli("manager show event MultiregRingModeChanged");
+    assert!(event.contains("The ring mode of an extension changed") && event.contains("ChangedBy"), "{event}");
 }
 
 #[test]
