@@ -35,13 +35,14 @@ fn changed_to(ami: &mut Ami, mode: &str) -> common::ami::AmiMessage {
         .unwrap_or_else(|| panic!("no MultiregRingModeChanged to {mode}: {:?}", ami.pending_events()))
 }
 
-/// Calls `number` from `caller`; returns which of `devices` got an INVITE, then rejects them.
-fn who_rings(caller: &mut Agent, number: &str, devices: &[&Agent]) -> Vec<bool> {
-    let mut call_taker = std::mem::replace(caller, placeholder());
+/// Calls `number` from `caller`; returns the caller and which of `devices` got an INVITE (each
+/// INVITE is then rejected, so the call ends).
+fn who_rings(caller: Agent, number: &str, devices: &[&Agent]) -> (Agent, Vec<bool>) {
     let number = number.to_string();
     let handle = std::thread::spawn(move || {
-        let call = call_taker.call(&number, Duration::from_secs(10));
-        (call_taker, call)
+        let mut caller = caller;
+        let call = caller.call(&number, Duration::from_secs(10));
+        (caller, call)
     });
     let invites: Vec<_> = devices.iter().map(|d| d.wait_invite(Duration::from_secs(3))).collect();
     for (device, invite) in devices.iter().zip(&invites) {
@@ -49,24 +50,11 @@ fn who_rings(caller: &mut Agent, number: &str, devices: &[&Agent]) -> Vec<bool> 
             device.reject(invite, 486, "Busy Here");
         }
     }
-    let (returned, mut call) = handle.join().unwrap();
-    *caller = returned;
+    let (caller, mut call) = handle.join().unwrap();
     if call.final_status == 200 {
         caller.hangup(&mut call);
     }
-    invites.iter().map(Option::is_some).collect()
-}
-
-thread_local! {
-    static SPARE: std::cell::RefCell<Option<Agent>> = const { std::cell::RefCell::new(None) };
-}
-
-fn placeholder() -> Agent {
-    SPARE.with(|s| s.borrow_mut().take()).expect("spare agent set")
-}
-
-fn set_spare(agent: Agent) {
-    SPARE.with(|s| *s.borrow_mut() = Some(agent));
+    (caller, invites.iter().map(Option::is_some).collect())
 }
 
 /// The value the dialplan gave `variable` on a channel of endpoint `caller` (e.g. "104").
@@ -86,28 +74,31 @@ fn feature_code_from_home_and_remote_selects_exactly_which_devices_ring() {
     let mut home = agent(&asterisk, "127.0.0.1", "101", "pass101");
     let mut remote = agent(&asterisk, "127.0.0.1", "101r", "pass101");
     let mut caller = agent(&asterisk, "127.0.0.2", "104", "pass104");
-    set_spare(agent(&asterisk, "127.0.0.3", "104", "pass104"));
 
-    assert_eq!(who_rings(&mut caller, "101", &[&home, &remote]), [true, true], "default mode: both");
+    let rang;
+    (caller, rang) = who_rings(caller, "101", &[&home, &remote]);
+    assert_eq!(rang, [true, true], "default mode: both");
 
     feature_code(&mut home, "36", &['1']);
     let event = changed_to(&mut ami, "home");
     assert_eq!(event.get("Extension").map(String::as_str), Some("101"));
     assert_eq!(event.get("OldMode").map(String::as_str), Some("both"));
     assert!(event.get("ChangedBy").is_some_and(|c| c.starts_with("PJSIP/101-")), "{event:?}");
-    set_spare(agent(&asterisk, "127.0.0.3", "104", "pass104"));
-    assert_eq!(who_rings(&mut caller, "101", &[&home, &remote]), [true, false], "home only");
+    let rang;
+    (caller, rang) = who_rings(caller, "101", &[&home, &remote]);
+    assert_eq!(rang, [true, false], "home only");
 
     feature_code(&mut remote, "36#", &['2']);
     let event = changed_to(&mut ami, "remote");
     assert!(event.get("ChangedBy").is_some_and(|c| c.starts_with("PJSIP/101r-")), "changed from the secondary: {event:?}");
-    set_spare(agent(&asterisk, "127.0.0.3", "104", "pass104"));
-    assert_eq!(who_rings(&mut caller, "101", &[&home, &remote]), [false, true], "remote only");
+    let rang;
+    (caller, rang) = who_rings(caller, "101", &[&home, &remote]);
+    assert_eq!(rang, [false, true], "remote only");
 
     feature_code(&mut remote, "36", &['3']);
     changed_to(&mut ami, "both");
-    set_spare(agent(&asterisk, "127.0.0.3", "104", "pass104"));
-    assert_eq!(who_rings(&mut caller, "101", &[&home, &remote]), [true, true], "both");
+    let (_, rang) = who_rings(caller, "101", &[&home, &remote]);
+    assert_eq!(rang, [true, true], "both");
     assert!(asterisk.cli("multireg show extension 101").contains("Ring mode:        both"));
 }
 
@@ -175,9 +166,9 @@ fn mode_survives_core_restart_and_a_full_stop_and_start() {
     assert_eq!(ami.action("Getvar", &[("Variable", "RING_MODE(101)")]).get("Value").map(String::as_str), Some("remote"));
     let home = agent(&asterisk, "127.0.0.1", "101", "pass101");
     let remote = agent(&asterisk, "127.0.0.1", "101r", "pass101");
-    let mut caller = agent(&asterisk, "127.0.0.2", "104", "pass104");
-    set_spare(agent(&asterisk, "127.0.0.3", "104", "pass104"));
-    assert_eq!(who_rings(&mut caller, "101", &[&home, &remote]), [false, true]);
+    let caller = agent(&asterisk, "127.0.0.2", "104", "pass104");
+    let (_, rang) = who_rings(caller, "101", &[&home, &remote]);
+    assert_eq!(rang, [false, true]);
 }
 
 #[test]
@@ -220,9 +211,8 @@ fn all_busy_mode_off_rings_during_a_call_and_on_returns_busy() {
         });
         assert!(busy_shown.is_some(), "CLI shows the extension busy");
 
-        let mut caller = agent(&asterisk, "127.0.0.2", "104", "pass104");
-        set_spare(agent(&asterisk, "127.0.0.3", "104", "pass104"));
-        let rang = who_rings(&mut caller, extension, &[&remote]);
+        let caller = agent(&asterisk, "127.0.0.2", "104", "pass104");
+        let (_caller, rang) = who_rings(caller, extension, &[&remote]);
         let status = dial_status(&mut ami, "MULTIREG_DIAL_STATUS", "104");
         if busy_mode {
             assert_eq!(rang, [false], "All Busy Mode: nothing rings");
@@ -247,17 +237,11 @@ fn remote_destination_replaces_the_secondary_on_the_remote_side() {
     let remote = agent(&asterisk, "127.0.0.1", "101r", "pass101");
     let trunk = agent(&asterisk, "127.0.0.4", "104", "pass104");
     let mut caller = agent(&asterisk, "127.0.0.2", "102", "pass102");
-    set_spare(agent(&asterisk, "127.0.0.3", "102", "pass102"));
-    let handle_devices = [&home, &remote, &trunk];
-    let mut call_taker = std::mem::replace(&mut caller, placeholder());
-    let handle = std::thread::spawn(move || {
-        let call = call_taker.call("101", Duration::from_secs(10));
-        (call_taker, call)
-    });
+    let handle = std::thread::spawn(move || caller.call("101", Duration::from_secs(10)));
     let external = trunk.wait_invite(Duration::from_secs(4)).expect("the external number rings through the trunk");
     assert!(external.invite.request_uri().starts_with("sip:5550123@"), "{}", external.invite.request_uri());
-    assert!(handle_devices[0].wait_invite(Duration::from_millis(500)).is_none(), "home does not ring in remote mode");
-    assert!(handle_devices[1].wait_invite(Duration::from_millis(500)).is_none(), "the secondary is replaced by the destination");
+    assert!(home.wait_invite(Duration::from_millis(500)).is_none(), "home does not ring in remote mode");
+    assert!(remote.wait_invite(Duration::from_millis(500)).is_none(), "the secondary is replaced by the destination");
     trunk.reject(&external, 486, "Busy Here");
     let _ = handle.join();
 }
