@@ -19,7 +19,14 @@ deps:
 asterisk: deps
 	@bash scripts/prepare-asterisk.sh
 
-build: asterisk
+# With ASTERISK_SRC or ASTERISK_INCLUDE_DIR the build uses those headers and needs no embedded runtime.
+ifeq ($(ASTERISK_SRC)$(ASTERISK_INCLUDE_DIR),)
+HEADERS := asterisk
+else
+HEADERS := deps
+endif
+
+build: $(HEADERS)
 	cargo build --release
 
 # Third-party XML documentation, read by Asterisk at start-up (core show application ...).
