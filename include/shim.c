@@ -19,6 +19,8 @@ extern int multireg_unload_module(void);
 extern int multireg_reload_module(void);
 extern pj_bool_t multireg_on_rx_request(pjsip_rx_data *rdata);
 extern int multireg_cli_execute(int command, int fd, int argc, const char * const *argv);
+extern char *multireg_cli_candidates(int command, int position, const char *word);
+extern void multireg_cli_candidates_free(char *candidates);
 extern int multireg_app_execute(int app, struct ast_channel *chan, const char *data);
 extern int multireg_function_read(int function, struct ast_channel *chan, const char *data, char *buf, size_t len);
 extern int multireg_function_write(int function, struct ast_channel *chan, const char *data, const char *value);
@@ -118,6 +120,24 @@ static struct ast_cli_entry cli_entries[] = {
 	AST_CLI_DEFINE(cli_handler, "Clear authentication blocks"),
 };
 
+/* Offers Rust's newline-separated candidates (extension names, ring modes) for tab completion. */
+static void cli_complete(int index, struct ast_cli_args *a)
+{
+	char *candidates = multireg_cli_candidates(index, a->pos, a->word);
+	char *cursor = candidates;
+	char *candidate;
+
+	if (!candidates) {
+		return;
+	}
+	while ((candidate = strsep(&cursor, "\n"))) {
+		if (!ast_strlen_zero(candidate)) {
+			ast_cli_completion_add(ast_strdup(candidate));
+		}
+	}
+	multireg_cli_candidates_free(candidates);
+}
+
 static char *cli_handler(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
 {
 	int index = (int)(e - cli_entries);
@@ -129,6 +149,7 @@ static char *cli_handler(struct ast_cli_entry *e, int cmd, struct ast_cli_args *
 		e->usage = cli_texts[index].usage;
 		return NULL;
 	case CLI_GENERATE:
+		cli_complete(index, a);
 		return NULL;
 	}
 	result = multireg_cli_execute(index, a->fd, a->argc, a->argv);

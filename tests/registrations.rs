@@ -328,6 +328,10 @@ fn cli_and_ami_show_each_device_and_why_it_was_classified() {
     assert!(
         types.contains(&"web".to_string()) && types.contains(&"mobile".to_string()) && types.contains(&"ip_phone".to_string())
     );
+    let completion = asterisk.cli("_command matchesarray \"multireg show extension 1\" \"1\"");
+    assert!(completion.split_whitespace().any(|w| w == "101"), "tab completion offers 101: {completion}");
+    let modes = asterisk.cli("_command matchesarray \"multireg set ringmode 101 \" \"\"");
+    assert!(["home", "remote", "both"].iter().all(|m| modes.split_whitespace().any(|w| w == *m)), "{modes}");
     let (_, list) = ami.action_list("MultiregShowExtensions", &[]);
     let row = list.iter().find(|e| e.get("Extension").map(String::as_str) == Some("101")).expect("101 listed");
     assert_eq!(row.get("WebClients").map(String::as_str), Some("1"));

@@ -72,6 +72,32 @@ pub extern "C" fn multireg_cli_execute(command: c_int, fd: c_int, argc: c_int, a
     })
 }
 
+/// Tab-completion candidates for the word at `position`, newline-separated (null for none).
+/// The shim hands the string back to `multireg_cli_candidates_free`.
+#[no_mangle]
+pub extern "C" fn multireg_cli_candidates(
+    command: c_int,
+    position: c_int,
+    word: *const std::ffi::c_char,
+) -> *mut std::ffi::c_char {
+    guarded("cli completion", std::ptr::null_mut(), || {
+        let word = super::text::from_c(word);
+        let candidates = crate::module::cli::candidates(command as u32, position.max(0) as usize, &word);
+        if candidates.is_empty() {
+            return std::ptr::null_mut();
+        }
+        super::text::to_c(&candidates.join("\n")).into_raw()
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn multireg_cli_candidates_free(candidates: *mut std::ffi::c_char) {
+    if !candidates.is_null() {
+        // SAFETY: the pointer came from CString::into_raw in multireg_cli_candidates.
+        drop(unsafe { std::ffi::CString::from_raw(candidates) });
+    }
+}
+
 #[no_mangle]
 pub extern "C" fn multireg_ami_execute(session: *mut bindings::mansession, message: *const bindings::message) -> c_int {
     // SAFETY: Asterisk passes the live session and message of the running action.

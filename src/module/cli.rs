@@ -23,6 +23,21 @@ pub fn execute(command: u32, args: &[String], out: &mut String) -> i32 {
     }
 }
 
+/// Completion for `multireg show extension <ext>` and `multireg set ringmode <ext> <mode>`.
+pub fn candidates(command: u32, position: usize, word: &str) -> Vec<String> {
+    let extensions = || {
+        let mut names: Vec<String> = super::state::STATE.lock().configs.values().map(|c| c.endpoint.clone()).collect();
+        names.sort();
+        names
+    };
+    let options = match (command, position) {
+        (bindings::MULTIREG_CLI_SHOW_EXTENSION, 3) | (bindings::MULTIREG_CLI_SET_RINGMODE, 3) => extensions(),
+        (bindings::MULTIREG_CLI_SET_RINGMODE, 4) => RingMode::ALL.iter().map(|m| m.as_str().to_string()).collect(),
+        _ => Vec::new(),
+    };
+    options.into_iter().filter(|o| o.starts_with(word)).collect()
+}
+
 fn show_extensions(out: &mut String) -> i32 {
     let all = views::extensions();
     let _ = writeln!(

@@ -274,6 +274,14 @@ fn refuse(
 
 /// Warns when an AOR's own settings would refuse devices the per-type limits allow.
 pub fn check_aor_settings(config: &MultiregConfig) {
+    if sorcery::retrieve("endpoint", &config.endpoint).is_none() {
+        tracing::warn!(
+            "multireg [{}]: endpoint '{}' does not exist; the policy applies once it is configured",
+            config.section,
+            config.endpoint
+        );
+        return;
+    }
     for aor_name in endpoint_aors(&config.endpoint) {
         let Some(aor) = sorcery::retrieve("aor", &aor_name) else { continue };
         let fields = aor.fields();
