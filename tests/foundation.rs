@@ -128,3 +128,47 @@ fn hundred_unload_load_cycles_leave_asterisk_answering_without_errors() {
     // The secondary endpoint is back after the cycles.
     assert!(asterisk.cli("pjsip show endpoints").contains("101r/"));
 }
+
+#[test]
+fn unload_and_load_while_devices_register_is_safe() {
+    let asterisk = std::sync::Arc::new(Asterisk::start_with(common::Config {
+        pjsip_extra: "[101]\ntype = multireg\nmax_ip_phones = 5\ndual_registration = yes\n".into(),
+        ..Default::default()
+    }));
+    let errors_before = asterisk.errors().len();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|n| {
+            let (asterisk, stop) = (asterisk.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut agent = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
+                agent.user_agent = format!("LoadPhone {n}");
+                let mut answered = 0;
+                // Bounded: stops when told, or after 2000 refreshes.
+                for _ in 0..2000 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    if agent.register() != 0 {
+                        answered += 1;
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    for cycle in 0..20 {
+        assert!(asterisk.cli("module unload res_pjsip_multireg.so").contains("Unloaded"), "cycle {cycle}");
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(asterisk.cli("module load res_pjsip_multireg.so").contains("Loaded"), "cycle {cycle}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answered: u32 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(answered > 20, "REGISTERs kept being answered during the cycles ({answered})");
+    assert!(asterisk.cli("module show like multireg").contains("Running"));
+    let mut after = asterisk.agent(Transport::Udp, "127.0.0.1", "101r", "pass101");
+    assert_eq!(after.register(), 200, "secondary is back and registers");
+    let errors: Vec<_> = asterisk.errors().into_iter().skip(errors_before).collect();
+    assert!(errors.is_empty(), "errors logged: {errors:#?}");
+}
