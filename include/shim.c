@@ -18,6 +18,7 @@ extern int multireg_load_module(void);
 extern int multireg_unload_module(void);
 extern int multireg_reload_module(void);
 extern pj_bool_t multireg_on_rx_request(pjsip_rx_data *rdata);
+extern void multireg_on_tx_response(pjsip_tx_data *tdata);
 extern int multireg_cli_execute(int command, int fd, int argc, const char * const *argv);
 extern char *multireg_cli_candidates(int command, int position, const char *word);
 extern void multireg_cli_candidates_free(char *candidates);
@@ -60,6 +61,12 @@ static pj_bool_t shim_on_rx_request(pjsip_rx_data *rdata)
 	return multireg_on_rx_request(rdata);
 }
 
+static pj_status_t shim_on_tx_response(pjsip_tx_data *tdata)
+{
+	multireg_on_tx_response(tdata);
+	return PJ_SUCCESS;
+}
+
 /* One below the registrar (APPLICATION) and above the authenticator (APPLICATION-2): each REGISTER
  * reaching us is already authenticated and not yet stored. */
 static pjsip_module multireg_pjsip_module = {
@@ -67,6 +74,8 @@ static pjsip_module multireg_pjsip_module = {
 	.id = -1,
 	.priority = PJSIP_MOD_PRIORITY_APPLICATION - 1,
 	.on_rx_request = shim_on_rx_request,
+	/* Sees the registrar's answer, so a device it refused stops holding a slot at once. */
+	.on_tx_response = shim_on_tx_response,
 };
 
 int multireg_shim_register_service(void)

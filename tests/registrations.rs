@@ -252,6 +252,27 @@ fn aor_max_contacts_below_the_limits_is_reported_at_load() {
 }
 
 #[test]
+fn a_device_the_registrar_refuses_does_not_keep_a_slot() {
+    // The AOR refuses every contact (max_contacts = 0): the registrar's own refusal must not leave
+    // a reserved slot that makes the next device meet the multireg limit instead.
+    let asterisk = start(
+        "[105](endpoint-common)\nauth = 105\naors = 105\n[105](aor-common)\nmax_contacts = 0\n[105](auth-common)\nusername = 105\npassword = pass105\n\
+         [105]\ntype = multireg\nmax_ip_phones = 1\n",
+    );
+    for n in 0..2 {
+        let mut phone = asterisk.agent(Transport::Udp, "127.0.0.1", "105", "pass105");
+        phone.user_agent = format!("Yealink {n}");
+        let response = phone.register_with_expires(3600).expect("an answer");
+        assert_ne!(response.status(), 200, "the AOR refuses contacts");
+        assert!(
+            !response.reason().contains("limit 1 reached"),
+            "device {n} met a slot held by a refused device: {}",
+            response.reason()
+        );
+    }
+}
+
+#[test]
 fn simultaneous_registers_never_exceed_the_limit() {
     let asterisk = start("[101]\ntype = multireg\nmax_ip_phones = 2\n");
     let asterisk = std::sync::Arc::new(asterisk);

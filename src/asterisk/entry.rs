@@ -57,6 +57,21 @@ pub extern "C" fn multireg_on_rx_request(rdata: *mut pjsip_rx_data) -> pj_bool_t
     })
 }
 
+/// PJSIP's on_tx_response for the REGISTER service: learns how the registrar answered.
+#[no_mangle]
+pub extern "C" fn multireg_on_tx_response(tdata: *mut bindings::pjsip_tx_data) {
+    if tdata.is_null() {
+        return;
+    }
+    guarded("on_tx_response", (), || {
+        // SAFETY: PJSIP passed this non-null tdata to the running callback.
+        let response = unsafe { super::pjsip::TxResponse::from_callback(tdata) };
+        if let Some((status, call_id)) = response.register_outcome() {
+            crate::module::registrar::on_register_answered(status, &call_id);
+        }
+    })
+}
+
 /// CLI dispatcher: 0 = success, 1 = show usage, 2 = failure.
 #[no_mangle]
 pub extern "C" fn multireg_cli_execute(command: c_int, fd: c_int, argc: c_int, argv: *const *const std::ffi::c_char) -> c_int {

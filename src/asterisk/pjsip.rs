@@ -145,3 +145,48 @@ impl RxRequest<'_> {
         }
     }
 }
+
+/// A response about to be sent; valid only during `on_tx_response`.
+pub struct TxResponse<'a> {
+    tdata: *mut bindings::pjsip_tx_data,
+    _callback: PhantomData<&'a bindings::pjsip_tx_data>,
+}
+
+fn pj_text(text: &bindings::pj_str_t) -> String {
+    if text.ptr.is_null() || text.slen <= 0 {
+        return String::new();
+    }
+    // SAFETY: a pj_str_t points at `slen` readable bytes owned by the message's pool.
+    String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(text.ptr.cast::<u8>(), text.slen as usize) }).into_owned()
+}
+
+impl TxResponse<'_> {
+    /// # Safety
+    /// `tdata` must be the non-null response PJSIP passed to the current `on_tx_response`.
+    pub unsafe fn from_callback(tdata: *mut bindings::pjsip_tx_data) -> Self {
+        TxResponse { tdata, _callback: PhantomData }
+    }
+
+    /// (status, Call-ID) when this is a response to a REGISTER.
+    pub fn register_outcome(&self) -> Option<(i32, String)> {
+        // SAFETY: tdata->msg is the response being sent; the headers found belong to it, and
+        // CSeq/Call-ID headers have the layouts bindgen read from the same pjproject headers.
+        unsafe {
+            let msg = (*self.tdata).msg;
+            if msg.is_null() || (*msg).type_ != bindings::PJSIP_RESPONSE_MSG {
+                return None;
+            }
+            let cseq =
+                bindings::pjsip_msg_find_hdr(msg, bindings::PJSIP_H_CSEQ, std::ptr::null()).cast::<bindings::pjsip_cseq_hdr>();
+            if cseq.is_null() || (*cseq).method.id != bindings::PJSIP_REGISTER_METHOD {
+                return None;
+            }
+            let call_id =
+                bindings::pjsip_msg_find_hdr(msg, bindings::PJSIP_H_CALL_ID, std::ptr::null()).cast::<bindings::pjsip_cid_hdr>();
+            if call_id.is_null() {
+                return None;
+            }
+            Some(((*msg).line.status.code, pj_text(&(*call_id).id)))
+        }
+    }
+}

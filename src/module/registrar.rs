@@ -188,9 +188,10 @@ pub fn on_register(request: &pjsip::RxRequest<'_>) -> bool {
             let entry = state.devices.entry(aor.clone()).or_default();
             entry.retain(|d| {
                 let replaced = replace.iter().any(|k| devices.iter().any(|s| &stored_key(s) == k && s.info.call_id == d.call_id));
-                let gone_pending =
-                    d.pending_until.is_some_and(|u| u <= Instant::now()) && !devices.iter().any(|s| s.info.call_id == d.call_id);
-                !replaced && !gone_pending
+                // Entries whose contact is gone (expired, removed) are forgotten unless still reserved.
+                let reserved = d.pending_until.is_some_and(|u| u > Instant::now());
+                let stored = devices.iter().any(|s| s.info.call_id == d.call_id);
+                !replaced && (stored || reserved)
             });
             let previous_call_id = refreshed.and_then(|r| identities.iter().find(|i| i.key == r.key)).map(|i| i.call_id.clone());
             let earlier =
@@ -214,6 +215,24 @@ pub fn on_register(request: &pjsip::RxRequest<'_>) -> bool {
                 });
             }
             false
+        }
+    }
+}
+
+/// The registrar (or anyone) answered a REGISTER: a final refusal frees the slot we reserved for
+/// that device at once; success means its contact is stored, so the reservation is no longer needed.
+pub fn on_register_answered(status: i32, call_id: &str) {
+    if status < 200 || call_id.is_empty() {
+        return;
+    }
+    let mut state = STATE.lock();
+    for devices in state.devices.values_mut() {
+        if status >= 300 {
+            devices.retain(|d| !(d.call_id == call_id && d.pending_until.is_some_and(|until| until > Instant::now())));
+        } else {
+            for device in devices.iter_mut().filter(|d| d.call_id == call_id) {
+                device.pending_until = None;
+            }
         }
     }
 }
