@@ -43,7 +43,7 @@ impl ExtensionView {
                 expires_at: now + d.expires_in.max(1) as u64,
             })
             .collect();
-        (count_by_type(&records, now).get(client_type), self.config.limits().limit_for(client_type))
+        (count_by_type(&records, now).get(client_type), self.config.limits().get(client_type))
     }
 
     pub fn secondary_devices(&self) -> usize {

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use crate::policy::authblock::{parse_cidr_list, Cidr};
 use crate::policy::classify::{ClassifierRules, ClientType};
 use crate::policy::dialstring::{is_dial_unsafe, validate_endpoint_name};
-use crate::policy::limits::{AtLimit, TypeLimits};
+use crate::policy::limits::{AtLimit, TypeLimits, DEFAULT_LIMITS};
 use crate::policy::ringmode::RingMode;
 
 /// Stock prompt (exists in Asterisk's English core sounds): "Press 1 for extension, press 2 for
@@ -121,7 +121,7 @@ pub struct MultiregConfig {
 
 impl MultiregConfig {
     pub fn with_defaults(section: &str) -> MultiregConfig {
-        let limits = TypeLimits::default();
+        let limits = DEFAULT_LIMITS;
         MultiregConfig {
             section: section.to_string(),
             endpoint: section.to_string(),
@@ -184,7 +184,7 @@ impl MultiregConfig {
         Some(format!(
             "AOR '{aor}' has max_contacts={aor_max_contacts} but multireg [{}] allows {total} devices ({}): {effect}; set max_contacts={total} on the AOR",
             self.section,
-            ClientType::ALL.iter().map(|t| format!("{} {}", t.as_str(), self.limits().limit_for(*t))).collect::<Vec<_>>().join(", "),
+            ClientType::ALL.iter().map(|t| format!("{} {}", t.as_str(), self.limits().get(*t))).collect::<Vec<_>>().join(", "),
         ))
     }
 }

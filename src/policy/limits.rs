@@ -14,23 +14,25 @@
 //! holding one lock per AOR, with `current` read inside that lock.
 use crate::policy::classify::ClientType;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TypeLimits {
+/// One number per client type: the limits of an extension, or the devices it has now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PerType {
     pub ip_phone: u32,
     pub web: u32,
     pub desktop: u32,
     pub mobile: u32,
 }
 
-impl Default for TypeLimits {
-    /// One device of each type: an extension without explicit limits behaves sensibly.
-    fn default() -> Self {
-        TypeLimits { ip_phone: 1, web: 1, desktop: 1, mobile: 1 }
-    }
-}
+/// Concurrent registrations allowed per type.
+pub type TypeLimits = PerType;
+/// Devices registered per type, for CLI and AMI display.
+pub type TypeCounts = PerType;
 
-impl TypeLimits {
-    pub fn limit_for(&self, client_type: ClientType) -> u32 {
+/// One device of each type: an extension without explicit limits behaves sensibly.
+pub const DEFAULT_LIMITS: TypeLimits = PerType { ip_phone: 1, web: 1, desktop: 1, mobile: 1 };
+
+impl PerType {
+    pub fn get(&self, client_type: ClientType) -> u32 {
         match client_type {
             ClientType::IpPhone => self.ip_phone,
             ClientType::Web => self.web,
@@ -39,9 +41,28 @@ impl TypeLimits {
         }
     }
 
-    /// Most devices the AOR can hold at once (compare with the AOR's `max_contacts`).
+    fn get_mut(&mut self, client_type: ClientType) -> &mut u32 {
+        match client_type {
+            ClientType::IpPhone => &mut self.ip_phone,
+            ClientType::Web => &mut self.web,
+            ClientType::Desktop => &mut self.desktop,
+            ClientType::Mobile => &mut self.mobile,
+        }
+    }
+
+    /// The sum over all types (for limits: most devices the AOR can hold at once, to compare with
+    /// the AOR's `max_contacts`).
     pub fn total(&self) -> u32 {
-        ClientType::ALL.iter().map(|t| self.limit_for(*t)).sum()
+        ClientType::ALL.iter().map(|t| self.get(*t)).sum()
+    }
+
+    /// For counts: "ip_phone 2/5, web 1/3, desktop 0/3, mobile 1/3"
+    pub fn usage(&self, limits: &TypeLimits) -> String {
+        ClientType::ALL
+            .iter()
+            .map(|t| format!("{} {}/{}", t.as_str(), self.get(*t), limits.get(*t)))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -89,7 +110,7 @@ impl LimitScheme {
 
     fn limit(&self, bucket: Option<ClientType>) -> u32 {
         match (self, bucket) {
-            (LimitScheme::PerType(limits), Some(t)) => limits.limit_for(t),
+            (LimitScheme::PerType(limits), Some(t)) => limits.get(t),
             (LimitScheme::PerType(limits), None) => limits.total(),
             (LimitScheme::Total(max), _) => *max,
         }
@@ -215,39 +236,6 @@ fn reject(bucket: Option<ClientType>, limit: u32) -> Decision {
     Decision::Reject { status: 403, reason }
 }
 
-/// Devices per type, for CLI and AMI display.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TypeCounts {
-    pub ip_phone: u32,
-    pub web: u32,
-    pub desktop: u32,
-    pub mobile: u32,
-}
-
-impl TypeCounts {
-    pub fn get(&self, client_type: ClientType) -> u32 {
-        match client_type {
-            ClientType::IpPhone => self.ip_phone,
-            ClientType::Web => self.web,
-            ClientType::Desktop => self.desktop,
-            ClientType::Mobile => self.mobile,
-        }
-    }
-
-    pub fn total(&self) -> u32 {
-        self.ip_phone + self.web + self.desktop + self.mobile
-    }
-
-    /// "ip_phone 2/5, web 1/3, desktop 0/3, mobile 1/3"
-    pub fn usage(&self, limits: &TypeLimits) -> String {
-        ClientType::ALL
-            .iter()
-            .map(|t| format!("{} {}/{}", t.as_str(), self.get(*t), limits.limit_for(*t)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
 /// `decide` with the per-type limits, under an overall device cap as well (the secondary's AOR).
 /// The cap is checked first; devices it replaces no longer count against the per-type limit.
 pub fn decide_capped(
@@ -281,12 +269,7 @@ pub fn decide_capped(
 pub fn count_by_type(devices: &[DeviceRecord], now: u64) -> TypeCounts {
     let mut counts = TypeCounts::default();
     for device in devices.iter().filter(|d| d.expires_at > now) {
-        match device.client_type {
-            ClientType::IpPhone => counts.ip_phone += 1,
-            ClientType::Web => counts.web += 1,
-            ClientType::Desktop => counts.desktop += 1,
-            ClientType::Mobile => counts.mobile += 1,
-        }
+        *counts.get_mut(device.client_type) += 1;
     }
     counts
 }
@@ -295,11 +278,7 @@ pub fn count_by_type(devices: &[DeviceRecord], now: u64) -> TypeCounts {
 /// `(type, devices, limit)`. Those devices keep working; new ones of that type meet `at_limit`.
 pub fn over_limit(devices: &[DeviceRecord], limits: &TypeLimits, now: u64) -> Vec<(ClientType, u32, u32)> {
     let counts = count_by_type(devices, now);
-    ClientType::ALL
-        .into_iter()
-        .filter(|t| counts.get(*t) > limits.limit_for(*t))
-        .map(|t| (t, counts.get(t), limits.limit_for(t)))
-        .collect()
+    ClientType::ALL.into_iter().filter(|t| counts.get(*t) > limits.get(*t)).map(|t| (t, counts.get(t), limits.get(t))).collect()
 }
 
 #[cfg(test)]
@@ -495,14 +474,14 @@ mod tests {
         let counts = count_by_type(&devices, NOW);
         assert_eq!(counts, TypeCounts { ip_phone: 1, web: 3, desktop: 0, mobile: 0 });
         assert_eq!(counts.total(), 4);
-        assert_eq!(counts.usage(&TypeLimits::default()), "ip_phone 1/1, web 3/1, desktop 0/1, mobile 0/1");
+        assert_eq!(counts.usage(&DEFAULT_LIMITS), "ip_phone 1/1, web 3/1, desktop 0/1, mobile 0/1");
     }
 
     #[test]
     fn limits_helpers() {
         let limits = TypeLimits { ip_phone: 3, web: 3, desktop: 3, mobile: 2 };
         assert_eq!(limits.total(), 11);
-        assert_eq!(limits.limit_for(Mobile), 2);
+        assert_eq!(limits.get(Mobile), 2);
         assert_eq!(AtLimit::parse(" Replace_Oldest "), Some(AtLimit::ReplaceOldest));
         assert_eq!(AtLimit::parse("kick"), None);
         assert_eq!(AtLimit::default(), AtLimit::Reject);
