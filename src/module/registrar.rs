@@ -125,6 +125,12 @@ fn current_view(aor: &str, config: &MultiregConfig, known: &[DeviceInfo], now: u
 pub fn on_register(request: &pjsip::RxRequest<'_>) -> bool {
     let Some(endpoint) = request.endpoint() else { return false };
     let endpoint_name = pjsip::endpoint_name(&endpoint);
+    let has_policy = policy_for_endpoint(&STATE.lock().configs, &endpoint_name).is_some();
+    // Endpoints without a policy keep stock behaviour and cost nothing more, unless debug logging
+    // wants to see their REGISTERs.
+    if !has_policy && !tracing::enabled!(tracing::Level::DEBUG) {
+        return false;
+    }
     let (address, port) = request.source();
     let transport = request.transport_type();
     let summary = match summarize_register(request.raw_message()) {
