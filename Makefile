@@ -8,7 +8,7 @@ ROOT := $(MULTIREG_CACHE)/root
 INSTANCE := run
 C ?= core show version
 
-.PHONY: all deps asterisk build docs run stop cli console test unit integration bench install clean
+.PHONY: all deps asterisk build docs run stop cli console test unit integration bench soak install clean
 
 all: build
 
@@ -67,6 +67,15 @@ test: build docs
 # Speed against stock Asterisk (module not loaded) measured in the same run; prints ratios.
 bench: build docs
 	cargo bench --bench register
+
+# Repeats the integration suite SOAK_ROUNDS times (default 10), stopping at the first failure, to
+# catch rare races; not part of `make test`.
+SOAK_ROUNDS ?= 10
+soak: build docs
+	@for round in $$(seq 1 $(SOAK_ROUNDS)); do \
+		echo "soak round $$round of $(SOAK_ROUNDS)"; \
+		cargo nextest run --release --no-fail-fast --tests || exit 1; \
+	done
 
 install: build
 	@bash scripts/install.sh $(MODULE)

@@ -287,6 +287,13 @@ impl Drop for Asterisk {
     fn drop(&mut self) {
         self.stop();
         if std::thread::panicking() {
+            // The log's last lines usually say why; the folder is kept for the rest.
+            let log = self.messages_log();
+            let tail: Vec<&str> = log.lines().rev().take(25).collect();
+            eprintln!("---- last lines of the instance's messages.log ----");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
             eprintln!("Asterisk instance kept for inspection: {}", self.dir().display());
         } else {
             let _ = std::fs::remove_dir_all(self.dir());
