@@ -54,10 +54,12 @@ pub fn plan_call(extension: &str) -> Result<DialPlan, String> {
         // No policy: every registered device of the endpoint, like PJSIP_DIAL_CONTACTS.
         return Ok(finish(contacts_for(extension), None));
     };
-    if config.all_busy_mode && active_calls(&config) > 0 {
+    // Counting channels walks Asterisk's channel list: only when a rule needs it, and once.
+    let calls = if config.all_busy_mode || config.max_concurrent_calls > 0 { active_calls(&config) } else { 0 };
+    if config.all_busy_mode && calls > 0 {
         return Ok(DialPlan::Busy(format!("{} is in a call (All Busy Mode)", config.endpoint)));
     }
-    if config.max_concurrent_calls > 0 && active_calls(&config) >= config.max_concurrent_calls {
+    if config.max_concurrent_calls > 0 && calls >= config.max_concurrent_calls {
         return Ok(DialPlan::Busy(format!("{} reached max_concurrent_calls={}", config.endpoint, config.max_concurrent_calls)));
     }
     let secondary = config.secondary_endpoint();

@@ -5,7 +5,6 @@ use super::ringmodes;
 use super::state::{now_unix, STATE};
 use crate::policy::classify::ClientType;
 use crate::policy::config::MultiregConfig;
-use crate::policy::limits::{count_by_type, DeviceRecord};
 
 pub struct DeviceView {
     pub endpoint: String,
@@ -30,20 +29,8 @@ pub struct ExtensionView {
 impl ExtensionView {
     /// Devices of the primary per type, e.g. (2, 3) for "2 of 3 IP phones".
     pub fn usage(&self, client_type: ClientType) -> (u32, u32) {
-        let now = now_unix();
-        let records: Vec<DeviceRecord> = self
-            .devices
-            .iter()
-            .filter(|d| d.endpoint == self.config.endpoint)
-            .map(|d| DeviceRecord {
-                contact_uri: d.contact.clone(),
-                instance_id: None,
-                client_type: d.client_type,
-                registered_at: 0,
-                expires_at: now + d.expires_in.max(1) as u64,
-            })
-            .collect();
-        (count_by_type(&records, now).get(client_type), self.config.limits().get(client_type))
+        let used = self.devices.iter().filter(|d| d.endpoint == self.config.endpoint && d.client_type == client_type).count();
+        (used as u32, self.config.limits().get(client_type))
     }
 
     pub fn secondary_devices(&self) -> usize {

@@ -1,55 +1,6 @@
-//! Calls counted per extension across its primary and secondary devices, and the rule that the
-//! two devices of one extension are never members of the same queue.
-use std::collections::HashMap;
-
-/// Active calls per extension (the primary's name, whichever device carries the call).
-#[derive(Debug, Default, Clone)]
-pub struct CallCounter {
-    active: HashMap<String, u32>,
-}
-
-impl CallCounter {
-    pub fn new() -> CallCounter {
-        CallCounter::default()
-    }
-
-    /// Counts a new call unless the extension is at `limit` (0 = unlimited); false means refuse
-    /// it (busy). Every true must be paired with one `end`.
-    pub fn try_start(&mut self, extension: &str, limit: u32) -> bool {
-        if limit != 0 && self.active(extension) >= limit {
-            return false;
-        }
-        *self.active.entry(extension.to_string()).or_insert(0) += 1;
-        true
-    }
-
-    /// Ends one call; ending more calls than were started is ignored rather than wrapping.
-    pub fn end(&mut self, extension: &str) {
-        if let Some(count) = self.active.get_mut(extension) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.active.remove(extension);
-            }
-        }
-    }
-
-    pub fn active(&self, extension: &str) -> u32 {
-        self.active.get(extension).copied().unwrap_or(0)
-    }
-
-    /// All Busy Mode: an extension with any call in progress is busy.
-    pub fn is_busy(&self, extension: &str) -> bool {
-        self.active(extension) > 0
-    }
-
-    /// Extensions with calls in progress, sorted, for the CLI.
-    pub fn snapshot(&self) -> Vec<(String, u32)> {
-        let mut list: Vec<_> = self.active.iter().map(|(ext, n)| (ext.clone(), *n)).collect();
-        list.sort();
-        list
-    }
-}
-
+//! Which extension a channel or queue interface belongs to, and the rule that the two devices of
+//! one extension are never members of the same queue. (Calls themselves are counted from live
+//! channels, see `module::dialplan::active_calls`.)
 /// The endpoint name in a "PJSIP/<name>" interface (tech case-insensitive; anything after a
 /// second '/' such as a contact URI is ignored). None for other technologies.
 pub fn pjsip_endpoint_of(interface: &str) -> Option<&str> {
@@ -107,51 +58,6 @@ mod tests {
     }
 
     use super::*;
-
-    #[test]
-    fn unlimited_counts_without_refusing() {
-        let mut calls = CallCounter::new();
-        for _ in 0..10 {
-            assert!(calls.try_start("101", 0));
-        }
-        assert_eq!(calls.active("101"), 10);
-        assert_eq!(calls.active("102"), 0);
-    }
-
-    #[test]
-    fn limit_counts_both_devices_together() {
-        let mut calls = CallCounter::new();
-        // A call on 101 and a call on 101r are both counted under the extension "101".
-        assert!(calls.try_start("101", 2));
-        assert!(calls.try_start("101", 2));
-        assert!(!calls.try_start("101", 2));
-        assert_eq!(calls.active("101"), 2);
-        assert!(calls.try_start("102", 2), "other extensions are independent");
-        calls.end("101");
-        assert!(calls.try_start("101", 2));
-    }
-
-    #[test]
-    fn end_never_underflows_and_forgets_idle_extensions() {
-        let mut calls = CallCounter::new();
-        calls.end("101");
-        assert_eq!(calls.active("101"), 0);
-        assert!(calls.try_start("101", 1));
-        assert!(calls.is_busy("101"));
-        calls.end("101");
-        calls.end("101");
-        assert!(!calls.is_busy("101"));
-        assert!(calls.snapshot().is_empty());
-        assert!(calls.try_start("101", 1));
-    }
-
-    #[test]
-    fn refused_start_does_not_count() {
-        let mut calls = CallCounter::new();
-        assert!(calls.try_start("101", 1));
-        assert!(!calls.try_start("101", 1));
-        assert_eq!(calls.snapshot(), vec![("101".to_string(), 1)]);
-    }
 
     #[test]
     fn endpoint_of_interface() {

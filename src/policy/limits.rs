@@ -14,24 +14,19 @@
 //! holding one lock per AOR, with `current` read inside that lock.
 use crate::policy::classify::ClientType;
 
-/// One number per client type: the limits of an extension, or the devices it has now.
+/// Concurrent registrations allowed per client type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PerType {
+pub struct TypeLimits {
     pub ip_phone: u32,
     pub web: u32,
     pub desktop: u32,
     pub mobile: u32,
 }
 
-/// Concurrent registrations allowed per type.
-pub type TypeLimits = PerType;
-/// Devices registered per type, for CLI and AMI display.
-pub type TypeCounts = PerType;
-
 /// One device of each type: an extension without explicit limits behaves sensibly.
-pub const DEFAULT_LIMITS: TypeLimits = PerType { ip_phone: 1, web: 1, desktop: 1, mobile: 1 };
+pub const DEFAULT_LIMITS: TypeLimits = TypeLimits { ip_phone: 1, web: 1, desktop: 1, mobile: 1 };
 
-impl PerType {
+impl TypeLimits {
     pub fn get(&self, client_type: ClientType) -> u32 {
         match client_type {
             ClientType::IpPhone => self.ip_phone,
@@ -41,28 +36,9 @@ impl PerType {
         }
     }
 
-    fn get_mut(&mut self, client_type: ClientType) -> &mut u32 {
-        match client_type {
-            ClientType::IpPhone => &mut self.ip_phone,
-            ClientType::Web => &mut self.web,
-            ClientType::Desktop => &mut self.desktop,
-            ClientType::Mobile => &mut self.mobile,
-        }
-    }
-
-    /// The sum over all types (for limits: most devices the AOR can hold at once, to compare with
-    /// the AOR's `max_contacts`).
+    /// Most devices the AOR can hold at once (compare with the AOR's `max_contacts`).
     pub fn total(&self) -> u32 {
         ClientType::ALL.iter().map(|t| self.get(*t)).sum()
-    }
-
-    /// For counts: "ip_phone 2/5, web 1/3, desktop 0/3, mobile 1/3"
-    pub fn usage(&self, limits: &TypeLimits) -> String {
-        ClientType::ALL
-            .iter()
-            .map(|t| format!("{} {}/{}", t.as_str(), self.get(*t), limits.get(*t)))
-            .collect::<Vec<_>>()
-            .join(", ")
     }
 }
 
@@ -265,22 +241,6 @@ pub fn decide_capped(
     }
 }
 
-/// Live devices (`expires_at > now`) per type.
-pub fn count_by_type(devices: &[DeviceRecord], now: u64) -> TypeCounts {
-    let mut counts = TypeCounts::default();
-    for device in devices.iter().filter(|d| d.expires_at > now) {
-        *counts.get_mut(device.client_type) += 1;
-    }
-    counts
-}
-
-/// Types holding more live devices than their limit (after a limit was lowered):
-/// `(type, devices, limit)`. Those devices keep working; new ones of that type meet `at_limit`.
-pub fn over_limit(devices: &[DeviceRecord], limits: &TypeLimits, now: u64) -> Vec<(ClientType, u32, u32)> {
-    let counts = count_by_type(devices, now);
-    ClientType::ALL.into_iter().filter(|t| counts.get(*t) > limits.get(*t)).map(|t| (t, counts.get(t), limits.get(t))).collect()
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -442,9 +402,6 @@ mod tests {
         // replace_oldest trims the type down so the newcomer fits within the new limit.
         let d = decide(&three_web(), &[new("sip:w9@h", Web)], &scheme, AtLimit::ReplaceOldest, NOW);
         assert_eq!(d, admit(&["sip:w1@h", "sip:w2@h", "sip:w3@h"]));
-        let limits = TypeLimits { ip_phone: 5, web: 1, desktop: 3, mobile: 3 };
-        assert_eq!(over_limit(&three_web(), &limits, NOW), vec![(Web, 3, 1)]);
-        assert!(over_limit(&three_web(), &TypeLimits { web: 3, ..limits }, NOW).is_empty());
     }
 
     #[test]
@@ -464,17 +421,6 @@ mod tests {
         let d = decide(&devices, &[new("sip:m@h", Mobile)], &LimitScheme::Total(1), AtLimit::ReplaceOldest, NOW);
         assert_eq!(d, admit(&["sip:p@h"]));
         assert_eq!(decide(&devices, &[new("sip:p@h", IpPhone)], &LimitScheme::Total(1), AtLimit::Reject, NOW), admit(&[]));
-    }
-
-    #[test]
-    fn counts_and_usage_text() {
-        let mut devices = three_web();
-        devices.push(device("sip:p@h", IpPhone, 1));
-        devices.push(DeviceRecord { expires_at: NOW, ..device("sip:old@h", Mobile, 1) });
-        let counts = count_by_type(&devices, NOW);
-        assert_eq!(counts, TypeCounts { ip_phone: 1, web: 3, desktop: 0, mobile: 0 });
-        assert_eq!(counts.total(), 4);
-        assert_eq!(counts.usage(&DEFAULT_LIMITS), "ip_phone 1/1, web 3/1, desktop 0/1, mobile 0/1");
     }
 
     #[test]

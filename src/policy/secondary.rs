@@ -49,11 +49,6 @@ fn device_vars(extension: &str, device: &str) -> Vec<Field> {
     vec![(VAR_EXTENSION.to_string(), extension.to_string()), (VAR_DEVICE.to_string(), device.to_string())]
 }
 
-/// Variables to set on calls from the primary endpoint (`MULTIREG_DEVICE=home`).
-pub fn primary_channel_vars(extension: &str) -> Vec<Field> {
-    device_vars(extension, "home")
-}
-
 /// Variables to set on calls from the secondary endpoint (`MULTIREG_DEVICE=remote`).
 pub fn secondary_channel_vars(extension: &str) -> Vec<Field> {
     device_vars(extension, "remote")
@@ -292,7 +287,6 @@ mod tests {
 
     #[test]
     fn channel_vars() {
-        assert_eq!(primary_channel_vars("101"), fields(&[("MULTIREG_EXTENSION", "101"), ("MULTIREG_DEVICE", "home")]));
         assert_eq!(secondary_channel_vars("101"), fields(&[("MULTIREG_EXTENSION", "101"), ("MULTIREG_DEVICE", "remote")]));
     }
 
