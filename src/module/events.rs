@@ -12,6 +12,11 @@ use crate::policy::config::policy_for_endpoint;
 static CAPTURE: once_cell::sync::Lazy<std::sync::Mutex<Option<String>>> =
     once_cell::sync::Lazy::new(|| std::sync::Mutex::new(None));
 
+/// The capture buffer; a panic elsewhere never makes it unusable.
+fn capture() -> std::sync::MutexGuard<'static, Option<String>> {
+    CAPTURE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 const HOOK_RESPONSE: &str = "HOOKRESPONSE";
 
 pub fn start() {
@@ -38,9 +43,9 @@ fn security_address(value: &str) -> Option<IpAddr> {
 
 /// Learns the queue members that exist before we load (QueueStatus, answered to our hook).
 fn snapshot_queues() {
-    *CAPTURE.lock().unwrap_or_else(|p| p.into_inner()) = Some(String::new());
+    *capture() = Some(String::new());
     manager::run_action("Action: QueueStatus\r\n\r\n");
-    let text = CAPTURE.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_default();
+    let text = capture().take().unwrap_or_default();
     let mut state = STATE.lock();
     state.queue_members.clear();
     for block in text.split("\r\n\r\n") {
@@ -55,7 +60,7 @@ fn snapshot_queues() {
 pub fn on_event(event: &str, body: &str) {
     match event {
         HOOK_RESPONSE => {
-            if let Some(buffer) = CAPTURE.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            if let Some(buffer) = capture().as_mut() {
                 buffer.push_str(body);
             }
         }
