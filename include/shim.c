@@ -29,6 +29,7 @@ extern int multireg_ami_execute(struct mansession *s, const struct message *m);
 extern void multireg_on_pjsip_loaded(const char *object_type);
 extern pj_bool_t multireg_on_rx_early(pjsip_rx_data *rdata);
 extern int multireg_on_manager_event(int category, const char *event, const char *body);
+extern void multireg_on_contact_deleted(const void *contact);
 
 void multireg_shim_log(int severity, const char *file, int line, const char *function, const char *message)
 {
@@ -93,6 +94,66 @@ struct ast_module *multireg_shim_self(void)
 	return AST_MODULE_SELF;
 }
 
+/* ---- SIP URIs: pjsip offers these as inline functions and macros ---- */
+int multireg_shim_uri_is_sip(const pjsip_uri *uri)
+{
+	return uri && (PJSIP_URI_SCHEME_IS_SIP(uri) || PJSIP_URI_SCHEME_IS_SIPS(uri));
+}
+
+const pjsip_sip_uri *multireg_shim_sip_uri(const pjsip_uri *uri)
+{
+	return uri ? pjsip_uri_get_uri(uri) : NULL;
+}
+
+int multireg_shim_contact_uri_print(const pjsip_uri *uri, char *buf, size_t size)
+{
+	return pjsip_uri_print(PJSIP_URI_IN_CONTACT_HDR, pjsip_uri_get_uri(uri), buf, size);
+}
+
+int multireg_shim_contact_uris_equal(const char *a, const char *b)
+{
+	pj_pool_t *pool = pjsip_endpt_create_pool(ast_sip_get_pjsip_endpoint(), "multireg uri compare", 512, 512);
+	pj_str_t text_a;
+	pj_str_t text_b;
+	pjsip_uri *uri_a;
+	pjsip_uri *uri_b;
+	int equal = 0;
+
+	if (!pool) {
+		return 0;
+	}
+	/* The parser may write into its buffer: parse copies. */
+	pj_strdup2_with_null(pool, &text_a, a);
+	pj_strdup2_with_null(pool, &text_b, b);
+	uri_a = pjsip_parse_uri(pool, text_a.ptr, text_a.slen, 0);
+	uri_b = pjsip_parse_uri(pool, text_b.ptr, text_b.slen, 0);
+	if (uri_a && uri_b) {
+		equal = pjsip_uri_cmp(PJSIP_URI_IN_CONTACT_HDR, uri_a, uri_b) == PJ_SUCCESS;
+	}
+	pjsip_endpt_release_pool(ast_sip_get_pjsip_endpoint(), pool);
+	return equal;
+}
+
+/* ---- contacts removed from the location store ---- */
+static void contact_deleted(const void *object)
+{
+	multireg_on_contact_deleted(object);
+}
+
+static const struct ast_sorcery_observer contact_observer = {
+	.deleted = contact_deleted,
+};
+
+int multireg_shim_observe_contacts(void)
+{
+	return ast_sorcery_observer_add(ast_sip_get_sorcery(), "contact", &contact_observer);
+}
+
+void multireg_shim_unobserve_contacts(void)
+{
+	ast_sorcery_observer_remove(ast_sip_get_sorcery(), "contact", &contact_observer);
+}
+
 /* ---- CLI ---- */
 struct cli_command_text {
 	const char *command;
@@ -117,6 +178,10 @@ static const struct cli_command_text cli_texts[] = {
 	[MULTIREG_CLI_CLEAR_BLOCKS] = { "multireg clear blocks",
 		"Usage: multireg clear blocks [address]\n"
 		"       Lifts the block on one address, or on all addresses.\n" },
+	[MULTIREG_CLI_SHOW_STATS] = { "multireg show stats",
+		"Usage: multireg show stats\n"
+		"       Counters of the module's own work on the REGISTER path: decisions taken, the time\n"
+		"       spent in them (nanoseconds, total and average), location store reads, refusals.\n" },
 };
 
 static char *cli_handler(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a);
@@ -127,6 +192,7 @@ static struct ast_cli_entry cli_entries[] = {
 	AST_CLI_DEFINE(cli_handler, "Set the ring mode of an extension"),
 	AST_CLI_DEFINE(cli_handler, "Show addresses blocked after failed authentication"),
 	AST_CLI_DEFINE(cli_handler, "Clear authentication blocks"),
+	AST_CLI_DEFINE(cli_handler, "Show the module's REGISTER path counters"),
 };
 
 /* Offers Rust's newline-separated candidates (extension names, ring modes) for tab completion. */
@@ -243,6 +309,7 @@ static const char *ami_actions[] = {
 	"MultiregSetRingMode",
 	"MultiregShowBlocks",
 	"MultiregClearBlocks",
+	"MultiregShowStats",
 };
 
 static int ami_handler(struct mansession *s, const struct message *m)

@@ -35,6 +35,7 @@ enum multireg_cli_command {
 	MULTIREG_CLI_SET_RINGMODE = 2,
 	MULTIREG_CLI_SHOW_BLOCKS = 3,
 	MULTIREG_CLI_CLEAR_BLOCKS = 4,
+	MULTIREG_CLI_SHOW_STATS = 5,
 };
 int multireg_shim_register_cli(void);
 void multireg_shim_unregister_cli(void);
@@ -73,6 +74,18 @@ int multireg_shim_secondary_owned(int type_index, const char *id);
 /* A second PJSIP module before the authenticator: refuses requests from blocked addresses. */
 int multireg_shim_register_guard(void);
 void multireg_shim_unregister_guard(void);
+
+/* SIP URIs (pjsip inline functions and macros). */
+int multireg_shim_uri_is_sip(const pjsip_uri *uri);
+const pjsip_sip_uri *multireg_shim_sip_uri(const pjsip_uri *uri);
+/* The Contact URI as the registrar stores it; -1 when it does not fit in size bytes. */
+int multireg_shim_contact_uri_print(const pjsip_uri *uri, char *buf, size_t size);
+/* 1 when two stored Contact URIs are equal by pjsip_uri_cmp (the registrar's comparison). */
+int multireg_shim_contact_uris_equal(const char *a, const char *b);
+
+/* Sorcery observer on contacts: deletions reach multireg_on_contact_deleted. */
+int multireg_shim_observe_contacts(void);
+void multireg_shim_unobserve_contacts(void);
 
 /* Manager hook: sees every AMI event (security events, queue membership) and runs actions. */
 void multireg_shim_register_hook(void);

@@ -66,8 +66,8 @@ pub extern "C" fn multireg_on_tx_response(tdata: *mut bindings::pjsip_tx_data) {
     guarded("on_tx_response", (), || {
         // SAFETY: PJSIP passed this non-null tdata to the running callback.
         let response = unsafe { super::pjsip::TxResponse::from_callback(tdata) };
-        if let Some((status, call_id)) = response.register_outcome() {
-            crate::module::registrar::on_register_answered(status, &call_id);
+        if let Some(answer) = response.register_answer() {
+            crate::module::registrar::on_answer(&answer);
         }
     })
 }
@@ -225,5 +225,22 @@ pub extern "C" fn multireg_on_manager_event(
     guarded("manager hook", 0, || {
         crate::module::events::on_event(&super::text::from_c(event), &super::text::from_c(body));
         0
+    })
+}
+
+/// A contact was deleted from the location store (sorcery observer, on its serializer thread).
+#[no_mangle]
+pub extern "C" fn multireg_on_contact_deleted(contact: *const std::ffi::c_void) {
+    if contact.is_null() {
+        return;
+    }
+    guarded("contact observer", (), || {
+        // SAFETY: sorcery passes the live contact object being reported; its string fields are
+        // NUL-terminated and live as long as the object.
+        let (aor, uri) = unsafe {
+            let contact = &*contact.cast::<bindings::ast_sip_contact>();
+            (super::text::from_c(contact.aor), super::text::lossless_c(contact.uri))
+        };
+        crate::module::registrar::on_contact_removed(&aor, &uri);
     })
 }

@@ -13,5 +13,6 @@ pub mod logger;
 pub mod manager;
 pub mod memory_objects;
 pub mod pjsip;
+pub mod sip_message;
 pub mod sorcery;
 pub mod text;

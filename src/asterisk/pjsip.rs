@@ -18,6 +18,10 @@ impl<'a> RxRequest<'a> {
         RxRequest { rdata, _callback: PhantomData }
     }
 
+    pub(super) fn raw(&self) -> *mut pjsip_rx_data {
+        self.rdata
+    }
+
     pub fn is_register(&self) -> bool {
         // SAFETY: rdata is valid for the callback; msg_info.msg is PJSIP's parsed message, and
         // `line.req` is the active member for requests (on_rx_request only receives requests).
@@ -29,16 +33,12 @@ impl<'a> RxRequest<'a> {
         }
     }
 
-    /// The request exactly as it arrived on the wire (this message only, also on streams).
-    pub fn raw_message(&self) -> &'a [u8] {
-        // SAFETY: msg_buf/len describe this message inside rdata's packet buffer, which lives
-        // until the callback returns (bounded by 'a).
+    /// Whether the request starts a dialog (its To header has no tag), as pjsip parsed it.
+    pub fn is_initial(&self) -> bool {
+        // SAFETY: msg_info.to is the parsed To header of this request (null-checked).
         unsafe {
-            let info = &(*self.rdata).msg_info;
-            if info.msg_buf.is_null() || info.len <= 0 {
-                return &[];
-            }
-            std::slice::from_raw_parts(info.msg_buf.cast::<u8>(), info.len as usize)
+            let to = (*self.rdata).msg_info.to;
+            !to.is_null() && (*to).tag.slen <= 0
         }
     }
 
@@ -99,12 +99,6 @@ impl RxRequest<'_> {
     }
 }
 
-/// The sorcery id ("101") of an endpoint.
-pub fn endpoint_name(endpoint: &Ao2<ast_sip_endpoint>) -> String {
-    // SAFETY: the endpoint is a live sorcery object; the id string lives as long as the object.
-    from_c(unsafe { bindings::ast_sorcery_object_get_id(endpoint.as_ptr().cast()) })
-}
-
 /// Registers the REGISTER service (priority just before the registrar).
 pub fn register_service() -> bool {
     // SAFETY: registers the shim's static pjsip_module; res_pjsip is loaded (module requirement).
@@ -121,6 +115,17 @@ pub fn unregister_service() {
 pub fn register_guard() -> bool {
     // SAFETY: registers the shim's static guard module.
     unsafe { bindings::multireg_shim_register_guard() == 0 }
+}
+
+/// Watches contacts leaving the location store (expiry, unregister, removal by anyone).
+pub fn observe_contacts() -> bool {
+    // SAFETY: adds the shim's static observer to res_pjsip's sorcery, which outlives us.
+    unsafe { bindings::multireg_shim_observe_contacts() == 0 }
+}
+
+pub fn stop_observing_contacts() {
+    // SAFETY: removes the same observer; a no-op if it was not added.
+    unsafe { bindings::multireg_shim_unobserve_contacts() }
 }
 
 pub fn unregister_guard() {
@@ -152,14 +157,6 @@ pub struct TxResponse<'a> {
     _callback: PhantomData<&'a bindings::pjsip_tx_data>,
 }
 
-fn pj_text(text: &bindings::pj_str_t) -> String {
-    if text.ptr.is_null() || text.slen <= 0 {
-        return String::new();
-    }
-    // SAFETY: a pj_str_t points at `slen` readable bytes owned by the message's pool.
-    String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(text.ptr.cast::<u8>(), text.slen as usize) }).into_owned()
-}
-
 impl TxResponse<'_> {
     /// # Safety
     /// `tdata` must be the non-null response PJSIP passed to the current `on_tx_response`.
@@ -167,26 +164,57 @@ impl TxResponse<'_> {
         TxResponse { tdata, _callback: PhantomData }
     }
 
-    /// (status, Call-ID) when this is a response to a REGISTER.
-    pub fn register_outcome(&self) -> Option<(i32, String)> {
-        // SAFETY: tdata->msg is the response being sent; the headers found belong to it, and
-        // CSeq/Call-ID headers have the layouts bindgen read from the same pjproject headers.
-        unsafe {
-            let msg = (*self.tdata).msg;
-            if msg.is_null() || (*msg).type_ != bindings::PJSIP_RESPONSE_MSG {
-                return None;
-            }
-            let cseq =
-                bindings::pjsip_msg_find_hdr(msg, bindings::PJSIP_H_CSEQ, std::ptr::null()).cast::<bindings::pjsip_cseq_hdr>();
-            if cseq.is_null() || (*cseq).method.id != bindings::PJSIP_REGISTER_METHOD {
-                return None;
-            }
-            let call_id =
-                bindings::pjsip_msg_find_hdr(msg, bindings::PJSIP_H_CALL_ID, std::ptr::null()).cast::<bindings::pjsip_cid_hdr>();
-            if call_id.is_null() {
-                return None;
-            }
-            Some(((*msg).line.status.code, pj_text(&(*call_id).id)))
+    pub(super) fn raw(&self) -> *mut bindings::pjsip_tx_data {
+        self.tdata
+    }
+}
+
+/// The sorcery id of an endpoint, borrowed from it (no copy: this runs on every request).
+pub fn endpoint_id(endpoint: &Ao2<ast_sip_endpoint>) -> &str {
+    // SAFETY: the id is a NUL-terminated string owned by the object, which `endpoint` keeps
+    // alive for the borrow.
+    let id = unsafe { bindings::ast_sorcery_object_get_id(endpoint.as_ptr().cast()) };
+    if id.is_null() {
+        return "";
+    }
+    // SAFETY: as above.
+    unsafe { std::ffi::CStr::from_ptr(id) }.to_str().unwrap_or("")
+}
+
+/// The endpoint's `aors` option.
+pub fn endpoint_aors(endpoint: &Ao2<ast_sip_endpoint>) -> String {
+    // SAFETY: `aors` is a string field of the live endpoint.
+    from_c(unsafe { (*endpoint.as_ptr()).aors })
+}
+
+/// Whether the endpoint has `auth_username` in `identify_by`.
+pub fn identifies_by_auth_username(endpoint: &Ao2<ast_sip_endpoint>) -> bool {
+    // SAFETY: ident_method_order is a vector of `current` enum values owned by the endpoint.
+    unsafe {
+        let order = &(*endpoint.as_ptr()).ident_method_order;
+        if order.elems.is_null() {
+            return false;
         }
+        std::slice::from_raw_parts(order.elems, order.current)
+            .iter()
+            .any(|method| *method == bindings::AST_SIP_ENDPOINT_IDENTIFY_BY_AUTH_USERNAME)
+    }
+}
+
+/// res_pjsip's `ignore_uri_user_options` (global section).
+pub fn ignore_uri_user_options() -> bool {
+    // SAFETY: a plain getter of res_pjsip's global configuration.
+    unsafe { bindings::ast_sip_get_ignore_uri_user_options() != 0 }
+}
+
+/// The domain a `domain_alias` object maps `domain` to.
+pub fn domain_alias(domain: &str) -> Option<String> {
+    let (object_type, id) = (super::text::to_c("domain_alias"), super::text::to_c(domain));
+    // SAFETY: a retrieve result carries one reference we own (released by Ao2); `domain` is a
+    // string field of the live alias object.
+    unsafe {
+        let object = bindings::ast_sorcery_retrieve_by_id(bindings::ast_sip_get_sorcery(), object_type.as_ptr(), id.as_ptr());
+        let alias = Ao2::from_owned(object.cast::<bindings::ast_sip_domain_alias>())?;
+        Some(from_c((*alias.as_ptr()).domain))
     }
 }

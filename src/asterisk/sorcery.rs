@@ -3,7 +3,7 @@
 use std::ffi::c_void;
 
 use super::ao2::Ao2;
-use super::text::{from_c, to_c};
+use super::text::{from_c, lossless_c, to_c};
 use crate::bindings;
 
 pub type Fields = Vec<(String, String)>;
@@ -56,7 +56,6 @@ pub fn retrieve(object_type: &str, id: &str) -> Option<SorceryObject> {
 pub struct StoredContact {
     handle: Ao2<bindings::ast_sip_contact>,
     pub fields: Fields,
-    pub id: String,
 }
 
 impl StoredContact {
@@ -75,9 +74,9 @@ unsafe fn contact_fields(contact: *const bindings::ast_sip_contact) -> Fields {
     unsafe {
         let c = &*contact;
         vec![
-            ("uri".into(), from_c(c.uri)),
+            ("uri".into(), lossless_c(c.uri)),
             ("user_agent".into(), from_c(c.user_agent)),
-            ("call_id".into(), from_c(c.call_id)),
+            ("call_id".into(), lossless_c(c.call_id)),
             ("via_addr".into(), from_c(c.via_addr)),
             ("via_port".into(), c.via_port.to_string()),
             ("expiration_time".into(), c.expiration_time.tv_sec.to_string()),
@@ -110,8 +109,7 @@ pub fn aor_contacts(aor_name: &str) -> Vec<StoredContact> {
             );
             let Some(handle) = Ao2::from_owned(object.cast::<bindings::ast_sip_contact>()) else { break };
             let fields = contact_fields(handle.as_ptr());
-            let id = from_c(bindings::ast_sorcery_object_get_id(handle.as_ptr().cast()));
-            contacts.push(StoredContact { handle, fields, id });
+            contacts.push(StoredContact { handle, fields });
         }
         bindings::ao2_iterator_destroy(&mut iterator);
     }

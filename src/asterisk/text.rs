@@ -31,3 +31,44 @@ pub unsafe fn copy_to_buffer(text: &str, buf: *mut c_char, len: usize) {
         *buf.add(count) = 0;
     }
 }
+
+/// The bytes of a pjsip string.
+///
+/// # Safety
+/// `value` must point at `slen` readable bytes (a pj_str_t of a live message) for the
+/// lifetime of the returned slice.
+pub unsafe fn pj_bytes(value: &crate::bindings::pj_str_t) -> &[u8] {
+    if value.ptr.is_null() || value.slen <= 0 {
+        return &[];
+    }
+    // SAFETY: the caller's contract.
+    unsafe { std::slice::from_raw_parts(value.ptr.cast::<u8>(), value.slen as usize) }
+}
+
+/// Text that names something (a URI, a Call-ID): valid UTF-8 stays as it is, every other byte
+/// becomes `\xNN` and a backslash `\\`, so two different byte strings never give the same text.
+pub fn lossless(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            if ch == '\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(ch);
+            }
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out
+}
+
+/// `lossless` for a C string (null = empty).
+pub fn lossless_c(ptr: *const c_char) -> String {
+    if ptr.is_null() {
+        return String::new();
+    }
+    // SAFETY: callers pass NUL-terminated strings that stay valid for this call.
+    lossless(unsafe { CStr::from_ptr(ptr) }.to_bytes())
+}

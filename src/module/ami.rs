@@ -15,6 +15,10 @@ pub fn execute(request: &AmiRequest) {
         "multiregsetringmode" => set_ring_mode(request),
         "multiregshowblocks" => show_blocks(request),
         "multiregclearblocks" => clear_blocks(request),
+        "multiregshowstats" => {
+            let fields = super::stats::snapshot().into_iter().map(|(name, value)| (name, value.to_string())).collect();
+            request.list("Statistics", "MultiregStats", &[fields], "MultiregStatsComplete");
+        }
         other => request.error(&format!("unknown action {other}")),
     }
 }

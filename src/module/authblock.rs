@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::state::STATE;
 use crate::asterisk::{manager, pjsip};
 use crate::policy::authblock::AuthBlocker;
-use crate::policy::config::{policy_for_endpoint, MultiregConfig};
+use crate::policy::config::MultiregConfig;
 
 fn blocker_for<'a>(
     blockers: &'a mut std::collections::HashMap<String, AuthBlocker>,
@@ -24,9 +24,8 @@ fn blocker_for<'a>(
 
 /// A failed authentication reported by Asterisk for `account` from `address`.
 pub fn record_failure(account: &str, address: IpAddr) {
+    let Some(config) = super::policies::for_extension(account) else { return };
     let mut state = STATE.lock();
-    let Some((config, _)) = policy_for_endpoint(&state.configs, account) else { return };
-    let config = config.clone();
     let event = blocker_for(&mut state.blockers, &config).record_failure(address, Instant::now());
     drop(state);
     if let Some(event) = event {
@@ -51,9 +50,9 @@ pub fn record_failure(account: &str, address: IpAddr) {
 
 /// A successful authentication resets the address's failure count for that extension.
 pub fn record_success(account: &str, address: IpAddr) {
-    let mut state = STATE.lock();
-    let Some((config, _)) = policy_for_endpoint(&state.configs, account) else { return };
+    let Some(config) = super::policies::for_extension(account) else { return };
     let section = config.section.clone();
+    let mut state = STATE.lock();
     if let Some(blocker) = state.blockers.get_mut(&section) {
         blocker.record_success(address);
     }

@@ -16,6 +16,12 @@ pub fn execute(command: u32, args: &[String], out: &mut String) -> i32 {
         bindings::MULTIREG_CLI_SHOW_EXTENSION if args.len() == 4 => show_extension(&args[3], out),
         bindings::MULTIREG_CLI_SET_RINGMODE if args.len() == 5 => set_ring_mode(&args[3], &args[4], out),
         bindings::MULTIREG_CLI_SHOW_BLOCKS if args.len() == 3 => super::ami::blocks_text(out),
+        bindings::MULTIREG_CLI_SHOW_STATS if args.len() == 3 => {
+            for (name, value) in super::stats::snapshot() {
+                let _ = writeln!(out, "{name}: {value}");
+            }
+            SUCCESS
+        }
         bindings::MULTIREG_CLI_CLEAR_BLOCKS if args.len() == 3 || args.len() == 4 => {
             super::ami::clear_blocks_text(args.get(3).map(String::as_str), out)
         }
@@ -25,11 +31,7 @@ pub fn execute(command: u32, args: &[String], out: &mut String) -> i32 {
 
 /// Completion for `multireg show extension <ext>` and `multireg set ringmode <ext> <mode>`.
 pub fn candidates(command: u32, position: usize, word: &str) -> Vec<String> {
-    let extensions = || {
-        let mut names: Vec<String> = super::state::STATE.lock().configs.values().map(|c| c.endpoint.clone()).collect();
-        names.sort();
-        names
-    };
+    let extensions = || super::policies::current().sorted().iter().map(|c| c.endpoint.clone()).collect::<Vec<_>>();
     let options = match (command, position) {
         (bindings::MULTIREG_CLI_SHOW_EXTENSION, 3) | (bindings::MULTIREG_CLI_SET_RINGMODE, 3) => extensions(),
         (bindings::MULTIREG_CLI_SET_RINGMODE, 4) => RingMode::ALL.iter().map(|m| m.as_str().to_string()).collect(),

@@ -267,13 +267,14 @@ pub fn write_function(function: u32, channel: Option<&Channel<'_>>, data: &str, 
 /// A new outgoing call from either device of an extension at its max_concurrent_calls gets
 /// 486 Busy Here. Returns true when refused.
 pub fn refuse_over_call_limit(request: &crate::asterisk::pjsip::RxRequest<'_>) -> bool {
-    if !crate::policy::register::is_initial_request(request.raw_message()) {
+    if !request.is_initial() {
         return false;
     }
     let Some(endpoint) = request.endpoint() else { return false };
-    let name = crate::asterisk::pjsip::endpoint_name(&endpoint);
-    let Some(config) = ringmodes::policy_for(&name) else { return false };
-    if config.max_concurrent_calls == 0 || active_calls(&config) < config.max_concurrent_calls {
+    let name = crate::asterisk::pjsip::endpoint_id(&endpoint);
+    let policies = super::policies::current();
+    let Some(config) = policies.for_extension(name) else { return false };
+    if config.max_concurrent_calls == 0 || active_calls(config) < config.max_concurrent_calls {
         return false;
     }
     tracing::info!(

@@ -6,7 +6,6 @@ use std::net::IpAddr;
 use super::state::STATE;
 use crate::asterisk::manager;
 use crate::policy::calls::{pjsip_endpoint_of, queue_member_conflict};
-use crate::policy::config::policy_for_endpoint;
 
 /// Body text of action responses, collected while `snapshot_queues` runs.
 static CAPTURE: once_cell::sync::Lazy<std::sync::Mutex<Option<String>>> =
@@ -89,12 +88,12 @@ pub fn on_event(event: &str, body: &str) {
 /// removed, however quickly the two were added.
 fn member_added(queue: &str, interface: &str) {
     let conflict = {
-        let mut state = STATE.lock();
-        let earlier = state.queue_members.get(queue).cloned().unwrap_or_default();
         let extension = pjsip_endpoint_of(interface).and_then(|endpoint| {
-            let (config, _) = policy_for_endpoint(&state.configs, endpoint)?;
+            let config = super::policies::for_extension(endpoint)?;
             Some((config.endpoint.clone(), config.secondary_endpoint()?))
         });
+        let mut state = STATE.lock();
+        let earlier = state.queue_members.get(queue).cloned().unwrap_or_default();
         let conflict = extension.and_then(|(primary, secondary)| {
             queue_member_conflict(&earlier, interface, &primary, &secondary).map(|message| (primary, message))
         });

@@ -2,13 +2,16 @@
 //! points. Only safe wrappers from `crate::asterisk` are used here.
 pub mod ami;
 pub mod authblock;
+pub mod books;
 pub mod cli;
 pub mod dialplan;
 pub mod events;
+pub mod policies;
 pub mod registrar;
 pub mod ringmodes;
 pub mod secondaries;
 pub mod state;
+pub mod stats;
 pub mod views;
 
 use crate::asterisk::{cli as ast_cli, config, dialplan as ast_dialplan, guard, logger, manager, memory_objects, pjsip};
@@ -18,13 +21,16 @@ pub fn load() -> Result<(), String> {
     logger::install();
     guard::install_quiet_panic_hook();
     state::reset();
+    books::clear();
+    stats::reset();
+    policies::replace(Default::default());
     if !memory_objects::setup() {
         return Err("could not map the memory wizard for secondary endpoints".into());
     }
     if let Err(reason) = reload() {
         tracing::error!("multireg: {reason}; starting without type=multireg policies");
     }
-    if !pjsip::register_service() || !pjsip::register_guard() {
+    if !pjsip::register_service() || !pjsip::register_guard() || !pjsip::observe_contacts() {
         unload();
         return Err("could not register the PJSIP services".into());
     }
@@ -40,6 +46,7 @@ pub fn load() -> Result<(), String> {
 pub fn unload() {
     ast_dialplan::stop_observing_pjsip_reloads();
     events::stop();
+    pjsip::stop_observing_contacts();
     pjsip::unregister_guard();
     pjsip::unregister_service();
     manager::unregister();
@@ -56,18 +63,16 @@ pub fn reload() -> Result<(), String> {
     for error in &errors {
         tracing::error!("{error}; this section is ignored (its last good settings, if any, stay in force)");
     }
-    let configs = {
-        let mut state = state::STATE.lock();
-        state.configs = apply_reload(&state.configs, parsed, &errors);
-        // Defaults may have changed, and an administrator may have edited the astdb.
-        state.ring_modes.clear();
-        state.configs.values().cloned().collect::<Vec<_>>()
-    };
+    let previous = policies::current();
+    let index = policies::replace(apply_reload(&previous.sections(), parsed, &errors));
+    // Defaults may have changed, and an administrator may have edited the astdb.
+    state::STATE.lock().ring_modes.clear();
+    books::retain(|endpoint| index.for_endpoint(endpoint).is_some());
     secondaries::sync();
-    for config in &configs {
-        registrar::check_aor_settings(config);
+    for config in index.sorted() {
+        registrar::check_aor_settings(&config);
     }
-    tracing::debug!("multireg: {} extension policies active", configs.len());
+    tracing::debug!("multireg: {} extension policies active", index.len());
     Ok(())
 }
 

@@ -1,13 +1,12 @@
 //! Stored ring modes (astdb, so they survive restarts) and their change events.
 use super::state::STATE;
 use crate::asterisk::{astdb, manager};
-use crate::policy::config::{policy_for_endpoint, MultiregConfig};
+use crate::policy::config::MultiregConfig;
 use crate::policy::ringmode::{astdb_key, decode_or_default, encode, RingMode, ASTDB_FAMILY};
 
 /// The primary extension's policy for any of its endpoints (`101` or `101r`).
 pub fn policy_for(name: &str) -> Option<MultiregConfig> {
-    let state = STATE.lock();
-    policy_for_endpoint(&state.configs, name).map(|(config, _)| config.clone())
+    super::policies::for_extension(name).map(|config| (*config).clone())
 }
 
 /// The stored mode. The astdb is read once per extension and (re)load, then cached, because

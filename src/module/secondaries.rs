@@ -88,7 +88,8 @@ fn remove(name: &str) {
 
 /// Brings the secondaries in line with the active configuration and the primaries' settings.
 pub fn sync() {
-    let configs: Vec<MultiregConfig> = STATE.lock().configs.values().filter(|c| c.dual_registration).cloned().collect();
+    let configs: Vec<MultiregConfig> =
+        super::policies::current().sorted().iter().filter(|c| c.dual_registration).map(|c| (**c).clone()).collect();
     let mut wanted = HashMap::new();
     for config in &configs {
         if let Some(name) = create_for(config) {

@@ -1,8 +1,8 @@
 //! What the CLI and AMI show: one summary per extension and one line per device.
 use super::dialplan::active_calls;
-use super::registrar::{devices_of, endpoint_aors};
-use super::ringmodes;
-use super::state::{now_unix, STATE};
+use super::registrar::{device_from_store, endpoint_aors, now_unix};
+use super::{books, policies, ringmodes};
+use crate::asterisk::sorcery;
 use crate::policy::classify::ClientType;
 use crate::policy::config::MultiregConfig;
 
@@ -42,18 +42,23 @@ fn device_views(endpoint: &str, config: &MultiregConfig) -> Vec<DeviceView> {
     let now = now_unix() as i64;
     let mut views = Vec::new();
     for aor in endpoint_aors(endpoint) {
-        let known = STATE.lock().devices.get(&aor).cloned().unwrap_or_default();
-        for device in devices_of(&aor, Some(config), &known) {
+        // The store is the truth for what is registered; the book adds what was learned at
+        // registration (type, source, transport).
+        let book = books::existing(&aor);
+        for stored in sorcery::aor_contacts(&aor) {
+            let fresh = device_from_store(&stored, &config.classifier);
+            let known = book.as_ref().and_then(|b| books::lock_book(b).device(&fresh.uri).cloned());
+            let device = known.unwrap_or_else(|| fresh.clone());
             views.push(DeviceView {
                 endpoint: endpoint.to_string(),
                 aor: aor.clone(),
-                client_type: device.info.client_type,
-                user_agent: device.info.user_agent.clone(),
-                contact: device.stored.field("uri").to_string(),
-                source: device.info.source.clone(),
-                transport: device.info.transport.clone(),
-                expires_in: device.expires_at as i64 - now,
-                reason: device.info.reason.clone(),
+                client_type: device.client_type,
+                user_agent: fresh.user_agent.clone(),
+                contact: fresh.uri.clone(),
+                source: device.source.clone(),
+                transport: device.transport.clone(),
+                expires_in: fresh.expires_at as i64 - now,
+                reason: device.reason.clone(),
             });
         }
     }
@@ -77,7 +82,5 @@ pub fn extension(config: &MultiregConfig) -> ExtensionView {
 
 /// All configured extensions, sorted by name.
 pub fn extensions() -> Vec<ExtensionView> {
-    let mut configs: Vec<MultiregConfig> = STATE.lock().configs.values().cloned().collect();
-    configs.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
-    configs.iter().map(extension).collect()
+    policies::current().sorted().iter().map(|config| extension(config)).collect()
 }

@@ -182,7 +182,8 @@ impl ClassifierRules {
 
 /// RFC 8599 parameters (pn-provider, pn-prid, pn-param) and older pn-* variants (pn-tok, pn-type).
 fn is_push_param(name: &str) -> bool {
-    name.len() > 3 && name[..3].eq_ignore_ascii_case("pn-")
+    // Bytes, not characters: a device-chosen name may put a multi-byte character at any index.
+    name.len() > 3 && name.as_bytes()[..3].eq_ignore_ascii_case(b"pn-")
 }
 
 /// URI parameters after the host part (the user part may itself contain ';').
@@ -255,6 +256,11 @@ mod tests {
         assert_eq!((c.client_type, c.reason.as_str()), (ClientType::Mobile, "Contact has pn-prid (RFC 8599)"));
         assert_eq!(classify("UDP", "", "sip:101@h;pn-tok=1", &[]).client_type, ClientType::Mobile);
         assert_eq!(classify("UDP", "", "sip:101@h;pnx=1", &[]).client_type, ClientType::IpPhone);
+        // A multi-byte character across the third byte is no push parameter, and no panic.
+        assert_eq!(
+            classify("UDP", "", "sip:101@h;x\u{e9}\u{e9}x=1", &[("\u{e9}\u{e9}x", None)]).client_type,
+            ClientType::IpPhone
+        );
     }
 
     #[test]

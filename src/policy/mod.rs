@@ -1,12 +1,13 @@
 //! Pure policy: no FFI, unit-tested without Asterisk.
 
+pub mod aor_lookup;
 pub mod authblock;
 pub mod calls;
 pub mod classify;
 pub mod config;
+pub mod device_book;
 pub mod dialstring;
-pub mod identity;
 pub mod limits;
-pub mod register;
+pub mod policy_index;
 pub mod ringmode;
 pub mod secondary;

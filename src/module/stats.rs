@@ -1,0 +1,40 @@
+//! The module's own cost on the REGISTER path, for `multireg show stats` and benchmarks.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+static DECISIONS: AtomicU64 = AtomicU64::new(0);
+static DECISION_NANOS: AtomicU64 = AtomicU64::new(0);
+static STORE_READS: AtomicU64 = AtomicU64::new(0);
+static REFUSALS: AtomicU64 = AtomicU64::new(0);
+
+pub fn decision(took: Duration) {
+    DECISIONS.fetch_add(1, Ordering::Relaxed);
+    DECISION_NANOS.fetch_add(took.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
+}
+
+pub fn store_read() {
+    STORE_READS.fetch_add(1, Ordering::Relaxed);
+}
+
+pub fn refusal() {
+    REFUSALS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// (name, value) pairs, in the order shown.
+pub fn snapshot() -> Vec<(&'static str, u64)> {
+    let decisions = DECISIONS.load(Ordering::Relaxed);
+    let nanos = DECISION_NANOS.load(Ordering::Relaxed);
+    vec![
+        ("register_decisions", decisions),
+        ("register_decision_ns", nanos),
+        ("register_decision_avg_ns", nanos.checked_div(decisions).unwrap_or(0)),
+        ("register_store_reads", STORE_READS.load(Ordering::Relaxed)),
+        ("register_refusals", REFUSALS.load(Ordering::Relaxed)),
+    ]
+}
+
+pub fn reset() {
+    for counter in [&DECISIONS, &DECISION_NANOS, &STORE_READS, &REFUSALS] {
+        counter.store(0, Ordering::Relaxed);
+    }
+}

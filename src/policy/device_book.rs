@@ -1,0 +1,757 @@
+//! The devices of one AOR as the module counts them, and the decision on each REGISTER.
+//!
+//! A device is what the registrar stores: one binding, named by its Contact URI exactly as pjsip
+//! printed it. The book is kept from the registrar's own answers (its 200 OK lists every binding
+//! of the AOR with the seconds left) and, where it cannot know, from the location store. It never
+//! reads the wire itself, so it cannot disagree with the registrar about what a REGISTER does.
+//!
+//! Rules of the decision, in the registrar's order:
+//! - `Contact: *` and bindings with expiry 0 remove; they are always admitted.
+//! - A binding whose URI matches a registered one is a refresh: it never counts twice. If its
+//!   client type changed, it needs room in the new type.
+//! - A new binding that carries the `+sip.instance` of a registered device, or whose REGISTER has
+//!   that device's Call-ID, is the same device at a new address: its old bindings are removed, so
+//!   the stored count never exceeds a limit.
+//! - Every other new binding needs a free slot of its type (and under the total cap, if any); at
+//!   the limit, `reject` refuses the whole REGISTER and `replace_oldest` removes the longest
+//!   registered device(s) of that type.
+//! - Bindings admitted but not yet answered by the registrar are reserved, so concurrent
+//!   REGISTERs cannot overshoot; a reservation ends with the registrar's answer (or after
+//!   `RESERVATION_SECONDS`).
+use crate::policy::classify::ClientType;
+use crate::policy::limits::{AtLimit, TypeLimits};
+
+/// How long an admitted binding holds its slot when no answer from the registrar is seen.
+pub const RESERVATION_SECONDS: u64 = 32;
+
+/// One REGISTER transaction: its Call-ID and CSeq number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestKey {
+    pub call_id: String,
+    pub cseq: u32,
+}
+
+/// A registered device (one binding of the AOR) and what the module learned about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub uri: String,
+    pub client_type: ClientType,
+    /// Why it got its type, for `multireg show extension`.
+    pub reason: String,
+    pub user_agent: String,
+    /// "address:port" the REGISTER came from.
+    pub source: String,
+    pub transport: String,
+    pub call_id: String,
+    /// `+sip.instance`, normalised (see `normalize_instance`).
+    pub instance: Option<String>,
+    /// First registration (unix seconds); refreshes keep it.
+    pub registered_at: u64,
+    pub expires_at: u64,
+}
+
+/// One Contact of a REGISTER, as pjsip parsed it and the registrar will apply it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub uri: String,
+    /// The registrar's expiry for it is 0: it removes the binding.
+    pub removes: bool,
+    pub instance: Option<String>,
+    pub client_type: ClientType,
+    pub reason: String,
+}
+
+/// What the module read from one REGISTER of a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Register {
+    pub key: RequestKey,
+    /// `Contact: *`.
+    pub star: bool,
+    pub bindings: Vec<Binding>,
+    pub user_agent: String,
+    pub source: String,
+    pub transport: String,
+    /// Expiry the device asked for (only used for how long a reservation lasts).
+    pub expires: u32,
+}
+
+/// The limits that apply to one AOR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_type: TypeLimits,
+    /// All types together (the secondary's AOR: `secondary_max_devices`).
+    pub total: Option<u32>,
+    pub at_limit: AtLimit,
+}
+
+/// Why a registered device is removed before the registrar runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemovalCause {
+    /// The same device (instance or Call-ID) registered at a new address.
+    Moved,
+    /// `replace_oldest` made room for a new device of this type.
+    Replaced(ClientType),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    pub device: Device,
+    pub cause: RemovalCause,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Pass the REGISTER on to the registrar after removing these devices from the store.
+    Admit { removals: Vec<Removal> },
+    /// Answer with `status` and `reason`; nothing changes.
+    Refuse { status: u16, reason: String, client_type: ClientType },
+    /// The answer would refuse or remove devices, and the book has not been checked against the
+    /// store recently: read the store (`load_from_store`) and decide again.
+    Confirm,
+}
+
+#[derive(Debug, Clone)]
+struct Reservation {
+    key: RequestKey,
+    devices: Vec<Device>,
+    until: u64,
+}
+
+/// The devices of one AOR.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceBook {
+    devices: Vec<Device>,
+    reservations: Vec<Reservation>,
+    /// When the book was last read from the store (unix seconds); None = never, so unknown.
+    loaded_at: Option<u64>,
+}
+
+/// `+sip.instance` values compare without quotes and angle brackets, case-insensitively.
+pub fn normalize_instance(value: &str) -> Option<String> {
+    let value = value.trim().trim_matches('"').trim_start_matches('<').trim_end_matches('>').trim();
+    (!value.is_empty()).then(|| value.to_ascii_lowercase())
+}
+
+/// One slot in use while deciding: a stored device, another request's reservation, or a
+/// binding this REGISTER adds.
+#[derive(Clone, Copy)]
+struct Slot<'b> {
+    uri: &'b str,
+    client_type: ClientType,
+    registered_at: u64,
+    call_id: &'b str,
+    instance: Option<&'b str>,
+    /// In the store now, so it can be removed to make room.
+    stored: bool,
+}
+
+impl<'b> Slot<'b> {
+    fn of(device: &'b Device, stored: bool) -> Slot<'b> {
+        Slot {
+            uri: &device.uri,
+            client_type: device.client_type,
+            registered_at: device.registered_at,
+            call_id: &device.call_id,
+            instance: device.instance.as_deref(),
+            stored,
+        }
+    }
+}
+
+impl DeviceBook {
+    /// Whether the book knows the AOR at all (it must be read from the store first).
+    pub fn is_known(&self) -> bool {
+        self.loaded_at.is_some()
+    }
+
+    /// Marks the book as possibly wrong (a contact was removed behind the registrar's back).
+    pub fn forget(&mut self) {
+        self.loaded_at = None;
+    }
+
+    /// Registered devices now (not reservations), oldest first.
+    pub fn devices(&self, now: u64) -> Vec<&Device> {
+        let mut devices: Vec<&Device> = self.devices.iter().filter(|d| d.expires_at > now).collect();
+        devices.sort_by(|a, b| (a.registered_at, &a.uri).cmp(&(b.registered_at, &b.uri)));
+        devices
+    }
+
+    pub fn device(&self, uri: &str) -> Option<&Device> {
+        self.devices.iter().find(|d| d.uri == uri)
+    }
+
+    /// Live devices per type (reservations included), for the views.
+    pub fn count(&self, client_type: ClientType, now: u64) -> usize {
+        self.slots(now, None).iter().filter(|s| s.client_type == client_type).count()
+    }
+
+    /// Replaces the devices with what the store holds; what the book knew about a device that is
+    /// still stored (its type, first registration, source) is kept.
+    pub fn load_from_store(&mut self, stored: Vec<Device>, now: u64) {
+        let devices = stored
+            .into_iter()
+            .map(|fresh| match self.devices.iter().find(|d| d.uri == fresh.uri) {
+                Some(known) => Device { expires_at: fresh.expires_at, ..known.clone() },
+                None => fresh,
+            })
+            .collect();
+        self.devices = devices;
+        self.loaded_at = Some(now);
+        self.reservations.retain(|r| r.until > now);
+    }
+
+    fn slots(&self, now: u64, except: Option<&RequestKey>) -> Vec<Slot<'_>> {
+        let mut slots: Vec<Slot<'_>> = self.devices.iter().filter(|d| d.expires_at > now).map(|d| Slot::of(d, true)).collect();
+        for reservation in self.reservations.iter().filter(|r| r.until > now && Some(&r.key) != except) {
+            for device in &reservation.devices {
+                if !slots.iter().any(|s| s.uri == device.uri) {
+                    slots.push(Slot::of(device, false));
+                }
+            }
+        }
+        slots
+    }
+
+    /// Decides one REGISTER. `same_uri` compares two Contact URIs the way the registrar does
+    /// (string equality is a safe approximation: it can only see more devices, never fewer).
+    /// `confirmed` says the book was just read from the store, so a refusal needs no check.
+    pub fn decide(
+        &mut self,
+        register: &Register,
+        limits: &Limits,
+        now: u64,
+        confirmed: bool,
+        same_uri: &dyn Fn(&str, &str) -> bool,
+    ) -> Verdict {
+        let removed = match self.plan(register, limits, now, confirmed, same_uri) {
+            Ok(removed) => removed,
+            Err(verdict) => return verdict,
+        };
+        let removals: Vec<Removal> = removed
+            .into_iter()
+            .filter_map(|(uri, cause)| self.device(&uri).cloned().map(|device| Removal { device, cause }))
+            .collect();
+        let admitted: Vec<Device> = if register.star {
+            Vec::new()
+        } else {
+            let mut admitted: Vec<Device> = Vec::new();
+            for binding in register.bindings.iter().filter(|b| !b.removes) {
+                if !admitted.iter().any(|d| same_uri(&d.uri, &binding.uri)) {
+                    admitted.push(self.device_from(register, binding, now));
+                }
+            }
+            admitted
+        };
+        self.devices.retain(|d| !removals.iter().any(|r| r.device.uri == d.uri));
+        self.reserve(register, admitted, now);
+        Verdict::Admit { removals }
+    }
+
+    /// The devices to remove before the registrar runs, or the verdict that ends the decision.
+    fn plan(
+        &self,
+        register: &Register,
+        limits: &Limits,
+        now: u64,
+        confirmed: bool,
+        same_uri: &dyn Fn(&str, &str) -> bool,
+    ) -> Result<Vec<(String, RemovalCause)>, Verdict> {
+        if register.star {
+            return Ok(Vec::new());
+        }
+        let mut live = self.slots(now, Some(&register.key));
+        for binding in register.bindings.iter().filter(|b| b.removes) {
+            live.retain(|s| !same_uri(s.uri, &binding.uri));
+        }
+        let mut adds: Vec<&Binding> = Vec::new();
+        for binding in register.bindings.iter().filter(|b| !b.removes) {
+            if !adds.iter().any(|a| same_uri(&a.uri, &binding.uri)) {
+                adds.push(binding);
+            }
+        }
+        // Refreshes keep their slot unless the type changed; every other binding is a newcomer.
+        let mut refreshed: Vec<&str> = Vec::new();
+        let mut newcomers: Vec<&Binding> = Vec::new();
+        for binding in &adds {
+            match live.iter().position(|s| same_uri(s.uri, &binding.uri)) {
+                Some(index) if live[index].client_type == binding.client_type => refreshed.push(live[index].uri),
+                Some(index) => {
+                    live.remove(index);
+                    newcomers.push(binding);
+                }
+                None => newcomers.push(binding),
+            }
+        }
+        let mut removed: Vec<(String, RemovalCause)> = Vec::new();
+        // A new binding of a registered device (same instance or Call-ID): its old bindings go.
+        let arrivals: Vec<&&Binding> =
+            newcomers.iter().filter(|b| !self.devices.iter().any(|d| same_uri(&d.uri, &b.uri))).collect();
+        if !arrivals.is_empty() {
+            let moved = |slot: &Slot<'_>| {
+                slot.stored
+                    && !adds.iter().any(|a| same_uri(&a.uri, slot.uri))
+                    && ((!register.key.call_id.is_empty() && slot.call_id == register.key.call_id)
+                        || arrivals.iter().any(|b| b.instance.is_some() && b.instance.as_deref() == slot.instance))
+            };
+            removed.extend(live.iter().filter(|s| moved(s)).map(|s| (s.uri.to_string(), RemovalCause::Moved)));
+            live.retain(|s| !moved(s));
+        }
+        for binding in newcomers {
+            let type_limit = limits.per_type.get(binding.client_type);
+            loop {
+                let of_type = live.iter().filter(|s| s.client_type == binding.client_type).count() as u32;
+                let type_full = of_type >= type_limit;
+                let total_full = limits.total.is_some_and(|cap| live.len() as u32 >= cap);
+                if !type_full && !total_full {
+                    break;
+                }
+                let (limit, what) = if type_full {
+                    (type_limit, binding.client_type.display_name())
+                } else {
+                    (limits.total.unwrap_or(0), "device")
+                };
+                let victim = live
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.stored && !refreshed.contains(&s.uri))
+                    .filter(|(_, s)| !type_full || s.client_type == binding.client_type)
+                    .min_by(|(_, a), (_, b)| (a.registered_at, a.uri).cmp(&(b.registered_at, b.uri)))
+                    .map(|(index, _)| index)
+                    .filter(|_| limits.at_limit == AtLimit::ReplaceOldest && limit > 0);
+                if !confirmed {
+                    return Err(Verdict::Confirm);
+                }
+                let Some(index) = victim else {
+                    let reason = if limit == 0 {
+                        format!("Forbidden - {what} not allowed (limit 0)")
+                    } else {
+                        format!("Forbidden - {what} limit {limit} reached")
+                    };
+                    return Err(Verdict::Refuse { status: 403, reason, client_type: binding.client_type });
+                };
+                let slot = live.remove(index);
+                removed.push((slot.uri.to_string(), RemovalCause::Replaced(binding.client_type)));
+            }
+            live.push(Slot {
+                uri: &binding.uri,
+                client_type: binding.client_type,
+                registered_at: now,
+                call_id: &register.key.call_id,
+                instance: binding.instance.as_deref(),
+                stored: false,
+            });
+        }
+        Ok(removed)
+    }
+
+    fn device_from(&self, register: &Register, binding: &Binding, now: u64) -> Device {
+        let known = self.devices.iter().find(|d| d.uri == binding.uri);
+        Device {
+            uri: binding.uri.clone(),
+            client_type: binding.client_type,
+            reason: binding.reason.clone(),
+            user_agent: register.user_agent.clone(),
+            source: register.source.clone(),
+            transport: register.transport.clone(),
+            call_id: register.key.call_id.clone(),
+            instance: binding.instance.clone(),
+            registered_at: known.map(|d| d.registered_at).filter(|t| *t > 0).unwrap_or(now),
+            expires_at: now + u64::from(register.expires.max(1)),
+        }
+    }
+
+    fn reserve(&mut self, register: &Register, devices: Vec<Device>, now: u64) {
+        self.reservations.retain(|r| r.until > now && r.key != register.key);
+        self.reservations.push(Reservation { key: register.key.clone(), devices, until: now + RESERVATION_SECONDS });
+    }
+
+    /// The registrar answered REGISTER `key`. On success `bindings` is its list of (URI, seconds
+    /// left) for the whole AOR, which becomes the book; on failure only the reservation ends.
+    /// Returns false when the answer named a binding the book knew nothing about (the book then
+    /// counts it as an IP phone until the store is read again).
+    pub fn on_answer(&mut self, key: &RequestKey, success: bool, bindings: &[(String, u32)], now: u64) -> bool {
+        let position = self.reservations.iter().position(|r| &r.key == key);
+        let reservation = position.map(|i| self.reservations.remove(i));
+        if !success {
+            return true;
+        }
+        let mut complete = true;
+        let mut devices = Vec::with_capacity(bindings.len());
+        for (uri, seconds_left) in bindings {
+            let known = self.devices.iter().find(|d| &d.uri == uri);
+            let requested = reservation.as_ref().and_then(|r| r.devices.iter().find(|d| &d.uri == uri));
+            let pending = self.reservations.iter().flat_map(|r| r.devices.iter()).find(|d| &d.uri == uri);
+            let mut device = match (requested, known, pending) {
+                (Some(requested), known, _) => Device {
+                    registered_at: known.map(|k| k.registered_at).unwrap_or(requested.registered_at),
+                    ..requested.clone()
+                },
+                (None, Some(known), _) => known.clone(),
+                (None, None, Some(pending)) => pending.clone(),
+                (None, None, None) => {
+                    complete = false;
+                    unknown_device(uri, now)
+                }
+            };
+            device.expires_at = now + u64::from(*seconds_left);
+            devices.push(device);
+        }
+        self.devices = devices;
+        if !complete {
+            self.loaded_at = None;
+        }
+        complete
+    }
+
+    /// A contact was removed from the store (expired, unregistered, removed by someone). Returns
+    /// true when the book still counted it, so it must be read again from the store.
+    pub fn on_removed(&mut self, uri: &str, now: u64) -> bool {
+        let counted = self.devices.iter().any(|d| d.uri == uri && d.expires_at > now + 1);
+        if counted {
+            self.loaded_at = None;
+        }
+        counted
+    }
+}
+
+/// A binding the registrar reported that the book never saw: counted (as an IP phone, the type
+/// with the most room) until the store is read again.
+fn unknown_device(uri: &str, now: u64) -> Device {
+    Device {
+        uri: uri.to_string(),
+        client_type: ClientType::IpPhone,
+        reason: "not seen registering by this module; read from the registrar's answer".to_string(),
+        user_agent: String::new(),
+        source: String::new(),
+        transport: String::new(),
+        call_id: String::new(),
+        instance: None,
+        registered_at: now,
+        expires_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ClientType::*;
+
+    const NOW: u64 = 10_000;
+
+    fn exact(a: &str, b: &str) -> bool {
+        a == b
+    }
+
+    fn limits(ip_phone: u32, web: u32, at_limit: AtLimit) -> Limits {
+        Limits { per_type: TypeLimits { ip_phone, web, desktop: 1, mobile: 1 }, total: None, at_limit }
+    }
+
+    fn binding(uri: &str, client_type: ClientType) -> Binding {
+        Binding { uri: uri.into(), removes: false, instance: None, client_type, reason: "test".into() }
+    }
+
+    fn register(call_id: &str, cseq: u32, bindings: Vec<Binding>) -> Register {
+        Register {
+            key: RequestKey { call_id: call_id.into(), cseq },
+            star: false,
+            bindings,
+            user_agent: "UA".into(),
+            source: "127.0.0.1:5060".into(),
+            transport: "UDP".into(),
+            expires: 600,
+        }
+    }
+
+    /// Admits a REGISTER and applies the registrar's success answer, as the module does.
+    fn registered(book: &mut DeviceBook, request: Register, limits: &Limits) {
+        let verdict = book.decide(&request, limits, NOW, true, &exact);
+        assert!(matches!(verdict, Verdict::Admit { .. }), "{verdict:?}");
+        let mut bindings: Vec<(String, u32)> = book.devices(NOW).iter().map(|d| (d.uri.clone(), 500)).collect();
+        for b in request.bindings.iter().filter(|b| !b.removes) {
+            if !bindings.iter().any(|(u, _)| u == &b.uri) {
+                bindings.push((b.uri.clone(), 600));
+            }
+        }
+        let removed: Vec<&str> = request.bindings.iter().filter(|b| b.removes).map(|b| b.uri.as_str()).collect();
+        bindings.retain(|(u, _)| !removed.contains(&u.as_str()));
+        assert!(book.on_answer(&request.key, true, &bindings, NOW));
+    }
+
+    fn uris(book: &DeviceBook) -> Vec<String> {
+        book.devices(NOW).iter().map(|d| d.uri.clone()).collect()
+    }
+
+    fn refused(verdict: Verdict) -> String {
+        match verdict {
+            Verdict::Refuse { status: 403, reason, .. } => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn loaded() -> DeviceBook {
+        let mut book = DeviceBook::default();
+        book.load_from_store(Vec::new(), NOW);
+        book
+    }
+
+    #[test]
+    fn admits_below_the_limit_and_refuses_at_it_after_checking_the_store() {
+        let lim = limits(2, 1, AtLimit::Reject);
+        let mut book = loaded();
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        registered(&mut book, register("b", 1, vec![binding("sip:b@h", IpPhone)]), &lim);
+        let third = register("c", 1, vec![binding("sip:c@h", IpPhone)]);
+        assert_eq!(book.decide(&third, &lim, NOW, false, &exact), Verdict::Confirm);
+        assert_eq!(refused(book.decide(&third, &lim, NOW, true, &exact)), "Forbidden - IP phone limit 2 reached");
+        // A web client still has room.
+        assert!(matches!(
+            book.decide(&register("w", 1, vec![binding("sip:w@h;transport=ws", Web)]), &lim, NOW, false, &exact),
+            Verdict::Admit { .. }
+        ));
+    }
+
+    #[test]
+    fn a_refresh_never_counts_twice() {
+        let lim = limits(1, 1, AtLimit::Reject);
+        let mut book = loaded();
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        for cseq in 2..5 {
+            registered(&mut book, register("a", cseq, vec![binding("sip:a@h", IpPhone)]), &lim);
+        }
+        // Even with a new Call-ID (the phone rebooted), the same Contact is the same binding.
+        registered(&mut book, register("rebooted", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        assert_eq!(uris(&book), ["sip:a@h"]);
+    }
+
+    #[test]
+    fn every_contact_of_one_register_counts() {
+        let lim = limits(2, 1, AtLimit::Reject);
+        let mut book = loaded();
+        let three = register("x", 1, vec![binding("sip:1@h", IpPhone), binding("sip:2@h", IpPhone), binding("sip:3@h", IpPhone)]);
+        assert_eq!(refused(book.decide(&three, &lim, NOW, true, &exact)), "Forbidden - IP phone limit 2 reached");
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        // The registered phone refreshing with two more Contacts would hold three.
+        let grow = register("a", 2, vec![binding("sip:a@h", IpPhone), binding("sip:b@h", IpPhone), binding("sip:c@h", IpPhone)]);
+        assert!(refused(book.decide(&grow, &lim, NOW, true, &exact)).contains("limit 2"));
+        assert_eq!(uris(&book), ["sip:a@h"]);
+    }
+
+    #[test]
+    fn one_host_with_new_uris_and_call_ids_gets_no_extra_slots() {
+        let lim = limits(2, 1, AtLimit::Reject);
+        let mut book = loaded();
+        registered(&mut book, register("first", 1, vec![binding("sip:first@127.0.0.9:5060", IpPhone)]), &lim);
+        registered(&mut book, register("n1", 1, vec![binding("sip:a@127.0.0.9:5070", IpPhone)]), &lim);
+        for (call_id, uri) in [("n2", "sip:b@127.0.0.9:5070"), ("n3", "sip:c@127.0.0.9:5070")] {
+            refused(book.decide(&register(call_id, 1, vec![binding(uri, IpPhone)]), &lim, NOW, true, &exact));
+        }
+        assert_eq!(book.devices(NOW).len(), 2);
+    }
+
+    #[test]
+    fn a_device_at_a_new_address_replaces_its_old_binding() {
+        let lim = limits(1, 1, AtLimit::Reject);
+        let mut book = loaded();
+        registered(&mut book, register("cid", 1, vec![binding("sip:p@10.0.0.1:5060", IpPhone)]), &lim);
+        // Same Call-ID, new Contact: the phone moved.
+        let moved = register("cid", 2, vec![binding("sip:p@10.0.0.2:5060", IpPhone)]);
+        match book.decide(&moved, &lim, NOW, false, &exact) {
+            Verdict::Admit { removals } => {
+                assert_eq!(removals.len(), 1);
+                assert_eq!((removals[0].device.uri.as_str(), &removals[0].cause), ("sip:p@10.0.0.1:5060", &RemovalCause::Moved));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Same +sip.instance with a new Call-ID and Contact: also the same device.
+        let mut book = loaded();
+        let mut with_instance = binding("sip:m@10.0.0.1", IpPhone);
+        with_instance.instance = normalize_instance("\"<urn:uuid:ABC>\"");
+        registered(&mut book, register("one", 1, vec![with_instance.clone()]), &lim);
+        with_instance.uri = "sip:m@10.0.0.3".into();
+        with_instance.instance = normalize_instance("<urn:uuid:abc>");
+        match book.decide(&register("two", 1, vec![with_instance]), &lim, NOW, false, &exact) {
+            Verdict::Admit { removals } => assert_eq!(removals[0].device.uri, "sip:m@10.0.0.1"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_partial_refresh_with_the_same_call_id_removes_nothing() {
+        let lim = limits(3, 1, AtLimit::Reject);
+        let mut book = loaded();
+        registered(&mut book, register("c", 1, vec![binding("sip:1@h", IpPhone), binding("sip:2@h", IpPhone)]), &lim);
+        match book.decide(&register("c", 2, vec![binding("sip:1@h", IpPhone)]), &lim, NOW, false, &exact) {
+            Verdict::Admit { removals } => assert!(removals.is_empty()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn replace_oldest_removes_the_longest_registered_but_never_one_refreshing_now() {
+        let lim = limits(2, 1, AtLimit::ReplaceOldest);
+        let mut book = loaded();
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        book.devices.iter_mut().for_each(|d| d.registered_at = 1);
+        registered(&mut book, register("b", 1, vec![binding("sip:b@h", IpPhone)]), &lim);
+        let c = register("c", 1, vec![binding("sip:c@h", IpPhone)]);
+        assert_eq!(book.decide(&c, &lim, NOW, false, &exact), Verdict::Confirm);
+        match book.decide(&c, &lim, NOW, true, &exact) {
+            Verdict::Admit { removals } => {
+                assert_eq!(removals[0].device.uri, "sip:a@h");
+                assert_eq!(removals[0].cause, RemovalCause::Replaced(IpPhone));
+            }
+            other => panic!("{other:?}"),
+        }
+        // "a" refreshing together with a new contact: "b" is the one replaced.
+        let mut book = loaded();
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        book.devices.iter_mut().for_each(|d| d.registered_at = 1);
+        registered(&mut book, register("b", 1, vec![binding("sip:b@h", IpPhone)]), &lim);
+        match book.decide(
+            &register("z", 1, vec![binding("sip:a@h", IpPhone), binding("sip:n@h", IpPhone)]),
+            &lim,
+            NOW,
+            true,
+            &exact,
+        ) {
+            Verdict::Admit { removals } => assert_eq!(removals[0].device.uri, "sip:b@h"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn zero_limit_refuses_even_with_replace_oldest() {
+        let lim = limits(0, 1, AtLimit::ReplaceOldest);
+        let reason = refused(loaded().decide(&register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim, NOW, true, &exact));
+        assert_eq!(reason, "Forbidden - IP phone not allowed (limit 0)");
+    }
+
+    #[test]
+    fn unregisters_are_admitted_and_free_their_slot() {
+        let lim = limits(1, 1, AtLimit::Reject);
+        let mut book = loaded();
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        let mut gone = binding("sip:a@h", IpPhone);
+        gone.removes = true;
+        // Remove one and add another in the same REGISTER.
+        registered(&mut book, register("b", 1, vec![gone, binding("sip:b@h", IpPhone)]), &lim);
+        assert_eq!(uris(&book), ["sip:b@h"]);
+        let mut star = register("b", 2, Vec::new());
+        star.star = true;
+        assert_eq!(book.decide(&star, &lim, NOW, false, &exact), Verdict::Admit { removals: vec![] });
+        assert!(book.on_answer(&star.key, true, &[], NOW));
+        assert!(uris(&book).is_empty());
+    }
+
+    #[test]
+    fn concurrent_admissions_hold_their_slot_until_the_answer() {
+        let lim = limits(1, 1, AtLimit::Reject);
+        let mut book = loaded();
+        let first = register("a", 1, vec![binding("sip:a@h", IpPhone)]);
+        assert!(matches!(book.decide(&first, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        // Before the registrar answers the first, the second sees the slot taken.
+        let second = register("b", 1, vec![binding("sip:b@h", IpPhone)]);
+        refused(book.decide(&second, &lim, NOW, true, &exact));
+        // The registrar refused the first (e.g. max_contacts): the slot is free at once.
+        assert!(book.on_answer(&first.key, false, &[], NOW));
+        assert!(matches!(book.decide(&second, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        // A reservation without an answer ends by itself.
+        let mut book = loaded();
+        assert!(matches!(book.decide(&first, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        assert!(matches!(book.decide(&second, &lim, NOW + RESERVATION_SECONDS + 1, false, &exact), Verdict::Admit { .. }));
+    }
+
+    #[test]
+    fn a_refused_refresh_keeps_the_device_and_its_first_registration() {
+        let lim = limits(1, 1, AtLimit::Reject);
+        let mut book = loaded();
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        book.devices.iter_mut().for_each(|d| d.registered_at = 7);
+        let refresh = register("a", 2, vec![binding("sip:a@h", IpPhone)]);
+        assert!(matches!(book.decide(&refresh, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        assert!(book.on_answer(&refresh.key, false, &[], NOW));
+        assert_eq!(book.devices(NOW)[0].registered_at, 7);
+        registered(&mut book, register("a", 3, vec![binding("sip:a@h", IpPhone)]), &lim);
+        assert_eq!(book.devices(NOW)[0].registered_at, 7);
+    }
+
+    #[test]
+    fn the_registrars_answer_is_the_truth() {
+        let lim = limits(3, 1, AtLimit::Reject);
+        let mut book = loaded();
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        let b = register("b", 1, vec![binding("sip:b@h", IpPhone)]);
+        assert!(matches!(book.decide(&b, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        // "a" expired meanwhile; a binding nobody told us about shows up.
+        let answer = [("sip:b@h".to_string(), 600), ("sip:stranger@h".to_string(), 100)];
+        assert!(!book.on_answer(&b.key, true, &answer, NOW));
+        assert_eq!(uris(&book), ["sip:b@h", "sip:stranger@h"]);
+        assert!(!book.is_known(), "an unknown binding makes the book read the store again");
+        assert_eq!(book.devices(NOW)[0].expires_at, NOW + 600);
+    }
+
+    #[test]
+    fn store_reads_keep_what_the_book_knew() {
+        let lim = limits(3, 1, AtLimit::Reject);
+        let mut book = loaded();
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", Web)]), &lim);
+        let mut stored = unknown_device("sip:a@h", NOW);
+        stored.expires_at = NOW + 50;
+        let other = Device { expires_at: NOW + 60, ..unknown_device("sip:o@h", NOW) };
+        book.load_from_store(vec![stored, other], NOW);
+        let a = book.device("sip:a@h").unwrap();
+        assert_eq!((a.client_type, a.expires_at), (Web, NOW + 50));
+        assert!(book.is_known());
+        assert!(book.on_removed("sip:o@h", NOW));
+        assert!(!book.is_known());
+        // Removing an expired device changes nothing.
+        let mut book = loaded();
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", Web)]), &lim);
+        assert!(!book.on_removed("sip:a@h", NOW + 700));
+        assert!(book.is_known());
+    }
+
+    #[test]
+    fn the_total_cap_counts_all_types_together() {
+        let lim = Limits {
+            per_type: TypeLimits { ip_phone: 5, web: 3, desktop: 3, mobile: 3 },
+            total: Some(1),
+            at_limit: AtLimit::Reject,
+        };
+        let mut book = loaded();
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        let reason = refused(book.decide(&register("w", 1, vec![binding("sip:w@h", Web)]), &lim, NOW, true, &exact));
+        assert_eq!(reason, "Forbidden - device limit 1 reached");
+        let replacing = Limits { at_limit: AtLimit::ReplaceOldest, ..lim };
+        match book.decide(&register("w", 1, vec![binding("sip:w@h", Web)]), &replacing, NOW, true, &exact) {
+            Verdict::Admit { removals } => assert_eq!(removals[0].device.uri, "sip:a@h"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_device_changing_type_needs_room_in_the_new_type_and_lowered_limits_keep_devices() {
+        let lim = limits(2, 1, AtLimit::Reject);
+        let mut book = loaded();
+        registered(&mut book, register("w", 1, vec![binding("sip:w@h", Web)]), &lim);
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        // The phone now says it is a web client: web is full.
+        refused(book.decide(&register("a", 2, vec![binding("sip:a@h", Web)]), &lim, NOW, true, &exact));
+        registered(&mut book, register("b", 1, vec![binding("sip:b@h", IpPhone)]), &lim);
+        // Limit lowered to 1: both phones keep refreshing, a third is refused.
+        let lowered = limits(1, 1, AtLimit::Reject);
+        registered(&mut book, register("a", 3, vec![binding("sip:a@h", IpPhone)]), &lowered);
+        registered(&mut book, register("b", 2, vec![binding("sip:b@h", IpPhone)]), &lowered);
+        refused(book.decide(&register("c", 1, vec![binding("sip:c@h", IpPhone)]), &lowered, NOW, true, &exact));
+    }
+
+    #[test]
+    fn uri_comparison_is_the_callers() {
+        let lim = limits(1, 1, AtLimit::Reject);
+        let mut book = loaded();
+        registered(&mut book, register("a", 1, vec![binding("sip:a@HOST", IpPhone)]), &lim);
+        let case_blind = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        let refresh = register("x", 1, vec![binding("sip:a@host", IpPhone)]);
+        assert!(matches!(book.decide(&refresh, &lim, NOW, true, &case_blind), Verdict::Admit { .. }));
+    }
+}
