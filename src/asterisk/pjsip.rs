@@ -195,9 +195,7 @@ pub fn identifies_by_auth_username(endpoint: &Ao2<ast_sip_endpoint>) -> bool {
         if order.elems.is_null() {
             return false;
         }
-        std::slice::from_raw_parts(order.elems, order.current)
-            .iter()
-            .any(|method| *method == bindings::AST_SIP_ENDPOINT_IDENTIFY_BY_AUTH_USERNAME)
+        std::slice::from_raw_parts(order.elems, order.current).contains(&bindings::AST_SIP_ENDPOINT_IDENTIFY_BY_AUTH_USERNAME)
     }
 }
 

@@ -159,9 +159,8 @@ impl RxRequest<'_> {
                     digest_users.push((lossless(pj_bytes(&digest.username)), lossless(pj_bytes(&digest.realm))));
                 }
             }
-            let expires_header = headers_of(msg, bindings::PJSIP_H_EXPIRES)
-                .first()
-                .map(|h| (*h.cast::<bindings::pjsip_expires_hdr>()).ivalue as u32);
+            let expires_header =
+                headers_of(msg, bindings::PJSIP_H_EXPIRES).first().map(|h| (*h.cast::<bindings::pjsip_expires_hdr>()).ivalue);
             let user_agent_name = pj_str_t { ptr: c"User-Agent".as_ptr().cast_mut(), slen: 10 };
             let agent = bindings::pjsip_msg_find_hdr_by_name(msg, &user_agent_name, std::ptr::null());
             let user_agent =

@@ -24,25 +24,39 @@ pub fn now_unix() -> u64 {
 pub fn on_register(request: &pjsip::RxRequest<'_>) -> bool {
     let Some(endpoint) = request.endpoint() else { return false };
     let policies = policies::current();
-    // Endpoints without a policy keep stock behaviour and cost one hash lookup.
-    let Some((config, side)) = policies.for_endpoint(pjsip::endpoint_id(&endpoint)) else { return false };
+    let policy = policies.for_endpoint(pjsip::endpoint_id(&endpoint));
+    // Endpoints without a policy keep stock behaviour and cost one hash lookup, unless debug
+    // logging wants to see their REGISTERs.
+    if policy.is_none() && !tracing::enabled!(tracing::Level::DEBUG) {
+        return false;
+    }
     let started = Instant::now();
-    let answered = decide(request, &endpoint, config, side);
-    stats::decision(started.elapsed());
+    let answered = decide(request, &endpoint, policy);
+    if policy.is_some() {
+        stats::decision(started.elapsed());
+    }
     answered
 }
 
-fn decide(request: &pjsip::RxRequest<'_>, endpoint: &Ao2<ast_sip_endpoint>, config: &MultiregConfig, side: Side) -> bool {
+fn decide(
+    request: &pjsip::RxRequest<'_>,
+    endpoint: &Ao2<ast_sip_endpoint>,
+    policy: Option<(&std::sync::Arc<MultiregConfig>, Side)>,
+) -> bool {
     let endpoint_name = pjsip::endpoint_id(endpoint);
     let (address, port) = request.source();
     let source = format!("{address}:{port}");
     let message = match request.register_message() {
         Ok(message) => message,
-        Err(unreadable) => {
+        Err(unreadable) if policy.is_some() => {
             // A policy endpoint's REGISTER is never passed on unchecked.
             tracing::warn!("multireg: refused REGISTER for {endpoint_name} from {source}: {}", unreadable.0);
             request.respond(400, &format!("Bad Request - {}", unreadable.0));
             return true;
+        }
+        Err(unreadable) => {
+            tracing::debug!("REGISTER endpoint={endpoint_name} source={source}: {}; left to the registrar", unreadable.0);
+            return false;
         }
     };
     if !message.to_is_sip {
@@ -57,16 +71,19 @@ fn decide(request: &pjsip::RxRequest<'_>, endpoint: &Ao2<ast_sip_endpoint>, conf
         identify_by_auth_username: pjsip::identifies_by_auth_username(endpoint),
         aors: &aors,
     };
-    let Some(aor) = registrar_aor(&query, &pjsip::domain_alias) else {
-        return false; // the registrar answers 404
-    };
+    let aor = registrar_aor(&query, &pjsip::domain_alias);
     let transport = request.transport_type();
-    let register = read_register(&message, &config.classifier, &transport, &source);
     tracing::debug!(
-        "REGISTER endpoint={endpoint_name} aor={aor} user_agent=\"{}\" transport={transport} source={source} contacts={}",
+        "REGISTER endpoint={endpoint_name} aor={} user_agent=\"{}\" transport={transport} source={source} contacts={}",
+        aor.unwrap_or("(none)"),
         message.user_agent.escape_debug(),
         message.contacts.len()
     );
+    let (Some((config, side)), Some(aor)) = (policy, aor) else {
+        return false; // no policy, or the registrar answers 404
+    };
+    let transport = request.transport_type();
+    let register = read_register(&message, &config.classifier, &transport, &source);
     let now = now_unix();
     let limits = config.limits_for(side);
     let book = books::book(aor, &config.endpoint);

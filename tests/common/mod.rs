@@ -3,6 +3,7 @@
 
 pub mod ami;
 pub mod asterisk;
+pub mod raw;
 pub mod sip;
 pub mod wire;
 
