@@ -1,7 +1,8 @@
 /*
  * The C side of res_pjsip_multireg: the real AST_MODULE_INFO (so the build-option checksum and
- * module self symbol are Asterisk's own), and one-line wrappers for what Asterisk offers only as
- * macros or static structures. All logic lives in Rust.
+ * module self symbol are Asterisk's own), the static tables Asterisk needs (CLI, AMI, dialplan,
+ * PJSIP modules, observers) and one-line wrappers for what Asterisk offers only as macros or inline
+ * functions. Decisions are made in Rust; the C here only registers, forwards and undoes.
  */
 #include <asterisk.h>
 #include <asterisk/module.h>
@@ -21,7 +22,7 @@ extern pj_bool_t multireg_on_rx_request(pjsip_rx_data *rdata);
 extern void multireg_on_tx_response(pjsip_tx_data *tdata);
 extern int multireg_cli_execute(int command, int fd, int argc, const char * const *argv);
 extern char *multireg_cli_candidates(int command, int position, const char *word);
-extern void multireg_cli_candidates_free(char *candidates);
+extern void multireg_cli_candidates_free(char *candidates, size_t length);
 extern int multireg_app_execute(int app, struct ast_channel *chan, const char *data);
 extern int multireg_function_read(int function, struct ast_channel *chan, const char *data, char *buf, size_t len);
 extern int multireg_function_write(int function, struct ast_channel *chan, const char *data, const char *value);
@@ -42,9 +43,6 @@ void multireg_shim_log(int severity, const char *file, int line, const char *fun
 		break;
 	case MULTIREG_SEVERITY_NOTICE:
 		ast_log(__LOG_NOTICE, file, line, function, "%s\n", message);
-		break;
-	case MULTIREG_SEVERITY_VERBOSE:
-		ast_log(__LOG_VERBOSE, file, line, function, "%s\n", message);
 		break;
 	default:
 		ast_log(__LOG_DEBUG, file, line, function, "%s\n", message);
@@ -87,11 +85,6 @@ int multireg_shim_register_service(void)
 void multireg_shim_unregister_service(void)
 {
 	ast_sip_unregister_service(&multireg_pjsip_module);
-}
-
-struct ast_module *multireg_shim_self(void)
-{
-	return AST_MODULE_SELF;
 }
 
 /* ---- SIP URIs: pjsip offers these as inline functions and macros ---- */
@@ -201,16 +194,19 @@ static void cli_complete(int index, struct ast_cli_args *a)
 	char *candidates = multireg_cli_candidates(index, a->pos, a->word);
 	char *cursor = candidates;
 	char *candidate;
+	size_t length;
 
 	if (!candidates) {
 		return;
 	}
+	/* strsep writes NULs into the string: Rust frees it with the length it had. */
+	length = strlen(candidates);
 	while ((candidate = strsep(&cursor, "\n"))) {
 		if (!ast_strlen_zero(candidate)) {
 			ast_cli_completion_add(ast_strdup(candidate));
 		}
 	}
-	multireg_cli_candidates_free(candidates);
+	multireg_cli_candidates_free(candidates, length);
 }
 
 static char *cli_handler(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
@@ -283,15 +279,29 @@ static struct ast_custom_function ring_mode_function = {
 	.write = func_ring_mode_write,
 };
 
+/* All or nothing: on a failure, only what this call registered is unregistered again, so
+ * another module's item of the same name is never touched. */
 int multireg_shim_register_dialplan(void)
 {
-	int res = 0;
-
-	res |= ast_register_application_xml("RingMode", app_ringmode_exec);
-	res |= ast_register_application_xml("MultiregDial", app_multiregdial_exec);
-	res |= ast_custom_function_register(&multireg_dial_function);
-	res |= ast_custom_function_register(&ring_mode_function);
-	return res;
+	if (ast_register_application_xml("RingMode", app_ringmode_exec)) {
+		return -1;
+	}
+	if (ast_register_application_xml("MultiregDial", app_multiregdial_exec)) {
+		ast_unregister_application("RingMode");
+		return -1;
+	}
+	if (ast_custom_function_register(&multireg_dial_function)) {
+		ast_unregister_application("MultiregDial");
+		ast_unregister_application("RingMode");
+		return -1;
+	}
+	if (ast_custom_function_register(&ring_mode_function)) {
+		ast_custom_function_unregister(&multireg_dial_function);
+		ast_unregister_application("MultiregDial");
+		ast_unregister_application("RingMode");
+		return -1;
+	}
+	return 0;
 }
 
 void multireg_shim_unregister_dialplan(void)
@@ -303,13 +313,17 @@ void multireg_shim_unregister_dialplan(void)
 }
 
 /* ---- AMI ---- */
-static const char *ami_actions[] = {
-	"MultiregShowExtensions",
-	"MultiregShowExtension",
-	"MultiregSetRingMode",
-	"MultiregShowBlocks",
-	"MultiregClearBlocks",
-	"MultiregShowStats",
+/* Read-only actions also need the reporting class; changing ones need system. */
+static const struct {
+	const char *name;
+	int authority;
+} ami_actions[] = {
+	{ "MultiregShowExtensions", EVENT_FLAG_SYSTEM | EVENT_FLAG_REPORTING },
+	{ "MultiregShowExtension", EVENT_FLAG_SYSTEM | EVENT_FLAG_REPORTING },
+	{ "MultiregSetRingMode", EVENT_FLAG_SYSTEM },
+	{ "MultiregShowBlocks", EVENT_FLAG_SYSTEM | EVENT_FLAG_REPORTING },
+	{ "MultiregClearBlocks", EVENT_FLAG_SYSTEM },
+	{ "MultiregShowStats", EVENT_FLAG_SYSTEM | EVENT_FLAG_REPORTING },
 };
 
 static int ami_handler(struct mansession *s, const struct message *m)
@@ -317,16 +331,20 @@ static int ami_handler(struct mansession *s, const struct message *m)
 	return multireg_ami_execute(s, m);
 }
 
+/* All or nothing, as for the dialplan items. */
 int multireg_shim_register_manager(void)
 {
-	int res = 0;
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(ami_actions); i++) {
-		int authority = strstr(ami_actions[i], "Show") ? EVENT_FLAG_SYSTEM | EVENT_FLAG_REPORTING : EVENT_FLAG_SYSTEM;
-		res |= ast_manager_register_xml(ami_actions[i], authority, ami_handler);
+		if (ast_manager_register_xml(ami_actions[i].name, ami_actions[i].authority, ami_handler)) {
+			while (i-- > 0) {
+				ast_manager_unregister(ami_actions[i].name);
+			}
+			return -1;
+		}
 	}
-	return res;
+	return 0;
 }
 
 void multireg_shim_unregister_manager(void)
@@ -334,7 +352,7 @@ void multireg_shim_unregister_manager(void)
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(ami_actions); i++) {
-		ast_manager_unregister(ami_actions[i]);
+		ast_manager_unregister(ami_actions[i].name);
 	}
 }
 
@@ -362,13 +380,17 @@ static const char *observed_types[] = { "endpoint", "auth", "aor" };
 
 int multireg_shim_observe_pjsip(void)
 {
-	int res = 0;
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(observed_types); i++) {
-		res |= ast_sorcery_observer_add(ast_sip_get_sorcery(), observed_types[i], &pjsip_observer);
+		if (ast_sorcery_observer_add(ast_sip_get_sorcery(), observed_types[i], &pjsip_observer)) {
+			while (i-- > 0) {
+				ast_sorcery_observer_remove(ast_sip_get_sorcery(), observed_types[i], &pjsip_observer);
+			}
+			return -1;
+		}
 	}
-	return res;
+	return 0;
 }
 
 void multireg_shim_unobserve_pjsip(void)

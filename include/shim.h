@@ -13,7 +13,6 @@ enum multireg_shim_severity {
 	MULTIREG_SEVERITY_NOTICE = 1,
 	MULTIREG_SEVERITY_WARNING = 2,
 	MULTIREG_SEVERITY_ERROR = 3,
-	MULTIREG_SEVERITY_VERBOSE = 4,
 };
 
 /* Logs one already-formatted message; the text is never used as a format string. */
@@ -24,9 +23,6 @@ int multireg_shim_debug_enabled(int level);
 /* The PJSIP service that sees each authenticated REGISTER just before the registrar. */
 int multireg_shim_register_service(void);
 void multireg_shim_unregister_service(void);
-
-/* The module's own handle (AST_MODULE_SELF), for registrations done from Rust. */
-struct ast_module *multireg_shim_self(void);
 
 /* CLI commands (table in shim.c); each dispatches to multireg_cli_execute(index, ...). */
 enum multireg_cli_command {
@@ -49,6 +45,7 @@ enum multireg_dialplan_item {
 	MULTIREG_FUNC_MULTIREG_DIAL = 2,
 	MULTIREG_FUNC_RING_MODE = 3,
 };
+/* All or nothing: a failure leaves nothing of ours registered. */
 int multireg_shim_register_dialplan(void);
 void multireg_shim_unregister_dialplan(void);
 

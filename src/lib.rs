@@ -13,6 +13,10 @@ mod bindings;
 #[cfg(not(test))]
 mod module;
 
+// The `extern "C"` functions the C shim calls, each a panic guard around `module::Multireg`.
+#[cfg(not(test))]
+asterisk::entry::declare_module!(crate::module::Multireg);
+
 // The panic guard has no FFI, so its own unit tests run without Asterisk.
 #[cfg(test)]
 #[path = "asterisk/guard.rs"]

@@ -8,10 +8,25 @@ pub struct Ao2<T> {
     object: NonNull<T>,
 }
 
-// SAFETY: astobj2 reference counting is atomic, and the objects we hold (sorcery objects) are
-// immutable after creation, so sharing the handle across threads is sound.
-unsafe impl<T> Send for Ao2<T> {}
-unsafe impl<T> Sync for Ao2<T> {}
+/// Object types whose handles may cross threads.
+///
+/// # Safety
+/// An implementation promises that the type's fields the module reads never change after the
+/// object is published (sorcery objects are copied, never edited, when they change), so shared
+/// access from several threads is sound; astobj2's reference counting itself is atomic.
+pub unsafe trait ThreadSafeObject {}
+
+// SAFETY: sorcery objects of res_pjsip are immutable once created (updates replace the object).
+unsafe impl ThreadSafeObject for bindings::ast_sip_endpoint {}
+// SAFETY: as above; the registrar updates a contact by storing a copy.
+unsafe impl ThreadSafeObject for bindings::ast_sip_contact {}
+// SAFETY: untyped handles hold sorcery objects (retrieve_by_id), immutable as above.
+unsafe impl ThreadSafeObject for c_void {}
+
+// SAFETY: see ThreadSafeObject.
+unsafe impl<T: ThreadSafeObject> Send for Ao2<T> {}
+// SAFETY: see ThreadSafeObject.
+unsafe impl<T: ThreadSafeObject> Sync for Ao2<T> {}
 
 impl<T> Ao2<T> {
     /// Takes over one reference the caller already owns (e.g. a `*_retrieve` result).

@@ -1,15 +1,55 @@
-//! CLI commands: registration and output. Commands and usage texts live in the shim's table.
+//! CLI commands: the typed command list, registration and output. Command words and usage texts
+//! live in the shim's table (include/shim.c), indexed by `CliCommand`.
+use std::ffi::c_int;
+
 use super::text::to_c;
 use crate::bindings;
 
-pub fn register() -> bool {
-    // SAFETY: registers the shim's static CLI table with this module as owner.
-    unsafe { bindings::multireg_shim_register_cli() == 0 }
+/// The module's CLI commands, in the order of the shim's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CliCommand {
+    ShowExtensions,
+    ShowExtension,
+    SetRingMode,
+    ShowBlocks,
+    ClearBlocks,
+    ShowStats,
 }
 
-pub fn unregister() {
-    // SAFETY: unregisters the same static table.
-    unsafe { bindings::multireg_shim_unregister_cli() }
+impl TryFrom<c_int> for CliCommand {
+    type Error = c_int;
+
+    fn try_from(index: c_int) -> Result<Self, c_int> {
+        Ok(match index as u32 {
+            bindings::MULTIREG_CLI_SHOW_EXTENSIONS => CliCommand::ShowExtensions,
+            bindings::MULTIREG_CLI_SHOW_EXTENSION => CliCommand::ShowExtension,
+            bindings::MULTIREG_CLI_SET_RINGMODE => CliCommand::SetRingMode,
+            bindings::MULTIREG_CLI_SHOW_BLOCKS => CliCommand::ShowBlocks,
+            bindings::MULTIREG_CLI_CLEAR_BLOCKS => CliCommand::ClearBlocks,
+            bindings::MULTIREG_CLI_SHOW_STATS => CliCommand::ShowStats,
+            _ => return Err(index),
+        })
+    }
+}
+
+/// The registered CLI table; dropping it unregisters every command.
+pub struct CliCommands(());
+
+impl CliCommands {
+    pub fn register() -> Result<CliCommands, String> {
+        // SAFETY: registers the shim's static CLI table with this module as owner.
+        match unsafe { bindings::multireg_shim_register_cli() } {
+            0 => Ok(CliCommands(())),
+            _ => Err("could not register the CLI commands".into()),
+        }
+    }
+}
+
+impl Drop for CliCommands {
+    fn drop(&mut self) {
+        // SAFETY: unregisters the table registered in `register`.
+        unsafe { bindings::multireg_shim_unregister_cli() }
+    }
 }
 
 /// Writes text to the CLI session `fd`.

@@ -1,24 +1,63 @@
-//! Registration of the dialplan applications (RingMode, MultiregDial) and functions
-//! (MULTIREG_DIAL, RING_MODE); their XML documentation is installed as third-party docs.
+//! The dialplan applications (RingMode, MultiregDial) and functions (MULTIREG_DIAL, RING_MODE):
+//! typed names and their registration. XML documentation is installed as third-party docs.
+use std::ffi::c_int;
+
 use crate::bindings;
 
-pub fn register() -> bool {
-    // SAFETY: registers the shim's static applications and functions with this module as owner.
-    unsafe { bindings::multireg_shim_register_dialplan() == 0 }
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialplanApp {
+    RingMode,
+    MultiregDial,
 }
 
-pub fn unregister() {
-    // SAFETY: unregisters the same items; Asterisk waits for running ones on module unload.
-    unsafe { bindings::multireg_shim_unregister_dialplan() }
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialplanFunction {
+    MultiregDial,
+    RingMode,
 }
 
-/// Re-reads pjsip.conf whenever res_pjsip reloads its endpoints.
-pub fn observe_pjsip_reloads() -> bool {
-    // SAFETY: adds the shim's static observer to res_pjsip's sorcery.
-    unsafe { bindings::multireg_shim_observe_pjsip() == 0 }
+impl TryFrom<c_int> for DialplanApp {
+    type Error = c_int;
+
+    fn try_from(index: c_int) -> Result<Self, c_int> {
+        match index as u32 {
+            bindings::MULTIREG_APP_RINGMODE => Ok(DialplanApp::RingMode),
+            bindings::MULTIREG_APP_MULTIREGDIAL => Ok(DialplanApp::MultiregDial),
+            _ => Err(index),
+        }
+    }
 }
 
-pub fn stop_observing_pjsip_reloads() {
-    // SAFETY: removes the same observer.
-    unsafe { bindings::multireg_shim_unobserve_pjsip() }
+impl TryFrom<c_int> for DialplanFunction {
+    type Error = c_int;
+
+    fn try_from(index: c_int) -> Result<Self, c_int> {
+        match index as u32 {
+            bindings::MULTIREG_FUNC_MULTIREG_DIAL => Ok(DialplanFunction::MultiregDial),
+            bindings::MULTIREG_FUNC_RING_MODE => Ok(DialplanFunction::RingMode),
+            _ => Err(index),
+        }
+    }
+}
+
+/// The registered applications and functions; dropping it unregisters them.
+pub struct DialplanItems(());
+
+impl DialplanItems {
+    pub fn register() -> Result<DialplanItems, String> {
+        // SAFETY: registers the shim's static applications and functions (the shim undoes its
+        // own partial registrations on failure).
+        match unsafe { bindings::multireg_shim_register_dialplan() } {
+            0 => Ok(DialplanItems(())),
+            _ => Err("could not register the dialplan applications and functions".into()),
+        }
+    }
+}
+
+impl Drop for DialplanItems {
+    fn drop(&mut self) {
+        // SAFETY: unregisters exactly what `register` registered; Asterisk waits for running
+        // applications on module unload.
+        unsafe { bindings::multireg_shim_unregister_dialplan() }
+    }
 }

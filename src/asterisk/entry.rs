@@ -1,15 +1,67 @@
-//! The `extern "C"` functions the shim calls. Each one is a panic guard around `crate::module`.
-use std::ffi::c_int;
+//! Every call from Asterisk into Rust. The `extern "C"` functions the shim calls are generated
+//! at the crate root by `declare_module!` for a type implementing `AsteriskModule`; each one is a
+//! panic guard around the trait method here, so this layer never names the module layer.
+use std::ffi::{c_char, c_int, c_void, CString};
 
+use super::channel::Channel;
+use super::cli::CliCommand;
+use super::dialplan::{DialplanApp, DialplanFunction};
 use super::guard::guarded;
-use super::pjsip::RxRequest;
-use crate::bindings::{self, pj_bool_t, pjsip_rx_data};
+use super::manager::AmiRequest;
+use super::pjsip::{RxRequest, TxResponse};
+use super::text::{from_c, lossless_c};
+use crate::bindings::{self, pj_bool_t};
+
+/// What a CLI command asks Asterisk to print after it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CliOutcome {
+    Success,
+    ShowUsage,
+    Failure,
+}
+
+/// The application: Asterisk reaches it only through these functions.
+pub trait AsteriskModule {
+    fn load() -> Result<(), String>;
+    fn unload();
+    fn reload() -> Result<(), String>;
+    /// A request past authentication (PJSIP service at APPLICATION-1): true when answered.
+    fn on_request(request: &RxRequest<'_>) -> bool;
+    /// `on_request` panicked: answer the request if letting it through would be wrong.
+    fn on_request_failed(request: &RxRequest<'_>) -> bool;
+    /// A request before authentication (APPLICATION-3): true when answered.
+    fn on_early_request(request: &RxRequest<'_>) -> bool;
+    /// A response about to be sent.
+    fn on_response(response: &TxResponse<'_>);
+    fn cli(command: CliCommand, args: &[String], out: &mut String) -> CliOutcome;
+    fn cli_candidates(command: CliCommand, position: usize, word: &str) -> Vec<String>;
+    fn ami(request: &AmiRequest);
+    /// A dialplan application; -1 hangs the channel up.
+    fn application(app: DialplanApp, channel: &Channel<'_>, data: &str) -> i32;
+    fn read_function(function: DialplanFunction, channel: Option<&Channel<'_>>, data: &str) -> Result<String, String>;
+    fn write_function(function: DialplanFunction, channel: Option<&Channel<'_>>, data: &str, value: &str) -> Result<(), String>;
+    /// res_pjsip finished (re)loading objects of `object_type` (endpoint, auth, aor).
+    fn pjsip_loaded(object_type: &str);
+    /// A contact left the location store.
+    fn contact_removed(aor: &str, uri: &str);
+    /// An AMI event seen by the manager hook.
+    fn manager_event(event: &str, body: &str);
+}
 
 const LOAD_DECLINE: c_int = bindings::AST_MODULE_LOAD_DECLINE as c_int;
+const PASS_ON: pj_bool_t = bindings::PJ_FALSE as pj_bool_t;
+const ANSWERED: pj_bool_t = bindings::PJ_TRUE as pj_bool_t;
 
-#[no_mangle]
-pub extern "C" fn multireg_load_module() -> c_int {
-    guarded("load_module", LOAD_DECLINE, || match crate::module::load() {
+fn pj_answer(answered: bool) -> pj_bool_t {
+    if answered {
+        ANSWERED
+    } else {
+        PASS_ON
+    }
+}
+
+pub fn load<M: AsteriskModule>() -> c_int {
+    guarded("load_module", LOAD_DECLINE, || match M::load() {
         Ok(()) => bindings::AST_MODULE_LOAD_SUCCESS as c_int,
         Err(reason) => {
             tracing::error!("res_pjsip_multireg not loaded: {reason}");
@@ -18,18 +70,16 @@ pub extern "C" fn multireg_load_module() -> c_int {
     })
 }
 
-#[no_mangle]
-pub extern "C" fn multireg_unload_module() -> c_int {
+pub fn unload<M: AsteriskModule>() -> c_int {
     // A failed unload keeps the module loaded, the safe outcome when something went wrong.
     guarded("unload_module", -1, || {
-        crate::module::unload();
+        M::unload();
         0
     })
 }
 
-#[no_mangle]
-pub extern "C" fn multireg_reload_module() -> c_int {
-    guarded("reload_module", -1, || match crate::module::reload() {
+pub fn reload<M: AsteriskModule>() -> c_int {
+    guarded("reload_module", -1, || match M::reload() {
         Ok(()) => 0,
         Err(reason) => {
             tracing::error!("reload failed, previous settings stay in force: {reason}");
@@ -38,66 +88,64 @@ pub extern "C" fn multireg_reload_module() -> c_int {
     })
 }
 
-/// PJSIP's on_rx_request. PJ_FALSE passes the request on to the registrar; a panic passes it on
-/// too, so a bug here never stops phones from registering.
-#[no_mangle]
-pub extern "C" fn multireg_on_rx_request(rdata: *mut pjsip_rx_data) -> pj_bool_t {
-    let pass_on = bindings::PJ_FALSE as pj_bool_t;
-    if rdata.is_null() {
-        return pass_on;
+/// # Safety
+/// `rdata` must be null or the request PJSIP passed to the running `on_rx_request`.
+pub unsafe fn on_rx_request<M: AsteriskModule>(rdata: *mut bindings::pjsip_rx_data) -> pj_bool_t {
+    // SAFETY: the caller's contract.
+    let Some(request) = (unsafe { RxRequest::from_callback(rdata) }) else { return PASS_ON };
+    let handled = guarded("the REGISTER/INVITE service", None, || Some(M::on_request(&request)));
+    match handled {
+        Some(answered) => pj_answer(answered),
+        // The decision panicked: the module answers what it must not let through.
+        None => pj_answer(guarded("the REGISTER/INVITE service's fallback", false, || M::on_request_failed(&request))),
     }
-    guarded("on_rx_request", pass_on, || {
-        // SAFETY: PJSIP passed this non-null rdata to the running callback.
-        let request = unsafe { RxRequest::from_callback(rdata) };
-        if crate::module::on_request(&request) {
-            bindings::PJ_TRUE as pj_bool_t
-        } else {
-            pass_on
-        }
-    })
 }
 
-/// PJSIP's on_tx_response for the REGISTER service: learns how the registrar answered.
-#[no_mangle]
-pub extern "C" fn multireg_on_tx_response(tdata: *mut bindings::pjsip_tx_data) {
-    if tdata.is_null() {
-        return;
-    }
-    guarded("on_tx_response", (), || {
-        // SAFETY: PJSIP passed this non-null tdata to the running callback.
-        let response = unsafe { super::pjsip::TxResponse::from_callback(tdata) };
-        if let Some(answer) = response.register_answer() {
-            crate::module::registrar::on_answer(&answer);
-        }
-    })
+/// # Safety
+/// As `on_rx_request`.
+pub unsafe fn on_rx_early<M: AsteriskModule>(rdata: *mut bindings::pjsip_rx_data) -> pj_bool_t {
+    // SAFETY: the caller's contract.
+    let Some(request) = (unsafe { RxRequest::from_callback(rdata) }) else { return PASS_ON };
+    pj_answer(guarded("address guard", false, || M::on_early_request(&request)))
+}
+
+/// # Safety
+/// `tdata` must be null or the response PJSIP passed to the running `on_tx_response`.
+pub unsafe fn on_tx_response<M: AsteriskModule>(tdata: *mut bindings::pjsip_tx_data) {
+    // SAFETY: the caller's contract.
+    let Some(response) = (unsafe { TxResponse::from_callback(tdata) }) else { return };
+    guarded("response observer", (), || M::on_response(&response))
 }
 
 /// CLI dispatcher: 0 = success, 1 = show usage, 2 = failure.
-#[no_mangle]
-pub extern "C" fn multireg_cli_execute(command: c_int, fd: c_int, argc: c_int, argv: *const *const std::ffi::c_char) -> c_int {
+///
+/// # Safety
+/// `argv` must hold `argc` valid C strings of the running command.
+pub unsafe fn cli_execute<M: AsteriskModule>(command: c_int, fd: c_int, argc: c_int, argv: *const *const c_char) -> c_int {
+    let Ok(command) = CliCommand::try_from(command) else { return 2 };
+    let args: Vec<String> = (0..argc.max(0) as usize)
+        // SAFETY: the caller's contract.
+        .map(|i| from_c(unsafe { *argv.add(i) }))
+        .collect();
     guarded("cli", 2, || {
-        let args: Vec<String> = (0..argc.max(0) as usize)
-            // SAFETY: Asterisk passes argc valid argv entries for the running command.
-            .map(|i| super::text::from_c(unsafe { *argv.add(i) }))
-            .collect();
         let mut output = String::new();
-        let result = crate::module::cli::execute(command as u32, &args, &mut output);
+        let outcome = M::cli(command, &args, &mut output);
         super::cli::print(fd, &output);
-        result
+        match outcome {
+            CliOutcome::Success => 0,
+            CliOutcome::ShowUsage => 1,
+            CliOutcome::Failure => 2,
+        }
     })
 }
 
-/// Tab-completion candidates for the word at `position`, newline-separated (null for none).
-/// The shim hands the string back to `multireg_cli_candidates_free`.
-#[no_mangle]
-pub extern "C" fn multireg_cli_candidates(
-    command: c_int,
-    position: c_int,
-    word: *const std::ffi::c_char,
-) -> *mut std::ffi::c_char {
+/// Tab-completion candidates, newline-separated (null for none); returned to
+/// `cli_candidates_free`.
+pub fn cli_candidates<M: AsteriskModule>(command: c_int, position: c_int, word: *const c_char) -> *mut c_char {
+    let Ok(command) = CliCommand::try_from(command) else { return std::ptr::null_mut() };
+    let word = from_c(word);
     guarded("cli completion", std::ptr::null_mut(), || {
-        let word = super::text::from_c(word);
-        let candidates = crate::module::cli::candidates(command as u32, position.max(0) as usize, &word);
+        let candidates = M::cli_candidates(command, position.max(0) as usize, &word);
         if candidates.is_empty() {
             return std::ptr::null_mut();
         }
@@ -105,142 +153,225 @@ pub extern "C" fn multireg_cli_candidates(
     })
 }
 
-#[no_mangle]
-pub extern "C" fn multireg_cli_candidates_free(candidates: *mut std::ffi::c_char) {
-    if !candidates.is_null() {
-        // SAFETY: the pointer came from CString::into_raw in multireg_cli_candidates.
-        drop(unsafe { std::ffi::CString::from_raw(candidates) });
+/// # Safety
+/// `candidates` must be null or a pointer from `cli_candidates`, whose bytes the caller may
+/// have changed but not its length.
+pub unsafe fn cli_candidates_free(candidates: *mut c_char, length: usize) {
+    if candidates.is_null() {
+        return;
+    }
+    // SAFETY: the allocation came from CString::into_raw with `length` bytes plus the NUL; the
+    // shim's strsep may have written NULs inside, so the length is given, not recomputed.
+    unsafe {
+        let bytes = Vec::from_raw_parts(candidates.cast::<u8>(), length + 1, length + 1);
+        drop(CString::from_vec_with_nul_unchecked(bytes));
     }
 }
 
-#[no_mangle]
-pub extern "C" fn multireg_ami_execute(session: *mut bindings::mansession, message: *const bindings::message) -> c_int {
-    // SAFETY: Asterisk passes the live session and message of the running action.
-    let request = unsafe { super::manager::AmiRequest::from_callback(session, message) };
+/// # Safety
+/// Both pointers must come from the running AMI action callback.
+pub unsafe fn ami_execute<M: AsteriskModule>(session: *mut bindings::mansession, message: *const bindings::message) -> c_int {
+    // SAFETY: the caller's contract.
+    let request = unsafe { AmiRequest::from_callback(session, message) };
     guarded("ami", 0, || {
-        crate::module::ami::execute(&request);
+        M::ami(&request);
         0
     })
 }
 
-/// Dialplan application dispatcher; -1 hangs the channel up, as Asterisk applications do.
-#[no_mangle]
-pub extern "C" fn multireg_app_execute(app: c_int, chan: *mut bindings::ast_channel, data: *const std::ffi::c_char) -> c_int {
-    guarded("dialplan application", -1, || {
-        // SAFETY: Asterisk passes the channel running this application.
-        let Some(channel) = (unsafe { super::channel::Channel::from_callback(chan) }) else { return -1 };
-        crate::module::dialplan::run_application(app as u32, &channel, &super::text::from_c(data))
-    })
+/// # Safety
+/// `chan` must be the channel running the application; `data` a C string or null.
+pub unsafe fn app_execute<M: AsteriskModule>(app: c_int, chan: *mut bindings::ast_channel, data: *const c_char) -> c_int {
+    let Ok(app) = DialplanApp::try_from(app) else { return -1 };
+    // SAFETY: the caller's contract.
+    let Some(channel) = (unsafe { Channel::from_callback(chan) }) else { return -1 };
+    let data = from_c(data);
+    guarded("dialplan application", -1, || M::application(app, &channel, &data))
 }
 
-#[no_mangle]
-pub extern "C" fn multireg_function_read(
+/// # Safety
+/// `chan` null or the channel evaluating the function; `buf` writable for `len` bytes.
+pub unsafe fn function_read<M: AsteriskModule>(
     function: c_int,
     chan: *mut bindings::ast_channel,
-    data: *const std::ffi::c_char,
-    buf: *mut std::ffi::c_char,
+    data: *const c_char,
+    buf: *mut c_char,
     len: usize,
 ) -> c_int {
-    guarded("dialplan function read", -1, || {
-        // SAFETY: chan is null or the channel evaluating the function.
-        let channel = unsafe { super::channel::Channel::from_callback(chan) };
-        match crate::module::dialplan::read_function(function as u32, channel.as_ref(), &super::text::from_c(data)) {
-            Ok(value) => {
-                // SAFETY: Asterisk hands us `buf` with `len` writable bytes.
-                unsafe { super::text::copy_to_buffer(&value, buf, len) };
-                0
-            }
-            Err(reason) => {
-                tracing::warn!("{reason}");
-                // SAFETY: as above.
-                unsafe { super::text::copy_to_buffer("", buf, len) };
-                -1
-            }
+    let Ok(function) = DialplanFunction::try_from(function) else { return -1 };
+    // SAFETY: the caller's contract.
+    let channel = unsafe { Channel::from_callback(chan) };
+    let data = from_c(data);
+    let result = guarded("dialplan function read", Err("internal error".to_string()), || {
+        M::read_function(function, channel.as_ref(), &data)
+    });
+    let (value, status) = match result {
+        Ok(value) => (value, 0),
+        Err(reason) => {
+            tracing::warn!("{reason}");
+            (String::new(), -1)
         }
-    })
+    };
+    // SAFETY: the caller's contract on buf and len.
+    unsafe { super::text::copy_to_buffer(&value, buf, len) };
+    status
 }
 
-#[no_mangle]
-pub extern "C" fn multireg_function_write(
+/// # Safety
+/// `chan` null or the channel evaluating the function; `data` and `value` C strings or null.
+pub unsafe fn function_write<M: AsteriskModule>(
     function: c_int,
     chan: *mut bindings::ast_channel,
-    data: *const std::ffi::c_char,
-    value: *const std::ffi::c_char,
+    data: *const c_char,
+    value: *const c_char,
 ) -> c_int {
-    guarded("dialplan function write", -1, || {
-        // SAFETY: chan is null or the channel evaluating the function.
-        let channel = unsafe { super::channel::Channel::from_callback(chan) };
-        let (data, value) = (super::text::from_c(data), super::text::from_c(value));
-        match crate::module::dialplan::write_function(function as u32, channel.as_ref(), &data, &value) {
-            Ok(()) => 0,
-            Err(reason) => {
-                tracing::warn!("{reason}");
-                -1
-            }
+    let Ok(function) = DialplanFunction::try_from(function) else { return -1 };
+    // SAFETY: the caller's contract.
+    let channel = unsafe { Channel::from_callback(chan) };
+    let (data, value) = (from_c(data), from_c(value));
+    guarded("dialplan function write", -1, || match M::write_function(function, channel.as_ref(), &data, &value) {
+        Ok(()) => 0,
+        Err(reason) => {
+            tracing::warn!("{reason}");
+            -1
         }
     })
 }
 
-/// res_pjsip finished (re)loading an object type: endpoints re-read our configuration; auths
-/// and AORs re-derive the secondaries (whatever order the types load in, the last one wins).
-#[no_mangle]
-pub extern "C" fn multireg_on_pjsip_loaded(object_type: *const std::ffi::c_char) {
-    let object_type = super::text::from_c(object_type);
-    guarded("pjsip reload observer", (), || {
-        if object_type == "endpoint" {
-            if let Err(reason) = crate::module::reload() {
-                tracing::error!("multireg configuration not reloaded, previous settings stay in force: {reason}");
-            }
-        } else {
-            crate::module::secondaries::sync();
-        }
-    })
+pub fn pjsip_loaded<M: AsteriskModule>(object_type: *const c_char) {
+    let object_type = from_c(object_type);
+    guarded("pjsip reload observer", (), || M::pjsip_loaded(&object_type))
 }
 
-/// The guard before authentication: PJ_TRUE when we refused (blocked address).
-#[no_mangle]
-pub extern "C" fn multireg_on_rx_early(rdata: *mut pjsip_rx_data) -> pj_bool_t {
-    let pass_on = bindings::PJ_FALSE as pj_bool_t;
-    if rdata.is_null() {
-        return pass_on;
-    }
-    guarded("address guard", pass_on, || {
-        // SAFETY: PJSIP passed this non-null rdata to the running callback.
-        let request = unsafe { RxRequest::from_callback(rdata) };
-        if crate::module::authblock::refuse_if_blocked(&request) {
-            bindings::PJ_TRUE as pj_bool_t
-        } else {
-            pass_on
-        }
-    })
-}
-
-/// Every AMI event; must return quickly (runs in the thread raising the event).
-#[no_mangle]
-pub extern "C" fn multireg_on_manager_event(
-    _category: c_int,
-    event: *const std::ffi::c_char,
-    body: *const std::ffi::c_char,
-) -> c_int {
-    guarded("manager hook", 0, || {
-        crate::module::events::on_event(&super::text::from_c(event), &super::text::from_c(body));
-        0
-    })
-}
-
-/// A contact was deleted from the location store (sorcery observer, on its serializer thread).
-#[no_mangle]
-pub extern "C" fn multireg_on_contact_deleted(contact: *const std::ffi::c_void) {
+/// # Safety
+/// `contact` must be null or the live `ast_sip_contact` sorcery reports as deleted.
+pub unsafe fn contact_deleted<M: AsteriskModule>(contact: *const c_void) {
     if contact.is_null() {
         return;
     }
-    guarded("contact observer", (), || {
-        // SAFETY: sorcery passes the live contact object being reported; its string fields are
-        // NUL-terminated and live as long as the object.
-        let (aor, uri) = unsafe {
-            let contact = &*contact.cast::<bindings::ast_sip_contact>();
-            (super::text::from_c(contact.aor), super::text::lossless_c(contact.uri))
-        };
-        crate::module::registrar::on_contact_removed(&aor, &uri);
+    // SAFETY: the caller's contract; the string fields live as long as the object.
+    let (aor, uri) = unsafe {
+        let contact = &*contact.cast::<bindings::ast_sip_contact>();
+        (from_c(contact.aor), lossless_c(contact.uri))
+    };
+    guarded("contact observer", (), || M::contact_removed(&aor, &uri))
+}
+
+pub fn manager_event<M: AsteriskModule>(event: *const c_char, body: *const c_char) -> c_int {
+    let (event, body) = (from_c(event), from_c(body));
+    guarded("manager hook", 0, || {
+        M::manager_event(&event, &body);
+        0
     })
 }
+
+/// Generates the `extern "C"` functions the shim (include/shim.c) calls, each forwarding to the
+/// guarded function of the same name in this file for `$module`.
+macro_rules! declare_module {
+    ($module:ty) => {
+        mod asterisk_entry_points {
+            use std::ffi::{c_char, c_int, c_void};
+            use $crate::asterisk::entry;
+            use $crate::bindings;
+
+            #[no_mangle]
+            pub extern "C" fn multireg_load_module() -> c_int {
+                entry::load::<$module>()
+            }
+            #[no_mangle]
+            pub extern "C" fn multireg_unload_module() -> c_int {
+                entry::unload::<$module>()
+            }
+            #[no_mangle]
+            pub extern "C" fn multireg_reload_module() -> c_int {
+                entry::reload::<$module>()
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn multireg_on_rx_request(rdata: *mut bindings::pjsip_rx_data) -> bindings::pj_bool_t {
+                // SAFETY: PJSIP calls this with the request of the running callback.
+                unsafe { entry::on_rx_request::<$module>(rdata) }
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn multireg_on_rx_early(rdata: *mut bindings::pjsip_rx_data) -> bindings::pj_bool_t {
+                // SAFETY: as above.
+                unsafe { entry::on_rx_early::<$module>(rdata) }
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn multireg_on_tx_response(tdata: *mut bindings::pjsip_tx_data) {
+                // SAFETY: PJSIP calls this with the response of the running callback.
+                unsafe { entry::on_tx_response::<$module>(tdata) }
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn multireg_cli_execute(
+                command: c_int,
+                fd: c_int,
+                argc: c_int,
+                argv: *const *const c_char,
+            ) -> c_int {
+                // SAFETY: the shim passes the running command's arguments.
+                unsafe { entry::cli_execute::<$module>(command, fd, argc, argv) }
+            }
+            #[no_mangle]
+            pub extern "C" fn multireg_cli_candidates(command: c_int, position: c_int, word: *const c_char) -> *mut c_char {
+                entry::cli_candidates::<$module>(command, position, word)
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn multireg_cli_candidates_free(candidates: *mut c_char, length: usize) {
+                // SAFETY: the shim hands back what multireg_cli_candidates returned, and its length.
+                unsafe { entry::cli_candidates_free(candidates, length) }
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn multireg_ami_execute(
+                session: *mut bindings::mansession,
+                message: *const bindings::message,
+            ) -> c_int {
+                // SAFETY: Asterisk passes the running action's session and message.
+                unsafe { entry::ami_execute::<$module>(session, message) }
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn multireg_app_execute(
+                app: c_int,
+                chan: *mut bindings::ast_channel,
+                data: *const c_char,
+            ) -> c_int {
+                // SAFETY: Asterisk passes the channel running the application.
+                unsafe { entry::app_execute::<$module>(app, chan, data) }
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn multireg_function_read(
+                function: c_int,
+                chan: *mut bindings::ast_channel,
+                data: *const c_char,
+                buf: *mut c_char,
+                len: usize,
+            ) -> c_int {
+                // SAFETY: Asterisk passes the evaluating channel and a buffer of len bytes.
+                unsafe { entry::function_read::<$module>(function, chan, data, buf, len) }
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn multireg_function_write(
+                function: c_int,
+                chan: *mut bindings::ast_channel,
+                data: *const c_char,
+                value: *const c_char,
+            ) -> c_int {
+                // SAFETY: Asterisk passes the evaluating channel and C strings.
+                unsafe { entry::function_write::<$module>(function, chan, data, value) }
+            }
+            #[no_mangle]
+            pub extern "C" fn multireg_on_pjsip_loaded(object_type: *const c_char) {
+                entry::pjsip_loaded::<$module>(object_type)
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn multireg_on_contact_deleted(contact: *const c_void) {
+                // SAFETY: sorcery passes the contact being reported.
+                unsafe { entry::contact_deleted::<$module>(contact) }
+            }
+            #[no_mangle]
+            pub extern "C" fn multireg_on_manager_event(_category: c_int, event: *const c_char, body: *const c_char) -> c_int {
+                entry::manager_event::<$module>(event, body)
+            }
+        }
+    };
+}
+pub(crate) use declare_module;

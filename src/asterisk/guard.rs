@@ -10,7 +10,7 @@ pub fn guarded<R>(callback: &'static str, on_panic: R, body: impl FnOnce() -> R)
         Err(payload) => {
             let message = panic_message(payload.as_ref());
             // Logging itself must not panic again here; tracing's macros do not.
-            tracing::error!("internal error in {callback}: {message}; the request was refused safely");
+            tracing::error!("internal error in {callback}: {message}; it gave Asterisk its failure value");
             on_panic
         }
     }

@@ -2,14 +2,24 @@
 use super::text::{from_c, to_c};
 use crate::bindings::{self, mansession, message};
 
-pub fn register() -> bool {
-    // SAFETY: registers the shim's static action names with this module as owner.
-    unsafe { bindings::multireg_shim_register_manager() == 0 }
+/// The module's AMI actions; dropping unregisters them.
+pub struct ManagerActions(());
+
+impl ManagerActions {
+    pub fn register() -> Result<ManagerActions, String> {
+        // SAFETY: registers the shim's static action table (all or none) with this module as owner.
+        match unsafe { bindings::multireg_shim_register_manager() } {
+            0 => Ok(ManagerActions(())),
+            _ => Err("could not register the AMI actions".into()),
+        }
+    }
 }
 
-pub fn unregister() {
-    // SAFETY: unregisters the same actions.
-    unsafe { bindings::multireg_shim_unregister_manager() }
+impl Drop for ManagerActions {
+    fn drop(&mut self) {
+        // SAFETY: unregisters the actions registered in `register`.
+        unsafe { bindings::multireg_shim_unregister_manager() }
+    }
 }
 
 /// AMI fields are one line each; keep user text from breaking the framing.
@@ -81,20 +91,28 @@ impl AmiRequest {
     }
 }
 
-/// Starts receiving every AMI event through `multireg_on_manager_event`.
-pub fn register_hook() {
-    // SAFETY: registers the shim's static hook.
-    unsafe { bindings::multireg_shim_register_hook() }
+/// The manager hook: every AMI event reaches `AsteriskModule::manager_event`, and the module can
+/// run AMI actions through it. Dropping unregisters it.
+pub struct ManagerHook(());
+
+impl ManagerHook {
+    pub fn register() -> ManagerHook {
+        // SAFETY: registers the shim's static hook.
+        unsafe { bindings::multireg_shim_register_hook() };
+        ManagerHook(())
+    }
+
+    /// Runs an AMI action ("Action: QueueRemove\r\n..."); its response comes back as events.
+    pub fn run_action(&self, message: &str) -> bool {
+        let message = to_c(message);
+        // SAFETY: the hook is registered for as long as `self` lives.
+        unsafe { bindings::multireg_shim_hook_action(message.as_ptr()) == 0 }
+    }
 }
 
-pub fn unregister_hook() {
-    // SAFETY: unregisters the same hook; after this no more events arrive.
-    unsafe { bindings::multireg_shim_unregister_hook() }
-}
-
-/// Runs an AMI action internally ("Action: QueueRemove\r\n..."). Never call from the hook itself.
-pub fn run_action(message: &str) -> bool {
-    let message = to_c(message);
-    // SAFETY: the hook is registered while we run actions (the worker stops before unregistering).
-    unsafe { bindings::multireg_shim_hook_action(message.as_ptr()) == 0 }
+impl Drop for ManagerHook {
+    fn drop(&mut self) {
+        // SAFETY: unregisters the hook; after this no more events arrive.
+        unsafe { bindings::multireg_shim_unregister_hook() }
+    }
 }

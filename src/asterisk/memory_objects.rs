@@ -20,15 +20,26 @@ impl ObjectType {
     }
 }
 
-pub fn setup() -> bool {
-    // SAFETY: maps memory wizards onto res_pjsip's auth, aor and endpoint types.
-    unsafe { bindings::multireg_shim_secondary_setup() == 0 }
+/// The memory wizards mapped after pjsip.conf; dropping removes them and every object in them.
+pub struct MemoryWizard(());
+
+impl MemoryWizard {
+    pub fn map() -> Result<MemoryWizard, String> {
+        // SAFETY: maps memory wizards onto res_pjsip's auth, aor and endpoint types.
+        if unsafe { bindings::multireg_shim_secondary_setup() } == 0 {
+            return Ok(MemoryWizard(()));
+        }
+        // SAFETY: removes whichever of the mappings the failed setup added.
+        unsafe { bindings::multireg_shim_secondary_teardown() };
+        Err("could not map the memory wizard for secondary endpoints".into())
+    }
 }
 
-/// Removes the wizards and with them every object we created.
-pub fn teardown() {
-    // SAFETY: removes only the mappings this module added.
-    unsafe { bindings::multireg_shim_secondary_teardown() }
+impl Drop for MemoryWizard {
+    fn drop(&mut self) {
+        // SAFETY: removes only the mappings this module added.
+        unsafe { bindings::multireg_shim_secondary_teardown() }
+    }
 }
 
 /// Creates or replaces an object from name/value pairs (the type's apply handler validates them).

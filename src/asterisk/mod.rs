@@ -1,5 +1,6 @@
 //! Safe wrappers over Asterisk and PJSIP: the only module with `unsafe`. Every callback from C
 //! enters through `guard::guarded`, so a Rust panic never unwinds into Asterisk.
+#![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod ao2;
 pub mod astdb;
@@ -12,6 +13,7 @@ pub mod guard;
 pub mod logger;
 pub mod manager;
 pub mod memory_objects;
+pub mod observers;
 pub mod pjsip;
 pub mod sip_message;
 pub mod sorcery;

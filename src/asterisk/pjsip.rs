@@ -13,9 +13,10 @@ pub struct RxRequest<'a> {
 
 impl<'a> RxRequest<'a> {
     /// # Safety
-    /// `rdata` must be the non-null request PJSIP passed to the current `on_rx_request` callback.
-    pub unsafe fn from_callback(rdata: *mut pjsip_rx_data) -> Self {
-        RxRequest { rdata, _callback: PhantomData }
+    /// `rdata` must be null or the request PJSIP passed to the running `on_rx_request`; the
+    /// value must not outlive that callback.
+    pub unsafe fn from_callback(rdata: *mut pjsip_rx_data) -> Option<Self> {
+        (!rdata.is_null()).then_some(RxRequest { rdata, _callback: PhantomData })
     }
 
     pub(super) fn raw(&self) -> *mut pjsip_rx_data {
@@ -64,9 +65,9 @@ impl<'a> RxRequest<'a> {
     }
 
     /// The endpoint the identifier/authenticator matched, if any.
-    pub fn endpoint(&self) -> Option<Ao2<ast_sip_endpoint>> {
+    pub fn endpoint(&self) -> Option<Endpoint> {
         // SAFETY: returns a new reference (or null), which Ao2 takes over.
-        unsafe { Ao2::from_owned(bindings::ast_pjsip_rdata_get_endpoint(self.rdata)) }
+        unsafe { Ao2::from_owned(bindings::ast_pjsip_rdata_get_endpoint(self.rdata)) }.map(Endpoint)
     }
 
     /// Answers the request statelessly with `status` and `reason`.
@@ -92,45 +93,52 @@ impl<'a> RxRequest<'a> {
 impl RxRequest<'_> {
     /// Raises Asterisk's FailedACL security event for this request (fail2ban and the security
     /// log see it), naming `acl` as the rule that refused it.
-    pub fn report_security_refusal(&self, endpoint: &Ao2<ast_sip_endpoint>, acl: &str) {
+    pub fn report_security_refusal(&self, endpoint: &Endpoint, acl: &str) {
         let acl = super::text::to_c(acl);
         // SAFETY: endpoint and rdata are alive for the callback; the name is copied.
-        unsafe { bindings::ast_sip_report_failed_acl(endpoint.as_ptr(), self.rdata, acl.as_ptr()) }
+        unsafe { bindings::ast_sip_report_failed_acl(endpoint.0.as_ptr(), self.rdata, acl.as_ptr()) }
     }
 }
 
-/// Registers the REGISTER service (priority just before the registrar).
-pub fn register_service() -> bool {
-    // SAFETY: registers the shim's static pjsip_module; res_pjsip is loaded (module requirement).
-    unsafe { bindings::multireg_shim_register_service() == 0 }
+/// The PJSIP service that sees each authenticated request just before the registrar (and its
+/// responses); dropping it unregisters it, after which PJSIP makes no further calls into us.
+pub struct RequestService(());
+
+impl RequestService {
+    pub fn register() -> Result<RequestService, String> {
+        // SAFETY: registers the shim's static pjsip_module; res_pjsip is loaded (a requirement).
+        match unsafe { bindings::multireg_shim_register_service() } {
+            0 => Ok(RequestService(())),
+            _ => Err("could not register the PJSIP request service".into()),
+        }
+    }
 }
 
-/// Removes the service; after this returns PJSIP makes no further calls into the module.
-pub fn unregister_service() {
-    // SAFETY: unregisters the same static module; a no-op if it was not registered.
-    unsafe { bindings::multireg_shim_unregister_service() }
+impl Drop for RequestService {
+    fn drop(&mut self) {
+        // SAFETY: unregisters the module registered in `register`.
+        unsafe { bindings::multireg_shim_unregister_service() }
+    }
 }
 
-/// Registers the guard that refuses blocked addresses before authentication.
-pub fn register_guard() -> bool {
-    // SAFETY: registers the shim's static guard module.
-    unsafe { bindings::multireg_shim_register_guard() == 0 }
+/// The PJSIP service before authentication (refuses blocked addresses); dropping unregisters.
+pub struct AddressGuardService(());
+
+impl AddressGuardService {
+    pub fn register() -> Result<AddressGuardService, String> {
+        // SAFETY: registers the shim's static guard module.
+        match unsafe { bindings::multireg_shim_register_guard() } {
+            0 => Ok(AddressGuardService(())),
+            _ => Err("could not register the PJSIP address guard".into()),
+        }
+    }
 }
 
-/// Watches contacts leaving the location store (expiry, unregister, removal by anyone).
-pub fn observe_contacts() -> bool {
-    // SAFETY: adds the shim's static observer to res_pjsip's sorcery, which outlives us.
-    unsafe { bindings::multireg_shim_observe_contacts() == 0 }
-}
-
-pub fn stop_observing_contacts() {
-    // SAFETY: removes the same observer; a no-op if it was not added.
-    unsafe { bindings::multireg_shim_unobserve_contacts() }
-}
-
-pub fn unregister_guard() {
-    // SAFETY: unregisters the same module.
-    unsafe { bindings::multireg_shim_unregister_guard() }
+impl Drop for AddressGuardService {
+    fn drop(&mut self) {
+        // SAFETY: unregisters the module registered in `register`.
+        unsafe { bindings::multireg_shim_unregister_guard() }
+    }
 }
 
 impl RxRequest<'_> {
@@ -159,9 +167,10 @@ pub struct TxResponse<'a> {
 
 impl TxResponse<'_> {
     /// # Safety
-    /// `tdata` must be the non-null response PJSIP passed to the current `on_tx_response`.
-    pub unsafe fn from_callback(tdata: *mut bindings::pjsip_tx_data) -> Self {
-        TxResponse { tdata, _callback: PhantomData }
+    /// `tdata` must be null or the response PJSIP passed to the running `on_tx_response`; the
+    /// value must not outlive that callback.
+    pub unsafe fn from_callback(tdata: *mut bindings::pjsip_tx_data) -> Option<Self> {
+        (!tdata.is_null()).then_some(TxResponse { tdata, _callback: PhantomData })
     }
 
     pub(super) fn raw(&self) -> *mut bindings::pjsip_tx_data {
@@ -169,26 +178,35 @@ impl TxResponse<'_> {
     }
 }
 
-/// The sorcery id of an endpoint, borrowed from it (no copy: this runs on every request).
-pub fn endpoint_id(endpoint: &Ao2<ast_sip_endpoint>) -> &str {
-    // SAFETY: the id is a NUL-terminated string owned by the object, which `endpoint` keeps
-    // alive for the borrow.
-    let id = unsafe { bindings::ast_sorcery_object_get_id(endpoint.as_ptr().cast()) };
-    if id.is_null() {
-        return "";
+/// A PJSIP endpoint (a reference to the sorcery object).
+pub struct Endpoint(Ao2<ast_sip_endpoint>);
+
+impl Endpoint {
+    /// The sorcery id, borrowed from the object (no copy: this runs on every request).
+    pub fn id(&self) -> &str {
+        // SAFETY: the id is a NUL-terminated string owned by the object, which `self` keeps
+        // alive for the borrow.
+        let id = unsafe { bindings::ast_sorcery_object_get_id(self.0.as_ptr().cast()) };
+        if id.is_null() {
+            return "";
+        }
+        // SAFETY: as above.
+        unsafe { std::ffi::CStr::from_ptr(id) }.to_str().unwrap_or("")
     }
-    // SAFETY: as above.
-    unsafe { std::ffi::CStr::from_ptr(id) }.to_str().unwrap_or("")
+
+    /// The `aors` option.
+    pub fn aors(&self) -> String {
+        // SAFETY: `aors` is a string field of the live endpoint.
+        from_c(unsafe { (*self.0.as_ptr()).aors })
+    }
+
+    /// Whether `identify_by` includes `auth_username`.
+    pub fn identifies_by_auth_username(&self) -> bool {
+        identifies_by_auth_username(&self.0)
+    }
 }
 
-/// The endpoint's `aors` option.
-pub fn endpoint_aors(endpoint: &Ao2<ast_sip_endpoint>) -> String {
-    // SAFETY: `aors` is a string field of the live endpoint.
-    from_c(unsafe { (*endpoint.as_ptr()).aors })
-}
-
-/// Whether the endpoint has `auth_username` in `identify_by`.
-pub fn identifies_by_auth_username(endpoint: &Ao2<ast_sip_endpoint>) -> bool {
+fn identifies_by_auth_username(endpoint: &Ao2<ast_sip_endpoint>) -> bool {
     // SAFETY: ident_method_order is a vector of `current` enum values owned by the endpoint.
     unsafe {
         let order = &(*endpoint.as_ptr()).ident_method_order;

@@ -187,7 +187,7 @@ pub struct RegisterAnswer {
     pub call_id: String,
     pub cseq: u32,
     /// On a 2xx: every binding of the AOR with its seconds left (permanent contacts left out).
-    pub bindings: Vec<(String, u32)>,
+    pub contacts: Vec<(String, u32)>,
 }
 
 impl TxResponse<'_> {
@@ -213,7 +213,7 @@ impl TxResponse<'_> {
             if call_id.is_null() {
                 return None;
             }
-            let bindings = if (200..300).contains(&status) {
+            let contacts = if (200..300).contains(&status) {
                 contacts_of(msg)
                     .ok()?
                     .into_iter()
@@ -223,7 +223,7 @@ impl TxResponse<'_> {
             } else {
                 Vec::new()
             };
-            Some(RegisterAnswer { status, call_id: lossless(pj_bytes(&(*call_id).id)), cseq: (*cseq).cseq as u32, bindings })
+            Some(RegisterAnswer { status, call_id: lossless(pj_bytes(&(*call_id).id)), cseq: (*cseq).cseq as u32, contacts })
         }
     }
 }

@@ -2,7 +2,8 @@
 use std::fmt::Write;
 
 use super::{ringmodes, views};
-use crate::bindings;
+use crate::asterisk::cli::CliCommand;
+use crate::asterisk::entry::CliOutcome;
 use crate::policy::classify::ClientType;
 use crate::policy::ringmode::RingMode;
 
@@ -10,19 +11,27 @@ const SUCCESS: i32 = 0;
 const SHOW_USAGE: i32 = 1;
 const FAILURE: i32 = 2;
 
-pub fn execute(command: u32, args: &[String], out: &mut String) -> i32 {
+pub fn execute(command: CliCommand, args: &[String], out: &mut String) -> CliOutcome {
+    match run(command, args, out) {
+        SUCCESS => CliOutcome::Success,
+        SHOW_USAGE => CliOutcome::ShowUsage,
+        _ => CliOutcome::Failure,
+    }
+}
+
+fn run(command: CliCommand, args: &[String], out: &mut String) -> i32 {
     match command {
-        bindings::MULTIREG_CLI_SHOW_EXTENSIONS if args.len() == 3 => show_extensions(out),
-        bindings::MULTIREG_CLI_SHOW_EXTENSION if args.len() == 4 => show_extension(&args[3], out),
-        bindings::MULTIREG_CLI_SET_RINGMODE if args.len() == 5 => set_ring_mode(&args[3], &args[4], out),
-        bindings::MULTIREG_CLI_SHOW_BLOCKS if args.len() == 3 => super::ami::blocks_text(out),
-        bindings::MULTIREG_CLI_SHOW_STATS if args.len() == 3 => {
+        CliCommand::ShowExtensions if args.len() == 3 => show_extensions(out),
+        CliCommand::ShowExtension if args.len() == 4 => show_extension(&args[3], out),
+        CliCommand::SetRingMode if args.len() == 5 => set_ring_mode(&args[3], &args[4], out),
+        CliCommand::ShowBlocks if args.len() == 3 => super::ami::blocks_text(out),
+        CliCommand::ShowStats if args.len() == 3 => {
             for (name, value) in super::stats::snapshot() {
                 let _ = writeln!(out, "{name}: {value}");
             }
             SUCCESS
         }
-        bindings::MULTIREG_CLI_CLEAR_BLOCKS if args.len() == 3 || args.len() == 4 => {
+        CliCommand::ClearBlocks if args.len() == 3 || args.len() == 4 => {
             super::ami::clear_blocks_text(args.get(3).map(String::as_str), out)
         }
         _ => SHOW_USAGE,
@@ -30,11 +39,11 @@ pub fn execute(command: u32, args: &[String], out: &mut String) -> i32 {
 }
 
 /// Completion for `multireg show extension <ext>` and `multireg set ringmode <ext> <mode>`.
-pub fn candidates(command: u32, position: usize, word: &str) -> Vec<String> {
+pub fn candidates(command: CliCommand, position: usize, word: &str) -> Vec<String> {
     let extensions = || super::policies::current().sorted().iter().map(|c| c.endpoint.clone()).collect::<Vec<_>>();
     let options = match (command, position) {
-        (bindings::MULTIREG_CLI_SHOW_EXTENSION, 3) | (bindings::MULTIREG_CLI_SET_RINGMODE, 3) => extensions(),
-        (bindings::MULTIREG_CLI_SET_RINGMODE, 4) => RingMode::ALL.iter().map(|m| m.as_str().to_string()).collect(),
+        (CliCommand::ShowExtension, 3) | (CliCommand::SetRingMode, 3) => extensions(),
+        (CliCommand::SetRingMode, 4) => RingMode::ALL.iter().map(|m| m.as_str().to_string()).collect(),
         _ => Vec::new(),
     };
     options.into_iter().filter(|o| o.starts_with(word)).collect()

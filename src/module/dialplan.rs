@@ -2,17 +2,12 @@
 use super::registrar::endpoint_aors;
 use super::ringmodes;
 use crate::asterisk::channel::{active_channels, Channel};
+use crate::asterisk::dialplan::{DialplanApp, DialplanFunction};
 use crate::asterisk::sorcery;
-use crate::bindings;
 use crate::policy::calls::endpoint_of_channel;
 use crate::policy::config::MultiregConfig;
 use crate::policy::dialstring::{build_dial_string, validate_endpoint_name};
 use crate::policy::ringmode::{parse_ringmode_args, ring_targets, PromptSession, PromptStep, RingMode, DEFAULT_PROMPT_TRIES};
-
-const APP_RINGMODE: u32 = bindings::MULTIREG_APP_RINGMODE;
-const APP_MULTIREGDIAL: u32 = bindings::MULTIREG_APP_MULTIREGDIAL;
-const FUNC_MULTIREG_DIAL: u32 = bindings::MULTIREG_FUNC_MULTIREG_DIAL;
-const FUNC_RING_MODE: u32 = bindings::MULTIREG_FUNC_RING_MODE;
 
 /// Stock core sound played after a key other than 1, 2 or 3.
 const INVALID_KEY_SOUND: &str = "invalid";
@@ -93,11 +88,10 @@ fn finish(pairs: Vec<(String, String)>, remote_destination: Option<String>) -> D
     }
 }
 
-pub fn run_application(app: u32, channel: &Channel<'_>, data: &str) -> i32 {
+pub fn run_application(app: DialplanApp, channel: &Channel<'_>, data: &str) -> i32 {
     match app {
-        APP_RINGMODE => ring_mode_application(channel, data),
-        APP_MULTIREGDIAL => multireg_dial_application(channel, data),
-        _ => -1,
+        DialplanApp::RingMode => ring_mode_application(channel, data),
+        DialplanApp::MultiregDial => multireg_dial_application(channel, data),
     }
 }
 
@@ -228,10 +222,10 @@ fn store_mode(channel: &Channel<'_>, config: &MultiregConfig, mode: RingMode) ->
     }
 }
 
-pub fn read_function(function: u32, channel: Option<&Channel<'_>>, data: &str) -> Result<String, String> {
+pub fn read_function(function: DialplanFunction, channel: Option<&Channel<'_>>, data: &str) -> Result<String, String> {
     let extension = data.trim();
     match function {
-        FUNC_MULTIREG_DIAL => {
+        DialplanFunction::MultiregDial => {
             let plan = plan_call(extension).map_err(|reason| format!("MULTIREG_DIAL({extension}): {reason}"));
             let (status, value) = match &plan {
                 Ok(DialPlan::Ring(dial)) => ("OK", dial.clone()),
@@ -244,17 +238,16 @@ pub fn read_function(function: u32, channel: Option<&Channel<'_>>, data: &str) -
             }
             plan.map(|_| value)
         }
-        FUNC_RING_MODE => {
+        DialplanFunction::RingMode => {
             let config =
                 ringmodes::policy_for(extension).ok_or_else(|| format!("RING_MODE({extension}): no type=multireg policy"))?;
             Ok(ringmodes::current(&config).as_str().to_string())
         }
-        _ => Err("unknown function".into()),
     }
 }
 
-pub fn write_function(function: u32, channel: Option<&Channel<'_>>, data: &str, value: &str) -> Result<(), String> {
-    if function != FUNC_RING_MODE {
+pub fn write_function(function: DialplanFunction, channel: Option<&Channel<'_>>, data: &str, value: &str) -> Result<(), String> {
+    if function != DialplanFunction::RingMode {
         return Err("MULTIREG_DIAL is read-only".into());
     }
     let extension = data.trim();
@@ -271,7 +264,7 @@ pub fn refuse_over_call_limit(request: &crate::asterisk::pjsip::RxRequest<'_>) -
         return false;
     }
     let Some(endpoint) = request.endpoint() else { return false };
-    let name = crate::asterisk::pjsip::endpoint_id(&endpoint);
+    let name = endpoint.id();
     let policies = super::policies::current();
     let Some(config) = policies.for_extension(name) else { return false };
     if config.max_concurrent_calls == 0 || active_calls(config) < config.max_concurrent_calls {

@@ -4,7 +4,11 @@
 use std::net::IpAddr;
 
 use super::state::STATE;
-use crate::asterisk::manager;
+use std::sync::Mutex;
+
+use once_cell::sync::Lazy;
+
+use crate::asterisk::manager::{self, ManagerHook};
 use crate::policy::calls::{pjsip_endpoint_of, queue_member_conflict};
 
 /// Body text of action responses, collected while `snapshot_queues` runs.
@@ -18,13 +22,28 @@ fn capture() -> std::sync::MutexGuard<'static, Option<String>> {
 
 const HOOK_RESPONSE: &str = "HOOKRESPONSE";
 
-pub fn start() {
-    manager::register_hook();
-    snapshot_queues();
+/// The manager hook while the module is loaded (events arrive through it, and queue members are
+/// removed through it).
+static HOOK: Lazy<Mutex<Option<ManagerHook>>> = Lazy::new(|| Mutex::new(None));
+
+fn run_action(message: &str) -> bool {
+    HOOK.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).as_ref().is_some_and(|hook| hook.run_action(message))
 }
 
-pub fn stop() {
-    manager::unregister_hook();
+/// Watching AMI events; dropping it stops.
+pub struct Watching(());
+
+pub fn start() -> Watching {
+    *HOOK.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(ManagerHook::register());
+    snapshot_queues();
+    Watching(())
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let hook = HOOK.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        drop(hook);
+    }
 }
 
 fn fields(body: &str) -> impl Iterator<Item = (&str, &str)> {
@@ -43,7 +62,7 @@ fn security_address(value: &str) -> Option<IpAddr> {
 /// Learns the queue members that exist before we load (QueueStatus, answered to our hook).
 fn snapshot_queues() {
     *capture() = Some(String::new());
-    manager::run_action("Action: QueueStatus\r\n\r\n");
+    run_action("Action: QueueStatus\r\n\r\n");
     let text = capture().take().unwrap_or_default();
     let mut state = STATE.lock();
     state.queue_members.clear();
@@ -104,7 +123,7 @@ fn member_added(queue: &str, interface: &str) {
     };
     let Some((primary, message)) = conflict else { return };
     tracing::warn!("multireg: queue {queue}: {message}");
-    manager::run_action(&format!("Action: QueueRemove\r\nQueue: {queue}\r\nInterface: {interface}\r\n\r\n"));
+    run_action(&format!("Action: QueueRemove\r\nQueue: {queue}\r\nInterface: {interface}\r\n\r\n"));
     manager::event(
         "MultiregQueueMemberRefused",
         &[("Queue", queue.to_string()), ("Interface", interface.to_string()), ("Extension", primary), ("Reason", message)],

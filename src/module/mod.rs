@@ -1,5 +1,7 @@
-//! Wires the policy to Asterisk: load, unload, reload, and the request/dialplan/CLI/AMI entry
-//! points. Only safe wrappers from `crate::asterisk` are used here.
+//! Wires the policy to Asterisk: `Multireg` implements the entry points Asterisk calls, each one
+//! glue that looks up, calls one policy function, acts on the answer and reports. Only the safe
+//! wrappers of `crate::asterisk` are used here, never the raw FFI.
+#![forbid(unsafe_code)]
 pub mod ami;
 pub mod authblock;
 pub mod books;
@@ -14,45 +16,151 @@ pub mod state;
 pub mod stats;
 pub mod views;
 
-use crate::asterisk::{cli as ast_cli, config, dialplan as ast_dialplan, guard, logger, manager, memory_objects, pjsip};
+use std::sync::Mutex;
+
+use crate::asterisk::channel::Channel;
+use crate::asterisk::cli::{CliCommand, CliCommands};
+use crate::asterisk::dialplan::{DialplanApp, DialplanFunction, DialplanItems};
+use crate::asterisk::entry::{AsteriskModule, CliOutcome};
+use crate::asterisk::manager::{AmiRequest, ManagerActions};
+use crate::asterisk::memory_objects::MemoryWizard;
+use crate::asterisk::observers::{ContactObserver, PjsipReloadObserver};
+use crate::asterisk::pjsip::{AddressGuardService, RequestService, RxRequest, TxResponse};
+use crate::asterisk::{config, guard, logger};
 use crate::policy::config::{apply_reload, parse_sections};
 
-pub fn load() -> Result<(), String> {
-    logger::install();
-    guard::install_quiet_panic_hook();
-    state::reset();
-    books::clear();
-    stats::reset();
-    policies::replace(Default::default());
-    if !memory_objects::setup() {
-        return Err("could not map the memory wizard for secondary endpoints".into());
-    }
-    if let Err(reason) = reload() {
-        tracing::error!("multireg: {reason}; starting without type=multireg policies");
-    }
-    if !pjsip::register_service() || !pjsip::register_guard() || !pjsip::observe_contacts() {
-        unload();
-        return Err("could not register the PJSIP services".into());
-    }
-    events::start();
-    let registered = ast_cli::register() & ast_dialplan::register() & manager::register() & ast_dialplan::observe_pjsip_reloads();
-    if !registered {
-        unload();
-        return Err("could not register CLI commands, dialplan applications, AMI actions or the reload observer".into());
-    }
-    Ok(())
+/// Everything the module registered with Asterisk. Fields drop in declaration order, so the
+/// order here is the teardown order: first what brings new work in, last the secondaries'
+/// objects that work may still read.
+struct Registrations {
+    _reload_observer: PjsipReloadObserver,
+    _events: events::Watching,
+    _contact_observer: ContactObserver,
+    _address_guard: AddressGuardService,
+    _request_service: RequestService,
+    _manager_actions: ManagerActions,
+    _dialplan: DialplanItems,
+    _cli: CliCommands,
+    _wizard: MemoryWizard,
 }
 
-pub fn unload() {
-    ast_dialplan::stop_observing_pjsip_reloads();
-    events::stop();
-    pjsip::stop_observing_contacts();
-    pjsip::unregister_guard();
-    pjsip::unregister_service();
-    manager::unregister();
-    ast_dialplan::unregister();
-    ast_cli::unregister();
-    memory_objects::teardown();
+static REGISTRATIONS: Mutex<Option<Registrations>> = Mutex::new(None);
+
+/// The module as Asterisk sees it.
+pub struct Multireg;
+
+impl AsteriskModule for Multireg {
+    fn load() -> Result<(), String> {
+        logger::install();
+        guard::install_quiet_panic_hook();
+        state::reset();
+        books::clear();
+        stats::reset();
+        policies::replace(Default::default());
+        // Built in load order; a failure drops what was built so far, in reverse.
+        let wizard = MemoryWizard::map()?;
+        if let Err(reason) = reload() {
+            tracing::error!("multireg: {reason}; starting without type=multireg policies");
+        }
+        let cli = CliCommands::register()?;
+        let dialplan = DialplanItems::register()?;
+        let manager_actions = ManagerActions::register()?;
+        let request_service = RequestService::register()?;
+        let address_guard = AddressGuardService::register()?;
+        let contact_observer = ContactObserver::add()?;
+        let events = events::start();
+        let reload_observer = PjsipReloadObserver::add()?;
+        let registrations = Registrations {
+            _reload_observer: reload_observer,
+            _events: events,
+            _contact_observer: contact_observer,
+            _address_guard: address_guard,
+            _request_service: request_service,
+            _manager_actions: manager_actions,
+            _dialplan: dialplan,
+            _cli: cli,
+            _wizard: wizard,
+        };
+        *REGISTRATIONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(registrations);
+        Ok(())
+    }
+
+    fn unload() {
+        let registrations = REGISTRATIONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        drop(registrations);
+    }
+
+    fn reload() -> Result<(), String> {
+        reload()
+    }
+
+    fn on_request(request: &RxRequest<'_>) -> bool {
+        if request.is_register() {
+            return registrar::on_register(request);
+        }
+        if request.method() == "INVITE" {
+            return dialplan::refuse_over_call_limit(request);
+        }
+        false
+    }
+
+    fn on_request_failed(request: &RxRequest<'_>) -> bool {
+        registrar::refuse_after_internal_error(request)
+    }
+
+    fn on_early_request(request: &RxRequest<'_>) -> bool {
+        authblock::refuse_if_blocked(request)
+    }
+
+    fn on_response(response: &TxResponse<'_>) {
+        if let Some(answer) = response.register_answer() {
+            registrar::on_answer(&answer);
+        }
+    }
+
+    fn cli(command: CliCommand, args: &[String], out: &mut String) -> CliOutcome {
+        cli::execute(command, args, out)
+    }
+
+    fn cli_candidates(command: CliCommand, position: usize, word: &str) -> Vec<String> {
+        cli::candidates(command, position, word)
+    }
+
+    fn ami(request: &AmiRequest) {
+        ami::execute(request)
+    }
+
+    fn application(app: DialplanApp, channel: &Channel<'_>, data: &str) -> i32 {
+        dialplan::run_application(app, channel, data)
+    }
+
+    fn read_function(function: DialplanFunction, channel: Option<&Channel<'_>>, data: &str) -> Result<String, String> {
+        dialplan::read_function(function, channel, data)
+    }
+
+    fn write_function(function: DialplanFunction, channel: Option<&Channel<'_>>, data: &str, value: &str) -> Result<(), String> {
+        dialplan::write_function(function, channel, data, value)
+    }
+
+    /// Endpoints re-read our configuration; auths and AORs re-derive the secondaries (whatever
+    /// order the types load in, the last one wins).
+    fn pjsip_loaded(object_type: &str) {
+        if object_type == "endpoint" {
+            if let Err(reason) = reload() {
+                tracing::error!("multireg configuration not reloaded, previous settings stay in force: {reason}");
+            }
+        } else {
+            secondaries::sync();
+        }
+    }
+
+    fn contact_removed(aor: &str, uri: &str) {
+        registrar::on_contact_removed(aor, uri)
+    }
+
+    fn manager_event(event: &str, body: &str) {
+        events::on_event(event, body)
+    }
 }
 
 /// Re-reads the type=multireg sections of pjsip.conf. A section with an error is reported with
@@ -74,15 +182,4 @@ pub fn reload() -> Result<(), String> {
     }
     tracing::debug!("multireg: {} extension policies active", index.len());
     Ok(())
-}
-
-/// Called for every request PJSIP routes past us. Returns true when we answered it.
-pub fn on_request(request: &pjsip::RxRequest<'_>) -> bool {
-    if request.is_register() {
-        return registrar::on_register(request);
-    }
-    if request.method() == "INVITE" {
-        return dialplan::refuse_over_call_limit(request);
-    }
-    false
 }

@@ -4,10 +4,8 @@
 use std::time::Instant;
 
 use super::{books, policies, stats};
-use crate::asterisk::ao2::Ao2;
 use crate::asterisk::sip_message::{same_contact_uri, ContactHeader, RegisterAnswer, RegisterMessage};
 use crate::asterisk::{manager, pjsip, sorcery};
-use crate::bindings::ast_sip_endpoint;
 use crate::policy::aor_lookup::{registrar_aor, AorQuery};
 use crate::policy::classify::{ClassifierRules, DeviceFacts};
 use crate::policy::config::MultiregConfig;
@@ -24,7 +22,7 @@ pub fn now_unix() -> u64 {
 pub fn on_register(request: &pjsip::RxRequest<'_>) -> bool {
     let Some(endpoint) = request.endpoint() else { return false };
     let policies = policies::current();
-    let policy = policies.for_endpoint(pjsip::endpoint_id(&endpoint));
+    let policy = policies.for_endpoint(endpoint.id());
     // Endpoints without a policy keep stock behaviour and cost one hash lookup, unless debug
     // logging wants to see their REGISTERs.
     if policy.is_none() && !tracing::enabled!(tracing::Level::DEBUG) {
@@ -40,10 +38,10 @@ pub fn on_register(request: &pjsip::RxRequest<'_>) -> bool {
 
 fn decide(
     request: &pjsip::RxRequest<'_>,
-    endpoint: &Ao2<ast_sip_endpoint>,
+    endpoint: &pjsip::Endpoint,
     policy: Option<(&std::sync::Arc<MultiregConfig>, Side)>,
 ) -> bool {
-    let endpoint_name = pjsip::endpoint_id(endpoint);
+    let endpoint_name = endpoint.id();
     let (address, port) = request.source();
     let source = format!("{address}:{port}");
     let message = match request.register_message() {
@@ -62,13 +60,13 @@ fn decide(
     if !message.to_is_sip {
         return false; // the registrar answers 416
     }
-    let aors = pjsip::endpoint_aors(endpoint);
+    let aors = endpoint.aors();
     let query = AorQuery {
         to_user: &message.to_user,
         to_host: &message.to_host,
         ignore_uri_user_options: pjsip::ignore_uri_user_options(),
         digest_users: &message.digest_users,
-        identify_by_auth_username: pjsip::identifies_by_auth_username(endpoint),
+        identify_by_auth_username: endpoint.identifies_by_auth_username(),
         aors: &aors,
     };
     let aor = registrar_aor(&query, &pjsip::domain_alias);
@@ -118,7 +116,7 @@ fn decide(
             );
             request.respond(i32::from(status), &reason);
             request.report_security_refusal(endpoint, &format!("multireg_{}_limit", client_type.as_str()));
-            let contact = register.bindings.iter().find(|b| !b.removes).map(|b| b.uri.clone()).unwrap_or_default();
+            let contact = register.contacts.iter().find(|b| !b.removes).map(|b| b.uri.clone()).unwrap_or_default();
             manager::event(
                 "MultiregRegistrationRejected",
                 &[
@@ -144,7 +142,7 @@ fn decide(
 /// The Contacts of a REGISTER as the registrar will apply them, each classified.
 fn read_register(message: &RegisterMessage, rules: &ClassifierRules, transport: &str, source: &str) -> Register {
     let removes = |contact: &ContactHeader| contact.expires.or(message.expires_header) == Some(0);
-    let bindings = message
+    let contacts = message
         .contacts
         .iter()
         .filter(|c| c.sip && !c.star)
@@ -173,7 +171,7 @@ fn read_register(message: &RegisterMessage, rules: &ClassifierRules, transport: 
     Register {
         key: RequestKey { call_id: message.call_id.clone(), cseq: message.cseq },
         star: message.contacts.iter().any(|c| c.star),
-        bindings,
+        contacts,
         user_agent: message.user_agent.clone(),
         source: source.to_string(),
         transport: transport.to_string(),
@@ -246,7 +244,7 @@ pub fn on_answer(answer: &RegisterAnswer) {
     let Some(aor) = books::answered(&key) else { return };
     let Some(book) = books::existing(&aor) else { return };
     let success = (200..300).contains(&answer.status);
-    let complete = books::lock_book(&book).on_answer(&key, success, &answer.bindings, now_unix());
+    let complete = books::lock_book(&book).on_answer(&key, success, &answer.contacts, now_unix());
     if !complete {
         tracing::debug!("multireg: AOR {aor} holds a binding this module did not see registering; re-reading it next time");
     }
@@ -286,4 +284,19 @@ pub fn check_aor_settings(config: &MultiregConfig) {
             );
         }
     }
+}
+
+/// The REGISTER decision failed inside the module (a bug): a policy endpoint's REGISTER is
+/// answered 500 rather than stored unchecked; everything else goes on to the registrar.
+pub fn refuse_after_internal_error(request: &pjsip::RxRequest<'_>) -> bool {
+    if !request.is_register() {
+        return false;
+    }
+    let Some(endpoint) = request.endpoint() else { return false };
+    if policies::current().for_endpoint(endpoint.id()).is_none() {
+        return false;
+    }
+    tracing::error!("multireg: REGISTER for {} refused with 500 after an internal error (see the previous line)", endpoint.id());
+    request.respond(500, "Server Internal Error");
+    true
 }

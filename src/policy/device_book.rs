@@ -67,7 +67,7 @@ pub struct Register {
     pub key: RequestKey,
     /// `Contact: *`.
     pub star: bool,
-    pub bindings: Vec<Binding>,
+    pub contacts: Vec<Binding>,
     pub user_agent: String,
     pub source: String,
     pub transport: String,
@@ -235,7 +235,7 @@ impl DeviceBook {
             Vec::new()
         } else {
             let mut admitted: Vec<Device> = Vec::new();
-            for binding in register.bindings.iter().filter(|b| !b.removes) {
+            for binding in register.contacts.iter().filter(|b| !b.removes) {
                 if !admitted.iter().any(|d| same_uri(&d.uri, &binding.uri)) {
                     admitted.push(self.device_from(register, binding, now));
                 }
@@ -260,11 +260,11 @@ impl DeviceBook {
             return Ok(Vec::new());
         }
         let mut live = self.slots(now, Some(&register.key));
-        for binding in register.bindings.iter().filter(|b| b.removes) {
+        for binding in register.contacts.iter().filter(|b| b.removes) {
             live.retain(|s| !same_uri(s.uri, &binding.uri));
         }
         let mut adds: Vec<&Binding> = Vec::new();
-        for binding in register.bindings.iter().filter(|b| !b.removes) {
+        for binding in register.contacts.iter().filter(|b| !b.removes) {
             if !adds.iter().any(|a| same_uri(&a.uri, &binding.uri)) {
                 adds.push(binding);
             }
@@ -450,11 +450,11 @@ mod tests {
         Binding { uri: uri.into(), removes: false, instance: None, client_type, reason: "test".into() }
     }
 
-    fn register(call_id: &str, cseq: u32, bindings: Vec<Binding>) -> Register {
+    fn register(call_id: &str, cseq: u32, contacts: Vec<Binding>) -> Register {
         Register {
             key: RequestKey { call_id: call_id.into(), cseq },
             star: false,
-            bindings,
+            contacts,
             user_agent: "UA".into(),
             source: "127.0.0.1:5060".into(),
             transport: "UDP".into(),
@@ -467,12 +467,12 @@ mod tests {
         let verdict = book.decide(&request, limits, NOW, true, &exact);
         assert!(matches!(verdict, Verdict::Admit { .. }), "{verdict:?}");
         let mut bindings: Vec<(String, u32)> = book.devices(NOW).iter().map(|d| (d.uri.clone(), 500)).collect();
-        for b in request.bindings.iter().filter(|b| !b.removes) {
+        for b in request.contacts.iter().filter(|b| !b.removes) {
             if !bindings.iter().any(|(u, _)| u == &b.uri) {
                 bindings.push((b.uri.clone(), 600));
             }
         }
-        let removed: Vec<&str> = request.bindings.iter().filter(|b| b.removes).map(|b| b.uri.as_str()).collect();
+        let removed: Vec<&str> = request.contacts.iter().filter(|b| b.removes).map(|b| b.uri.as_str()).collect();
         bindings.retain(|(u, _)| !removed.contains(&u.as_str()));
         assert!(book.on_answer(&request.key, true, &bindings, NOW));
     }

@@ -1,4 +1,5 @@
 //! Pure policy: no FFI, unit-tested without Asterisk.
+#![forbid(unsafe_code)]
 
 pub mod aor_lookup;
 pub mod authblock;
