@@ -4,6 +4,9 @@
 //! User-Agent against the web, then mobile, then desktop expressions; otherwise IP phone.
 //! Mobile is tried before desktop because mobile builds of desktop brands (Zoiper, Bria,
 //! Linphone) carry the brand name too.
+use std::sync::Arc;
+
+use once_cell::sync::Lazy;
 use regex::{Regex, RegexBuilder};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -69,7 +72,7 @@ pub struct DeviceFacts<'a> {
     /// Transport the REGISTER arrived on: "UDP", "TCP", "TLS", "WS" or "WSS".
     pub transport: &'a str,
     pub user_agent: &'a str,
-    /// Contact header parameters (name, value), as in `register::ContactBinding::params`.
+    /// Contact header parameters (name lower-cased, value as sent).
     pub contact_params: &'a [(String, Option<String>)],
     /// Contact URI without angle brackets.
     pub contact_uri: &'a str,
@@ -87,26 +90,37 @@ pub const BUILTIN_DESKTOP_USER_AGENTS: &str = concat!(
 );
 
 /// One User-Agent rule: the expression plus whether it is the built-in one (for the reason text).
+/// Compiled expressions are shared: every policy using a built-in list holds the same one.
 #[derive(Debug, Clone)]
 struct AgentRule {
-    regex: Option<Regex>,
-    source: String,
+    regex: Option<Arc<Regex>>,
+    source: Arc<str>,
     builtin: bool,
 }
 
+fn compile(source: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(source).case_insensitive(true).size_limit(1 << 20).build()
+}
+
+fn builtin(source: &'static str) -> AgentRule {
+    AgentRule {
+        regex: Some(Arc::new(compile(source).expect("built-in user agent expressions compile"))),
+        source: source.into(),
+        builtin: true,
+    }
+}
+
+static BUILTIN_WEB: Lazy<AgentRule> = Lazy::new(|| builtin(BUILTIN_WEB_USER_AGENTS));
+static BUILTIN_MOBILE: Lazy<AgentRule> = Lazy::new(|| builtin(BUILTIN_MOBILE_USER_AGENTS));
+static BUILTIN_DESKTOP: Lazy<AgentRule> = Lazy::new(|| builtin(BUILTIN_DESKTOP_USER_AGENTS));
+
 impl AgentRule {
     /// An empty override means "no User-Agent rule for this type" (an empty regex would match all).
-    fn new(override_pattern: Option<&str>, builtin: &str) -> Result<AgentRule, regex::Error> {
-        let (source, is_builtin) = match override_pattern {
-            Some(pattern) => (pattern.trim().to_string(), false),
-            None => (builtin.to_string(), true),
-        };
-        let regex = if source.is_empty() {
-            None
-        } else {
-            Some(RegexBuilder::new(&source).case_insensitive(true).size_limit(1 << 20).build()?)
-        };
-        Ok(AgentRule { regex, source, builtin: is_builtin })
+    fn new(override_pattern: Option<&str>, builtin: &Lazy<AgentRule>) -> Result<AgentRule, regex::Error> {
+        let Some(pattern) = override_pattern else { return Ok((**builtin).clone()) };
+        let source = pattern.trim();
+        let regex = if source.is_empty() { None } else { Some(Arc::new(compile(source)?)) };
+        Ok(AgentRule { regex, source: source.into(), builtin: false })
     }
 
     fn matched<'u>(&self, user_agent: &'u str) -> Option<&'u str> {
@@ -141,9 +155,9 @@ impl ClassifierRules {
     /// Overrides replace the built-in expression of that type; all match case-insensitively.
     pub fn new(web: Option<&str>, mobile: Option<&str>, desktop: Option<&str>) -> Result<ClassifierRules, regex::Error> {
         Ok(ClassifierRules {
-            web: AgentRule::new(web, BUILTIN_WEB_USER_AGENTS)?,
-            mobile: AgentRule::new(mobile, BUILTIN_MOBILE_USER_AGENTS)?,
-            desktop: AgentRule::new(desktop, BUILTIN_DESKTOP_USER_AGENTS)?,
+            web: AgentRule::new(web, &BUILTIN_WEB)?,
+            mobile: AgentRule::new(mobile, &BUILTIN_MOBILE)?,
+            desktop: AgentRule::new(desktop, &BUILTIN_DESKTOP)?,
         })
     }
 
@@ -229,6 +243,13 @@ mod tests {
 
     fn kind(agent: &str) -> ClientType {
         classify("UDP", agent, "sip:101@10.0.0.5:5060", &[]).client_type
+    }
+
+    #[test]
+    fn built_in_expressions_are_compiled_once_and_shared() {
+        let (a, b) = (ClassifierRules::default(), ClassifierRules::new(None, Some("acme"), None).unwrap());
+        assert!(Arc::ptr_eq(a.web.regex.as_ref().unwrap(), b.web.regex.as_ref().unwrap()));
+        assert!(!Arc::ptr_eq(a.mobile.regex.as_ref().unwrap(), b.mobile.regex.as_ref().unwrap()));
     }
 
     #[test]
