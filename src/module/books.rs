@@ -2,7 +2,7 @@
 //! for the registrar's answer. Nothing here is walked whole on the SIP path: each lookup hashes
 //! to one shard.
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -28,10 +28,18 @@ struct Waiting {
     until: u64,
 }
 
-struct Shards<T>([Mutex<HashMap<T, Waiting>>; SHARDS]);
+/// REGISTERs awaiting an answer in one shard, and the order they arrived in (answered ones
+/// stay in `order` until they reach its front), so the oldest is dropped in O(1).
+#[derive(Default)]
+struct WaitingShard {
+    by_key: HashMap<RequestKey, Waiting>,
+    order: VecDeque<RequestKey>,
+}
+
+struct Shards([Mutex<WaitingShard>; SHARDS]);
 
 static BOOKS: Lazy<[Mutex<HashMap<String, Entry>>; SHARDS]> = Lazy::new(|| std::array::from_fn(|_| Mutex::new(HashMap::new())));
-static WAITING: Lazy<Shards<RequestKey>> = Lazy::new(|| Shards(std::array::from_fn(|_| Mutex::new(HashMap::new()))));
+static WAITING: Lazy<Shards> = Lazy::new(|| Shards(std::array::from_fn(|_| Mutex::new(WaitingShard::default()))));
 
 fn shard_of(key: &(impl Hash + ?Sized)) -> usize {
     let mut hasher = DefaultHasher::new();
@@ -74,25 +82,68 @@ pub fn retain(keep: impl Fn(&str) -> bool) {
 pub fn clear() {
     retain(|_| false);
     for shard in WAITING.0.iter() {
-        lock(shard).clear();
+        *lock(shard) = WaitingShard::default();
     }
 }
 
 /// Remembers that the answer to REGISTER `key` updates the book of `aor`.
 pub fn expect_answer(key: RequestKey, aor: &str, now: u64) {
     let mut shard = lock(&WAITING.0[shard_of(&key)]);
-    if shard.len() >= MAX_WAITING_PER_SHARD {
-        shard.retain(|_, waiting| waiting.until > now);
-        if shard.len() >= MAX_WAITING_PER_SHARD {
-            if let Some(oldest) = shard.iter().min_by_key(|(_, w)| w.until).map(|(k, _)| k.clone()) {
-                shard.remove(&oldest);
-            }
+    let shard = &mut *shard;
+    // Drop from the front what is answered, expired, or beyond the cap: amortised O(1).
+    while let Some(front) = shard.order.front() {
+        let live = shard.by_key.get(front).is_some_and(|w| w.until > now);
+        if live && shard.by_key.len() < MAX_WAITING_PER_SHARD && shard.order.len() < 2 * MAX_WAITING_PER_SHARD {
+            break;
+        }
+        let front = shard.order.pop_front().expect("front exists");
+        if !live || shard.by_key.len() >= MAX_WAITING_PER_SHARD || shard.order.len() >= 2 * MAX_WAITING_PER_SHARD {
+            shard.by_key.remove(&front);
         }
     }
-    shard.insert(key, Waiting { aor: aor.to_string(), until: now + RESERVATION_SECONDS });
+    shard.order.push_back(key.clone());
+    shard.by_key.insert(key, Waiting { aor: aor.to_string(), until: now + RESERVATION_SECONDS });
 }
 
 /// The AOR whose book waits for the answer to `key`, if any (and it stops waiting).
 pub fn answered(key: &RequestKey) -> Option<String> {
-    lock(&WAITING.0[shard_of(key)]).remove(key).map(|waiting| waiting.aor)
+    lock(&WAITING.0[shard_of(key)]).by_key.remove(key).map(|waiting| waiting.aor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_book_per_aor_and_reload_drops_books_of_removed_policies() {
+        let a = book("books-test-101", "books-test-101");
+        let again = book("books-test-101", "books-test-101");
+        assert!(Arc::ptr_eq(&a, &again));
+        let secondary = book("books-test-101r", "books-test-101r");
+        assert!(!Arc::ptr_eq(&a, &secondary));
+        retain(|endpoint| endpoint != "books-test-101r");
+        assert!(existing("books-test-101").is_some());
+        assert!(existing("books-test-101r").is_none());
+    }
+
+    #[test]
+    fn an_answer_is_expected_once_and_the_table_stays_bounded() {
+        let key = |n: usize| RequestKey { call_id: format!("books-test-{n}"), cseq: 1 };
+        expect_answer(key(0), "101", 1000);
+        assert_eq!(answered(&key(0)).as_deref(), Some("101"));
+        assert_eq!(answered(&key(0)), None, "a second answer to the same REGISTER finds nothing");
+        // Far more REGISTERs than the table holds, none answered: each shard stays at its cap.
+        for n in 1..=(SHARDS * MAX_WAITING_PER_SHARD * 2) {
+            expect_answer(key(n), "101", 1000);
+        }
+        for shard in WAITING.0.iter() {
+            let shard = lock(shard);
+            assert!(shard.by_key.len() <= MAX_WAITING_PER_SHARD);
+            assert!(shard.order.len() <= 2 * MAX_WAITING_PER_SHARD);
+        }
+        // Expired entries make room before anything live is dropped.
+        let late = key(usize::MAX);
+        expect_answer(late.clone(), "102", 1000 + RESERVATION_SECONDS + 1);
+        assert_eq!(answered(&late).as_deref(), Some("102"));
+    }
 }

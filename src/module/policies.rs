@@ -26,3 +26,20 @@ pub fn replace(configs: HashMap<String, MultiregConfig>) -> Arc<PolicyIndex> {
 pub fn for_extension(name: &str) -> Option<Arc<MultiregConfig>> {
     current().for_extension(name).cloned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_swaps_the_whole_snapshot() {
+        let before = current();
+        let mut config = MultiregConfig::with_defaults("policies-test");
+        config.dual_registration = true;
+        replace(HashMap::from([("policies-test".to_string(), config)]));
+        assert!(for_extension("policies-testr").is_some());
+        assert!(before.for_extension("policies-test").is_none(), "a snapshot held by a caller never changes");
+        replace(HashMap::new());
+        assert!(for_extension("policies-test").is_none());
+    }
+}

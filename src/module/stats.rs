@@ -38,3 +38,22 @@ pub fn reset() {
         counter.store(0, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_add_up_and_average() {
+        reset();
+        decision(Duration::from_nanos(100));
+        decision(Duration::from_nanos(300));
+        refusal();
+        store_read();
+        let values: std::collections::HashMap<_, _> = snapshot().into_iter().collect();
+        assert_eq!(values["register_decisions"], 2);
+        assert_eq!(values["register_decision_ns"], 400);
+        assert_eq!(values["register_decision_avg_ns"], 200);
+        assert_eq!((values["register_refusals"], values["register_store_reads"]), (1, 1));
+    }
+}
