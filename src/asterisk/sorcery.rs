@@ -116,6 +116,35 @@ pub fn aor_contacts(aor_name: &str) -> Vec<StoredContact> {
     contacts
 }
 
+/// The Contact URIs registered to `aor_name` now (the dial path needs nothing else).
+pub fn aor_contact_uris(aor_name: &str) -> Vec<String> {
+    let name = to_c(aor_name);
+    let mut uris = Vec::new();
+    // SAFETY: as in `aor_contacts`: every reference taken is released, the iterator is destroyed.
+    unsafe {
+        let Some(aor) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor(name.as_ptr())) else {
+            return uris;
+        };
+        let Some(container) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor_contacts(aor.as_ptr())) else {
+            return uris;
+        };
+        let mut iterator = bindings::ao2_iterator_init(container.as_ptr(), 0);
+        loop {
+            let object = bindings::__ao2_iterator_next(
+                &mut iterator,
+                std::ptr::null(),
+                c"res_pjsip_multireg".as_ptr(),
+                0,
+                c"aor_contact_uris".as_ptr(),
+            );
+            let Some(contact) = Ao2::from_owned(object.cast::<bindings::ast_sip_contact>()) else { break };
+            uris.push(from_c((*contact.as_ptr()).uri));
+        }
+        bindings::ao2_iterator_destroy(&mut iterator);
+    }
+    uris
+}
+
 /// The AOR names an endpoint lists in its `aors` option (read directly: this runs per call).
 pub fn endpoint_aors(endpoint: &str) -> Vec<String> {
     let (object_type, id) = (to_c("endpoint"), to_c(endpoint));

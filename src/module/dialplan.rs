@@ -28,8 +28,8 @@ pub enum DialPlan {
 fn contacts_for(endpoint: &str) -> Vec<(String, String)> {
     endpoint_aors(endpoint)
         .iter()
-        .flat_map(|aor| sorcery::aor_contacts(aor))
-        .map(|contact| (endpoint.to_string(), contact.field("uri").to_string()))
+        .flat_map(|aor| sorcery::aor_contact_uris(aor))
+        .map(|uri| (endpoint.to_string(), uri))
         .filter(|(_, uri)| !uri.is_empty())
         .collect()
 }
@@ -140,7 +140,7 @@ fn multireg_dial_application(channel: &Channel<'_>, data: &str) -> i32 {
 }
 
 /// The extension a RingMode() call is about: the argument, or the calling device's extension.
-fn extension_for(channel: &Channel<'_>, given: Option<String>) -> Result<MultiregConfig, String> {
+fn extension_for(channel: &Channel<'_>, given: Option<String>) -> Result<std::sync::Arc<MultiregConfig>, String> {
     let name = match given {
         Some(extension) => extension,
         None => endpoint_of_channel(&channel.name())

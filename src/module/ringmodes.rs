@@ -5,8 +5,8 @@ use crate::policy::config::MultiregConfig;
 use crate::policy::ringmode::{astdb_key, decode_or_default, encode, RingMode, ASTDB_FAMILY};
 
 /// The primary extension's policy for any of its endpoints (`101` or `101r`).
-pub fn policy_for(name: &str) -> Option<MultiregConfig> {
-    super::policies::for_extension(name).map(|config| (*config).clone())
+pub fn policy_for(name: &str) -> Option<std::sync::Arc<MultiregConfig>> {
+    super::policies::for_extension(name)
 }
 
 /// The stored mode. The astdb is read once per extension and (re)load, then cached, because
