@@ -6,7 +6,8 @@ use crate::asterisk::dialplan::{DialplanApp, DialplanFunction};
 use crate::asterisk::sorcery;
 use crate::policy::calls::endpoint_of_channel;
 use crate::policy::config::MultiregConfig;
-use crate::policy::dialstring::{build_dial_string, validate_endpoint_name};
+use crate::policy::dialstring::build_dial_string;
+use crate::policy::names::validate_extension_name;
 use crate::policy::ringmode::{parse_ringmode_args, ring_targets, PromptSession, PromptStep, RingMode, DEFAULT_PROMPT_TRIES};
 
 /// Stock core sound played after a key other than 1, 2 or 3.
@@ -44,7 +45,7 @@ pub fn active_calls(config: &MultiregConfig) -> u32 {
 }
 
 pub fn plan_call(extension: &str) -> Result<DialPlan, String> {
-    validate_endpoint_name(extension)?;
+    validate_extension_name(extension)?;
     let Some(config) = ringmodes::policy_for(extension) else {
         // No policy: every registered device of the endpoint, like PJSIP_DIAL_CONTACTS.
         return Ok(finish(contacts_for(extension), None));

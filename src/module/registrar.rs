@@ -8,7 +8,7 @@ use crate::asterisk::sip_message::{same_contact_uri, ContactHeader, RegisterAnsw
 use crate::asterisk::{manager, pjsip, sorcery};
 use crate::policy::aor_lookup::{registrar_aor, AorQuery};
 use crate::policy::classify::{ClassifierRules, DeviceFacts};
-use crate::policy::config::MultiregConfig;
+use crate::policy::config::{parse_bool, MultiregConfig};
 use crate::policy::device_book::{normalize_instance, Binding, Device, Register, RemovalCause, RequestKey, Verdict};
 use crate::policy::policy_index::Side;
 
@@ -277,7 +277,7 @@ pub fn check_aor_settings(config: &MultiregConfig) {
                 tracing::warn!("{problem}");
             }
         }
-        if matches!(field("remove_existing").as_str(), "yes" | "true" | "1") {
+        if parse_bool(&field("remove_existing")) == Ok(true) {
             tracing::warn!(
                 "multireg [{}]: AOR '{aor_name}' has remove_existing=yes, which removes registered devices regardless of the per-type limits; set remove_existing=no",
                 config.section

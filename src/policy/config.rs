@@ -5,8 +5,9 @@ use std::net::IpAddr;
 
 use crate::policy::authblock::{parse_cidr_list, Cidr};
 use crate::policy::classify::{ClassifierRules, ClientType};
-use crate::policy::dialstring::{is_dial_unsafe, validate_endpoint_name};
+use crate::policy::dialstring::is_dial_unsafe;
 use crate::policy::limits::{AtLimit, TypeLimits, DEFAULT_LIMITS};
+use crate::policy::names::validate_extension_name;
 use crate::policy::ringmode::RingMode;
 
 /// Stock prompt (exists in Asterisk's English core sounds): "Press 1 for extension, press 2 for
@@ -190,7 +191,7 @@ impl MultiregConfig {
 }
 
 /// Asterisk's ast_true / ast_false words.
-fn parse_bool(value: &str) -> Result<bool, String> {
+pub fn parse_bool(value: &str) -> Result<bool, String> {
     match value.to_ascii_lowercase().as_str() {
         "yes" | "true" | "y" | "t" | "1" | "on" => Ok(true),
         "no" | "false" | "n" | "f" | "0" | "off" => Ok(false),
@@ -265,7 +266,7 @@ fn apply_option(config: &mut MultiregConfig, option: &str, value: &str) -> Resul
     match option {
         "type" => {}
         "endpoint" => {
-            validate_endpoint_name(value)?;
+            validate_extension_name(value)?;
             config.endpoint = value.to_string();
         }
         "max_ip_phones" => config.max_ip_phones = parse_range(value, 0, ClientType::IpPhone.max_limit())?,
@@ -307,7 +308,7 @@ pub fn parse_section(section: &str, options: &[(String, String)]) -> Result<Mult
     let mut errors = Vec::new();
     let error = |option: &str, reason: String| ConfigError { section: section.to_string(), option: option.to_string(), reason };
     if options.iter().all(|(name, _)| !name.trim().eq_ignore_ascii_case("endpoint")) {
-        if let Err(reason) = validate_endpoint_name(section) {
+        if let Err(reason) = validate_extension_name(section) {
             errors.push(error("endpoint", format!("the section name is used as endpoint, but {reason}")));
         }
     }
@@ -326,7 +327,7 @@ pub fn parse_section(section: &str, options: &[(String, String)]) -> Result<Mult
         Err(e) => errors.push(error("", format!("user agent expressions: {e}"))),
     }
     if let Some(secondary) = config.secondary_endpoint() {
-        if let Err(reason) = validate_endpoint_name(&secondary) {
+        if let Err(reason) = validate_extension_name(&secondary) {
             errors.push(error("secondary_suffix", format!("secondary name '{secondary}' is invalid: {reason}")));
         }
     }
@@ -398,22 +399,6 @@ pub fn apply_reload(
         }
     }
     in_force
-}
-
-/// The policy covering an endpoint, and whether the endpoint is that policy's secondary.
-pub fn policy_for_endpoint<'a>(
-    configs: &'a HashMap<String, MultiregConfig>,
-    endpoint: &str,
-) -> Option<(&'a MultiregConfig, bool)> {
-    configs.values().find_map(|config| {
-        if config.endpoint == endpoint {
-            Some((config, false))
-        } else if config.secondary_endpoint().as_deref() == Some(endpoint) {
-            Some((config, true))
-        } else {
-            None
-        }
-    })
 }
 
 #[cfg(test)]
@@ -660,16 +645,6 @@ mod tests {
             parse_sections(&[section("old", &[("endpoint", "101"), ("bogus", "x")]), section("new", &[("endpoint", "101")])]);
         let second = apply_reload(&first, good, &errors);
         assert_eq!(second.keys().collect::<Vec<_>>(), ["new"]);
-    }
-
-    #[test]
-    fn finds_policy_by_primary_or_secondary_endpoint() {
-        let (good, errors) = parse_sections(&[section("101", &[("dual_registration", "yes")]), section("102", &[])]);
-        let configs = apply_reload(&HashMap::new(), good, &errors);
-        assert_eq!(policy_for_endpoint(&configs, "101").map(|(c, s)| (c.section.as_str(), s)), Some(("101", false)));
-        assert_eq!(policy_for_endpoint(&configs, "101r").map(|(c, s)| (c.section.as_str(), s)), Some(("101", true)));
-        assert!(policy_for_endpoint(&configs, "102r").is_none());
-        assert!(policy_for_endpoint(&configs, "999").is_none());
     }
 }
 

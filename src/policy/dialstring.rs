@@ -5,6 +5,7 @@
 //! options (`(`, `)`), be re-expanded (`$`, `{`, `}`), or unbalance Asterisk's argument splitting
 //! (quotes, `\`, `[`, `]`). In the user part, parameters and headers such characters are
 //! percent-escaped (RFC 3261 allows escapes there); in the scheme, host or port the contact is skipped.
+use crate::policy::names::validate_extension_name;
 
 /// A contact left out of the dial string, and why (for a log line).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,18 +22,6 @@ pub fn is_dial_unsafe(c: char) -> bool {
     c.is_whitespace()
         || c.is_control()
         || matches!(c, '&' | ',' | '(' | ')' | '|' | '^' | '"' | '\'' | '`' | '$' | '{' | '}' | '[' | ']' | '\\')
-}
-
-/// Endpoint names as they can appear in `PJSIP/<name>/...`: no '/' or '@' (chan_pjsip splits
-/// on them), nothing dial-unsafe; 1-80 characters of `[A-Za-z0-9_.+-]`.
-pub fn validate_endpoint_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 80 {
-        return Err(format!("endpoint name must be 1-80 characters, got {}", name.len()));
-    }
-    match name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '+' | '-'))) {
-        Some(c) => Err(format!("endpoint name contains {c:?}; allowed are letters, digits and _ . + -")),
-        None => Ok(()),
-    }
 }
 
 /// Characters kept as they are in user part, parameters and headers: RFC 3261 unreserved and
@@ -126,7 +115,7 @@ pub fn build_dial_string(targets: &[(String, String)]) -> (String, Vec<SkippedCo
     let mut parts: Vec<String> = Vec::new();
     let mut skipped = Vec::new();
     for (endpoint, uri) in targets {
-        let checked = validate_endpoint_name(endpoint).and_then(|_| sanitize_contact_uri(uri.trim()));
+        let checked = validate_extension_name(endpoint).and_then(|_| sanitize_contact_uri(uri.trim()));
         match checked {
             Ok(safe_uri) => {
                 let part = format!("PJSIP/{endpoint}/{safe_uri}");
@@ -227,12 +216,12 @@ mod tests {
     #[test]
     fn bad_endpoint_names_are_skipped() {
         for name in ["", "10 1", "101&Local/x", "101/x", "a@b", "x,y", &"9".repeat(81)] {
-            assert!(validate_endpoint_name(name).is_err(), "{name}");
+            assert!(validate_extension_name(name).is_err(), "{name}");
             let (dial, skipped) = build_dial_string(&targets(&[(name, "sip:101@h")]));
             assert_eq!((dial.as_str(), skipped.len()), ("", 1), "{name}");
         }
         for name in ["101", "101r", "12345101r", "alice.smith", "a_b-c+d"] {
-            assert_eq!(validate_endpoint_name(name), Ok(()), "{name}");
+            assert_eq!(validate_extension_name(name), Ok(()), "{name}");
         }
     }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod device_book;
 pub mod dialstring;
 pub mod limits;
+pub mod names;
 pub mod policy_index;
 pub mod ringmode;
 pub mod secondary;

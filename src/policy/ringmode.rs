@@ -1,5 +1,6 @@
 //! Ring modes (home / remote / both): parsing, the feature-code prompt, the `RingMode()`
 //! arguments, how a mode is stored in astdb, and which side a call rings.
+use crate::policy::names::validate_extension_name;
 use std::fmt;
 use std::str::FromStr;
 
@@ -136,7 +137,6 @@ pub struct RingModeArgs {
 }
 
 /// Longest extension name accepted (Asterisk's AST_MAX_EXTENSION is 80 including the NUL).
-pub const MAX_EXTENSION_LEN: usize = 79;
 
 /// Parses the application data of `RingMode()`: "", "101", "101,2", "101,remote", ",3".
 pub fn parse_ringmode_args(data: &str) -> Result<RingModeArgs, String> {
@@ -149,7 +149,7 @@ pub fn parse_ringmode_args(data: &str) -> Result<RingModeArgs, String> {
     let extension = if extension.is_empty() {
         None
     } else {
-        validate_extension(extension)?;
+        validate_extension_name(extension)?;
         Some(extension.to_string())
     };
     let mode = if mode.is_empty() { None } else { Some(mode.parse::<RingMode>()?) };
@@ -161,26 +161,12 @@ fn unquote(text: &str) -> &str {
     text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).map(str::trim).unwrap_or(text)
 }
 
-/// An extension must be usable as an astdb key and inside a dial string.
-pub fn validate_extension(extension: &str) -> Result<(), String> {
-    if extension.is_empty() {
-        return Err("extension is empty".into());
-    }
-    if extension.len() > MAX_EXTENSION_LEN {
-        return Err(format!("extension '{extension}' is longer than {MAX_EXTENSION_LEN} characters"));
-    }
-    if let Some(bad) = extension.chars().find(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | ',' | '&' | '"')) {
-        return Err(format!("extension '{extension}' contains the character {bad:?}"));
-    }
-    Ok(())
-}
-
 /// astdb family holding one key per extension; `database show multireg/ringmode` lists them.
 pub const ASTDB_FAMILY: &str = "multireg/ringmode";
 
 /// The astdb key for an extension's ring mode (the extension itself).
 pub fn astdb_key(extension: &str) -> Result<&str, String> {
-    validate_extension(extension)?;
+    validate_extension_name(extension)?;
     Ok(extension)
 }
 
@@ -328,8 +314,9 @@ mod tests {
         assert!(parse_ringmode_args("101,2,x").unwrap_err().contains("at most two"));
         assert!(parse_ringmode_args("10 1,2").is_err());
         assert!(parse_ringmode_args("a/b").is_err());
-        assert!(parse_ringmode_args(&"9".repeat(80)).is_err());
-        assert!(parse_ringmode_args(&"9".repeat(79)).is_ok());
+        // One name rule everywhere (policy::names): 80 characters is the longest extension.
+        assert!(parse_ringmode_args(&"9".repeat(81)).is_err());
+        assert!(parse_ringmode_args(&"9".repeat(80)).is_ok());
     }
 
     #[test]
