@@ -263,11 +263,14 @@ password = pass201
             ];
             message(&asterisk, &sender, &lines, b"\r\n", auth, cseq)
         };
-        status(&sender.register("201", "pass201", 1, &build))
+        let answer = sender.register("201", "pass201", 1, &build);
+        (status(&answer), answer.unwrap_or_default())
     };
-    assert_eq!(register("someone"), 200);
+    let (first, answer) = register("someone");
+    assert_eq!(first, 200, "{answer}\n{}", asterisk.messages_log());
     assert_eq!(contact_count(&asterisk, "201@asterisk"), 1);
-    assert_eq!(register("another"), 403, "a second IP phone on the same AOR is over the limit of 1");
+    let (second, answer) = register("another");
+    assert_eq!(second, 403, "a second IP phone on the same AOR is over the limit of 1: {answer}");
     assert_eq!(contact_count(&asterisk, "201@asterisk"), 1);
 }
 

@@ -90,13 +90,7 @@ fn decide(
         book.is_known().then(|| book.decide(&register, &limits, now, false, &same_contact_uri))
     };
     let verdict = match first_try {
-        Some(Verdict::Confirm) | None => {
-            // The book cannot tell alone: read the store without holding its lock, then decide.
-            let stored = stored_devices(aor, &config.classifier);
-            let mut book = books::lock_book(&book);
-            book.load_from_store(stored, now);
-            book.decide(&register, &limits, now, true, &same_contact_uri)
-        }
+        Some(Verdict::Confirm) | None => confirmed_decision(&book, aor, config, &register, &limits, now),
         Some(verdict) => verdict,
     };
     match verdict {
@@ -137,6 +131,32 @@ fn decide(
             false
         }
     }
+}
+
+/// How often a store read may be overtaken by answers before the book decides on its own.
+const STORE_READ_TRIES: usize = 3;
+
+/// Decides after reading the store, which is read without holding the book's lock. A read that
+/// an answer or removal overtook is read again; if that keeps happening, the book (kept current
+/// by those very answers, with every admitted REGISTER still reserved) decides alone.
+fn confirmed_decision(
+    book: &books::SharedBook,
+    aor: &str,
+    config: &MultiregConfig,
+    register: &Register,
+    limits: &crate::policy::device_book::Limits,
+    now: u64,
+) -> Verdict {
+    for _ in 0..STORE_READ_TRIES {
+        let read_at = books::lock_book(book).generation();
+        let stored = stored_devices(aor, &config.classifier);
+        let mut book = books::lock_book(book);
+        if book.load_from_store(stored, now, read_at) {
+            return book.decide(register, limits, now, true, &same_contact_uri);
+        }
+    }
+    tracing::debug!("multireg: AOR {aor} changed during every store read; deciding on the registrar's answers");
+    books::lock_book(book).decide(register, limits, now, true, &same_contact_uri)
 }
 
 /// The Contacts of a REGISTER as the registrar will apply them, each classified.

@@ -1,9 +1,11 @@
 //! The devices of one AOR as the module counts them, and the decision on each REGISTER.
 //!
 //! A device is what the registrar stores: one binding, named by its Contact URI exactly as pjsip
-//! printed it. The book is kept from the registrar's own answers (its 200 OK lists every binding
-//! of the AOR with the seconds left) and, where it cannot know, from the location store. It never
-//! reads the wire itself, so it cannot disagree with the registrar about what a REGISTER does.
+//! printed it. The book adds and refreshes bindings from the registrar's own answers (its 200 OK
+//! lists every binding of the AOR with the seconds left) and learns removals from the location
+//! store (a removal notice makes it read the store again). It never reads the wire itself, so it
+//! cannot disagree with the registrar about what a REGISTER does. It may count a removed device
+//! for a moment, never miss a stored one: every refusal is checked against the store first.
 //!
 //! Rules of the decision, in the registrar's order:
 //! - `Contact: *` and bindings with expiry 0 remove; they are always admitted.
@@ -124,6 +126,9 @@ pub struct DeviceBook {
     reservations: Vec<Reservation>,
     /// When the book was last read from the store (unix seconds); None = never, so unknown.
     loaded_at: Option<u64>,
+    /// Counts every change learned from outside (answers, removals, store reads), so a store
+    /// read that raced with one of them is never taken as the truth.
+    generation: u64,
 }
 
 /// `+sip.instance` values compare without quotes and angle brackets, case-insensitively.
@@ -167,6 +172,12 @@ impl DeviceBook {
     /// Marks the book as possibly wrong (a contact was removed behind the registrar's back).
     pub fn forget(&mut self) {
         self.loaded_at = None;
+        self.generation += 1;
+    }
+
+    /// Take this before reading the store, and give it to `load_from_store`.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Registered devices now (not reservations), oldest first.
@@ -186,8 +197,13 @@ impl DeviceBook {
     }
 
     /// Replaces the devices with what the store holds; what the book knew about a device that is
-    /// still stored (its type, first registration, source) is kept.
-    pub fn load_from_store(&mut self, stored: Vec<Device>, now: u64) {
+    /// still stored (its type, first registration, source) is kept. `read_at` is `generation()`
+    /// from before the store was read: if an answer or a removal arrived since, the read may
+    /// predate it, so nothing is changed and false is returned (read again).
+    pub fn load_from_store(&mut self, stored: Vec<Device>, now: u64, read_at: u64) -> bool {
+        if read_at != self.generation {
+            return false;
+        }
         let devices = stored
             .into_iter()
             .map(|fresh| match self.devices.iter().find(|d| d.uri == fresh.uri) {
@@ -197,7 +213,9 @@ impl DeviceBook {
             .collect();
         self.devices = devices;
         self.loaded_at = Some(now);
+        self.generation += 1;
         self.reservations.retain(|r| r.until > now);
+        true
     }
 
     fn slots(&self, now: u64, except: Option<&RequestKey>) -> Vec<Slot<'_>> {
@@ -366,37 +384,44 @@ impl DeviceBook {
     }
 
     /// The registrar answered REGISTER `key`. On success `bindings` is its list of (URI, seconds
-    /// left) for the whole AOR, which becomes the book; on failure only the reservation ends.
-    /// Returns false when the answer named a binding the book knew nothing about (the book then
-    /// counts it as an IP phone until the store is read again).
+    /// left) for the whole AOR: every binding in it is added or refreshed. Bindings missing from it
+    /// are not removed here: answers to concurrent REGISTERs can arrive in another order than the
+    /// registrar handled them, so a missing binding may be one added just after. Removals come
+    /// from the store (`on_removed`, then a store read), and a stale entry can only make the book
+    /// count more, which the store check before any refusal corrects. On failure only the
+    /// reservation ends. Returns false when the answer named a binding the book knew nothing
+    /// about (it is counted as an IP phone until the store is read again).
     pub fn on_answer(&mut self, key: &RequestKey, success: bool, bindings: &[(String, u32)], now: u64) -> bool {
         let position = self.reservations.iter().position(|r| &r.key == key);
         let reservation = position.map(|i| self.reservations.remove(i));
+        self.generation += 1;
         if !success {
             return true;
         }
         let mut complete = true;
-        let mut devices = Vec::with_capacity(bindings.len());
         for (uri, seconds_left) in bindings {
-            let known = self.devices.iter().find(|d| &d.uri == uri);
             let requested = reservation.as_ref().and_then(|r| r.devices.iter().find(|d| &d.uri == uri));
-            let pending = self.reservations.iter().flat_map(|r| r.devices.iter()).find(|d| &d.uri == uri);
-            let mut device = match (requested, known, pending) {
-                (Some(requested), known, _) => Device {
-                    registered_at: known.map(|k| k.registered_at).unwrap_or(requested.registered_at),
-                    ..requested.clone()
-                },
-                (None, Some(known), _) => known.clone(),
-                (None, None, Some(pending)) => pending.clone(),
-                (None, None, None) => {
-                    complete = false;
-                    unknown_device(uri, now)
+            let pending = self.reservations.iter().flat_map(|r| r.devices.iter()).find(|d| &d.uri == uri).cloned();
+            let expires_at = now + u64::from(*seconds_left);
+            match self.devices.iter_mut().find(|d| &d.uri == uri) {
+                Some(known) => {
+                    if let Some(requested) = requested {
+                        *known = Device { registered_at: known.registered_at, ..requested.clone() };
+                    }
+                    known.expires_at = expires_at;
                 }
-            };
-            device.expires_at = now + u64::from(*seconds_left);
-            devices.push(device);
+                None => {
+                    let device = match (requested.cloned(), pending) {
+                        (Some(device), _) | (None, Some(device)) => device,
+                        (None, None) => {
+                            complete = false;
+                            unknown_device(uri, now)
+                        }
+                    };
+                    self.devices.push(Device { expires_at, ..device });
+                }
+            }
         }
-        self.devices = devices;
         if !complete {
             self.loaded_at = None;
         }
@@ -407,6 +432,7 @@ impl DeviceBook {
     /// true when the book still counted it, so it must be read again from the store.
     pub fn on_removed(&mut self, uri: &str, now: u64) -> bool {
         let counted = self.devices.iter().any(|d| d.uri == uri && d.expires_at > now + 1);
+        self.generation += 1;
         if counted {
             self.loaded_at = None;
         }
@@ -490,7 +516,7 @@ mod tests {
 
     fn loaded() -> DeviceBook {
         let mut book = DeviceBook::default();
-        book.load_from_store(Vec::new(), NOW);
+        assert!(book.load_from_store(Vec::new(), NOW, 0));
         book
     }
 
@@ -633,14 +659,18 @@ mod tests {
         registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
         let mut gone = binding("sip:a@h", IpPhone);
         gone.removes = true;
-        // Remove one and add another in the same REGISTER.
+        // Remove one and add another in the same REGISTER: admitted although the limit is 1.
         registered(&mut book, register("b", 1, vec![gone, binding("sip:b@h", IpPhone)]), &lim);
+        // The answer alone never removes; the store's removal notice does, through a store read.
+        assert!(book.on_removed("sip:a@h", NOW));
+        assert!(!book.is_known());
+        let read_at = book.generation();
+        assert!(book.load_from_store(vec![Device { expires_at: NOW + 600, ..unknown_device("sip:b@h", NOW) }], NOW, read_at));
         assert_eq!(uris(&book), ["sip:b@h"]);
         let mut star = register("b", 2, Vec::new());
         star.star = true;
         assert_eq!(book.decide(&star, &lim, NOW, false, &exact), Verdict::Admit { removals: vec![] });
         assert!(book.on_answer(&star.key, true, &[], NOW));
-        assert!(uris(&book).is_empty());
     }
 
     #[test]
@@ -682,12 +712,43 @@ mod tests {
         registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
         let b = register("b", 1, vec![binding("sip:b@h", IpPhone)]);
         assert!(matches!(book.decide(&b, &lim, NOW, false, &exact), Verdict::Admit { .. }));
-        // "a" expired meanwhile; a binding nobody told us about shows up.
+        // A binding nobody told us about shows up; "a" is missing from this answer.
         let answer = [("sip:b@h".to_string(), 600), ("sip:stranger@h".to_string(), 100)];
         assert!(!book.on_answer(&b.key, true, &answer, NOW));
-        assert_eq!(uris(&book), ["sip:b@h", "sip:stranger@h"]);
+        assert_eq!(uris(&book), ["sip:a@h", "sip:b@h", "sip:stranger@h"], "absence removes nothing");
         assert!(!book.is_known(), "an unknown binding makes the book read the store again");
-        assert_eq!(book.devices(NOW)[0].expires_at, NOW + 600);
+        assert_eq!(book.device("sip:b@h").unwrap().expires_at, NOW + 600);
+    }
+
+    #[test]
+    fn answers_in_another_order_never_lose_a_device() {
+        // The registrar handled A then B; B's answer (listing both) is applied before A's.
+        let lim = limits(2, 1, AtLimit::Reject);
+        let mut book = loaded();
+        let a = register("a", 1, vec![binding("sip:a@h", IpPhone)]);
+        let b = register("b", 1, vec![binding("sip:b@h", IpPhone)]);
+        assert!(matches!(book.decide(&a, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        assert!(matches!(book.decide(&b, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        assert!(book.on_answer(&b.key, true, &[("sip:a@h".into(), 600), ("sip:b@h".into(), 600)], NOW));
+        assert!(book.on_answer(&a.key, true, &[("sip:a@h".into(), 600)], NOW));
+        assert_eq!(uris(&book), ["sip:a@h", "sip:b@h"]);
+        refused(book.decide(&register("c", 1, vec![binding("sip:c@h", IpPhone)]), &lim, NOW, true, &exact));
+    }
+
+    #[test]
+    fn a_store_read_overtaken_by_an_answer_is_not_taken() {
+        let lim = limits(1, 1, AtLimit::Reject);
+        let mut book = loaded();
+        let a = register("a", 1, vec![binding("sip:a@h", IpPhone)]);
+        assert!(matches!(book.decide(&a, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        // A store read starts before the registrar stored "a" ...
+        let read_at = book.generation();
+        // ... the registrar stores "a" and answers ...
+        assert!(book.on_answer(&a.key, true, &[("sip:a@h".into(), 600)], NOW));
+        // ... and the read (empty) arrives late: it must not erase "a".
+        assert!(!book.load_from_store(Vec::new(), NOW, read_at));
+        assert_eq!(uris(&book), ["sip:a@h"]);
+        refused(book.decide(&register("b", 1, vec![binding("sip:b@h", IpPhone)]), &lim, NOW, true, &exact));
     }
 
     #[test]
@@ -698,7 +759,8 @@ mod tests {
         let mut stored = unknown_device("sip:a@h", NOW);
         stored.expires_at = NOW + 50;
         let other = Device { expires_at: NOW + 60, ..unknown_device("sip:o@h", NOW) };
-        book.load_from_store(vec![stored, other], NOW);
+        let read_at = book.generation();
+        assert!(book.load_from_store(vec![stored.clone(), other.clone()], NOW, read_at));
         let a = book.device("sip:a@h").unwrap();
         assert_eq!((a.client_type, a.expires_at), (Web, NOW + 50));
         assert!(book.is_known());
