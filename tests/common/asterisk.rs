@@ -189,7 +189,7 @@ impl Asterisk {
         }
     }
 
-    fn try_cli(&self, command: &str) -> Option<String> {
+    pub fn try_cli(&self, command: &str) -> Option<String> {
         let output = Command::new("chroot")
             .arg(&self.root)
             .args(["/usr/sbin/asterisk", "-C", &self.conf_path(), "-rx", command])
