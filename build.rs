@@ -3,11 +3,15 @@
 //!
 //! Header discovery, first match wins:
 //!   ASTERISK_INCLUDE_DIR (folder holding asterisk.h) + PJPROJECT_INCLUDE_DIRS (':'-separated)
-//!   ASTERISK_SRC (a built Asterisk source tree; pjproject under third-party/pjproject/source)
+//!   ASTERISK_SRC (a built Asterisk source tree; the bundled pjproject is third-party/pjproject/source)
 //!   MULTIREG_CACHE, default ~/.cache/res_pjsip_multireg (what `make asterisk` prepares)
 use std::env;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+#[path = "build/pjproject_layout.rs"]
+mod pjproject_layout;
+use pjproject_layout::{pjproject_include_dirs, pjproject_tree_in_asterisk_src};
 
 const MODULE_DEFINES: &[(&str, &str)] = &[
     ("AST_MODULE_SELF_SYM", "__internal_res_pjsip_multireg_self"),
@@ -32,10 +36,6 @@ fn fail(reason: &str) -> ! {
     )
 }
 
-fn pjproject_dirs(tree: &Path) -> Vec<PathBuf> {
-    ["pjlib", "pjlib-util", "pjnath", "pjmedia", "pjsip"].iter().map(|part| tree.join(part).join("include")).collect()
-}
-
 fn find_headers() -> Headers {
     for var in ["ASTERISK_INCLUDE_DIR", "PJPROJECT_INCLUDE_DIRS", "ASTERISK_SRC", "MULTIREG_CACHE", "HOME"] {
         println!("cargo:rerun-if-env-changed={var}");
@@ -47,19 +47,21 @@ fn find_headers() -> Headers {
     }
     if let Ok(src) = env::var("ASTERISK_SRC") {
         let src = PathBuf::from(src);
-        let source = src.join("third-party/pjproject/source");
-        let tree = fs::read_dir(&source)
-            .ok()
-            .and_then(|mut entries| entries.find_map(|e| e.ok().map(|e| e.path()).filter(|p| p.is_dir())))
-            .unwrap_or_else(|| source.clone());
-        return Headers { asterisk: src.join("include"), pjproject: pjproject_dirs(&tree), runtime_root: None };
+        let tree = pjproject_tree_in_asterisk_src(&src).unwrap_or_else(|| {
+            fail(&format!(
+                "ASTERISK_SRC={} has no bundled pjproject in third-party/pjproject/source \
+                 (configure it with --with-pjproject-bundled and run make)",
+                src.display()
+            ))
+        });
+        return Headers { asterisk: src.join("include"), pjproject: pjproject_include_dirs(&tree), runtime_root: None };
     }
     let cache = env::var("MULTIREG_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env::var("HOME").unwrap_or_default()).join(".cache/res_pjsip_multireg"));
     Headers {
         asterisk: cache.join("include"),
-        pjproject: pjproject_dirs(&cache.join("pjproject")),
+        pjproject: pjproject_include_dirs(&cache.join("pjproject")),
         runtime_root: Some(cache.join("root")),
     }
 }
@@ -104,6 +106,7 @@ fn main() {
     let headers = find_headers();
     let sum = check_headers(&headers);
     println!("cargo:rustc-env=MULTIREG_AST_BUILDOPT_SUM={sum}");
+    println!("cargo:rerun-if-changed=build/pjproject_layout.rs");
     println!("cargo:rerun-if-changed=include/wrapper.h");
     println!("cargo:rerun-if-changed=include/shim.c");
     println!("cargo:rerun-if-changed=include/shim.h");
