@@ -198,6 +198,13 @@ impl Asterisk {
         output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
+    /// The command line that reaches this instance's CLI (add `-rx 'command'`), for scripts.
+    pub fn cli_command_line(&self) -> String {
+        let mut words = self.runtime.command_words();
+        words.extend(["-C".to_string(), self.conf_path()]);
+        words.join(" ")
+    }
+
     /// Runs one CLI command and returns its output.
     pub fn cli(&self, command: &str) -> String {
         self.try_cli(command).unwrap_or_else(|| panic!("CLI command failed: {command}"))

@@ -63,6 +63,17 @@ impl Runtime {
         }
     }
 
+    /// The same command as words, e.g. for a script's ASTERISK_CLI.
+    pub fn command_words(&self) -> Vec<String> {
+        let mut words = Vec::new();
+        if self.chrooted() {
+            words.push("chroot".to_string());
+            words.push(self.root.display().to_string());
+        }
+        words.push(self.binary.clone());
+        words
+    }
+
     /// The folder holding the binary, as Asterisk sees it (astsbindir).
     pub fn sbindir(&self) -> String {
         Path::new(&self.binary).parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/usr/sbin".into())
