@@ -9,7 +9,7 @@ INSTANCE := run
 C ?= core show version
 
 .PHONY: all deps asterisk build docs run stop cli console test unit integration bench soak install clean \
-	asterisk-source test-source deb test-deb
+	asterisk-source test-source deb
 
 all: build
 
@@ -93,6 +93,12 @@ asterisk-source: deps
 # integration suite run against it. Not part of `make test`.
 test-source: asterisk-source
 	@bash scripts/test-source.sh
+
+# A .deb for Debian's asterisk 22 package (exact version dependency, conffile sample), in target/deb/,
+# then tested: apt install into a copy of the runtime root, module loaded by Asterisk. Not part of `make test`.
+deb: build
+	@bash scripts/host-deps.sh deb
+	@deb=$$(bash scripts/make-deb.sh $(MODULE) target/deb) && echo "[deb] built $$deb" && bash scripts/test-deb.sh "$$deb"
 
 clean:
 	cargo clean
