@@ -56,7 +56,7 @@ cat >"$P/DEBIAN/control" <<CONTROL
 Package: $PACKAGE
 Version: $version
 Architecture: $arch
-Maintainer: res_pjsip_multireg <root@localhost>
+Maintainer: ${DEBFULLNAME:-res_pjsip_multireg} <${DEBEMAIL:-root@localhost}>
 Depends: asterisk (= $asterisk_version)${shlibs:+, $shlibs}
 Section: comm
 Priority: optional
@@ -64,8 +64,9 @@ Installed-Size: $(du -sk "$P" | cut -f1)
 Description: Asterisk 22 module: one extension on many devices (res_pjsip_multireg)
  Per-extension limits on registered devices by client type (IP phone, web, desktop,
  mobile), an optional secondary registration with ring modes, and AMI/CLI views.
- Built for asterisk $asterisk_version (build-option checksum $sum); Asterisk refuses
- it in any other version, hence the exact dependency.
+ Built for asterisk $asterisk_version
+ (build-option checksum $sum); Asterisk refuses it in
+ any other build, hence the exact dependency.
  .
  Enable it with '#include pjsip_multireg.conf' in /etc/asterisk/pjsip.conf, then
  'module load res_pjsip_multireg.so'.

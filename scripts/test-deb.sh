@@ -16,7 +16,10 @@ die() { printf '[test-deb] FAILED: %s\n' "$*" >&2; exit 1; }
 T=$(mktemp -d /var/tmp/multireg-deb.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 log "copying the runtime root to $T/root"
-cp -a "$CACHE/root" "$T/root"
+# Without the instance folders and documentation temporaries other test runs create and remove
+# while this copies.
+mkdir "$T/root"
+tar -C "$CACHE/root" --exclude=./srv --exclude='.res_pjsip_multireg.*.tmp' -cf - . | tar -C "$T/root" -xf -
 R=$T/root
 in_root() { chroot "$R" env DEBIAN_FRONTEND=noninteractive "$@"; }
 cp "$deb" "$R/tmp/"
@@ -27,11 +30,11 @@ asterisk_version=$(in_root dpkg-query -W -f='${Version}' asterisk)
 [[ $depends == *"asterisk (= $asterisk_version)"* ]] || die "Depends '$depends' does not pin asterisk $asterisk_version"
 
 log "apt install ./$name"
-in_root apt-get install -y -q --no-download "/tmp/$name" >&2
+in_root apt-get install -y -q "/tmp/$name" >&2
 in_root dpkg-query -W -f='${Status}\n' "$PACKAGE" | grep -q "install ok installed" || die "$PACKAGE not installed"
 moddir=$(in_root dpkg -L "$PACKAGE" | grep '/asterisk/modules/res_pjsip_multireg.so$') || die "no module in the package"
 in_root dpkg-query -W -f='${Conffiles}\n' "$PACKAGE" | grep -q '/etc/asterisk/pjsip_multireg.conf' || die "sample is not a conffile"
-[[ $(stat -c %U:%G "$R/etc/asterisk/pjsip_multireg.conf") == asterisk:asterisk ]] || die "sample not owned by asterisk"
+[[ $(in_root stat -c %U:%G:%a /etc/asterisk/pjsip_multireg.conf) == asterisk:asterisk:640 ]] || die "sample not owned by asterisk"
 cmp -s docs/res_pjsip_multireg-en_US.xml "$R/usr/share/asterisk/documentation/thirdparty/res_pjsip_multireg-en_US.xml" \
     || die "documentation not installed"
 
@@ -41,7 +44,7 @@ MULTIREG_ASTERISK_ROOT=$R MULTIREG_MODULE=$R$moddir MULTIREG_INSTANCES=/srv/mult
 
 log "conffile handling: kept on reinstall and remove, gone on purge"
 echo "; changed by the administrator" >>"$R/etc/asterisk/pjsip_multireg.conf"
-in_root apt-get install -y -q --no-download --reinstall "/tmp/$name" >&2
+in_root apt-get install -y -q --reinstall "/tmp/$name" >&2
 grep -q "changed by the administrator" "$R/etc/asterisk/pjsip_multireg.conf" || die "reinstall overwrote the conffile"
 in_root apt-get remove -y -q "$PACKAGE" >&2
 [[ ! -e $R$moddir ]] || die "remove left the module"

@@ -139,11 +139,20 @@ impl Asterisk {
         }
         self.write_asterisk_conf();
         let stock = &self.runtime.modules;
+        let ours = "res_pjsip_multireg.so";
+        // The module under test, unless it is the one installed among the stock modules (a
+        // package's test): then that file is linked like the others.
+        let installed = self.runtime.host_path(&format!("{stock}/{ours}"));
+        let use_installed = installed.canonicalize().ok().is_some_and(|p| module.canonicalize().ok() == Some(p));
         for entry in std::fs::read_dir(self.runtime.host_path(stock)).unwrap() {
             let name = entry.unwrap().file_name();
-            std::os::unix::fs::symlink(Path::new(stock).join(&name), dir.join("modules").join(&name)).unwrap();
+            if name != ours || use_installed {
+                std::os::unix::fs::symlink(Path::new(stock).join(&name), dir.join("modules").join(&name)).unwrap();
+            }
         }
-        std::fs::copy(module, dir.join("modules/res_pjsip_multireg.so")).unwrap();
+        if !use_installed {
+            std::fs::copy(module, dir.join("modules").join(ours)).unwrap();
+        }
     }
 
     fn write_asterisk_conf(&self) {
