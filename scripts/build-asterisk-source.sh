@@ -12,7 +12,8 @@
 # Debian mirror with a private apt configuration and checked against the suite's signed Sources.
 # No other download happens: pjproject is handed to the bundled build through its externals cache,
 # and the menuselect items that download (core sounds, music on hold) or that Debian's orig tarball
-# lacks (codec_ilbc) are disabled; none of them changes the build-option checksum.
+# lacks (codec_ilbc) are disabled; none of them changes the build-option checksum. The sounds those
+# items would have fetched come from Debian's packages of the same files (install_sounds).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib/debian-apt.sh"
@@ -31,7 +32,31 @@ die() { printf '[asterisk-source] error: %s\n' "$*" >&2; exit 1; }
 # ASTERISK_SOURCE_VERSION names another; without either, the suite's current one.
 VERSION=${ASTERISK_SOURCE_VERSION:-$(cat "$CACHE/VERSION" 2>/dev/null || true)}
 stamp_wanted="recipe=$RECIPE suite=$SUITE version=${VERSION:-current}"
+SOUNDS=(asterisk-core-sounds-en-gsm asterisk-moh-opsound-wav)
+
+# What default menuselect downloads at `make install` (CORE-SOUNDS-EN-GSM, MOH-OPSOUND-WAV), taken
+# from Debian's packages of the same upstream files instead (apt checks them against the signed
+# Packages index): en prompts into sounds/en, music on hold into moh/.
+install_sounds() {
+    local data=$OUT/prefix/var/lib/asterisk dir=$OUT/work/sounds
+    rm -rf "$dir"; mkdir -p "$dir"
+    [[ ${#APT_OPTS[@]} -gt 0 ]] || {
+        debian_private_apt "$OUT/work/apt" "$(debian_find_mirror)" "$SUITE"
+        apt-get "${APT_OPTS[@]}" update -q >&2
+    }
+    log "installing ${SOUNDS[*]} into $data"
+    (cd "$dir" && apt-get "${APT_OPTS[@]}" download -q "${SOUNDS[@]}" >&2)
+    for deb in "$dir"/*.deb; do dpkg-deb -x "$deb" "$dir/root"; done
+    mkdir -p "$data/sounds/en" "$data/moh"
+    cp -a "$dir"/root/usr/share/asterisk/sounds/en_US_f_Allison/. "$data/sounds/en/"
+    cp -a "$dir"/root/usr/share/asterisk/moh/. "$data/moh/"
+    rm -rf "$dir" "$OUT/work/apt"
+    echo "${SOUNDS[*]}" >"$OUT/SOUNDS_READY"
+}
+
+APT_OPTS=()
 if [[ -f $OUT/READY && "$(cat "$OUT/READY")" == "$stamp_wanted" && -x $OUT/prefix/sbin/asterisk ]]; then
+    [[ -f $OUT/SOUNDS_READY && "$(cat "$OUT/SOUNDS_READY")" == "${SOUNDS[*]}" ]] || install_sounds
     exit 0
 fi
 
@@ -101,6 +126,7 @@ make install install-headers >"$T/install.log" 2>&1 || die "make install failed,
 grep -q '^#define AST_BUILDOPT_SUM ' include/asterisk/buildopts.h || die "no AST_BUILDOPT_SUM in buildopts.h"
 
 echo "$VERSION" >"$OUT/VERSION"
-rm -rf "$T/dl" "$T/apt"
+rm -rf "$T/dl"
+install_sounds
 echo "$stamp_wanted" >"$OUT/READY"
 log "ready: $OUT (Asterisk $UPSTREAM from Debian's $VERSION source package)"
