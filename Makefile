@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 MULTIREG_CACHE ?= $(HOME)/.cache/res_pjsip_multireg
 export MULTIREG_CACHE
-MODULE := $(CURDIR)/target/release/libres_pjsip_multireg.so
+MODULE := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release/libres_pjsip_multireg.so
 export MULTIREG_MODULE := $(MODULE)
 ROOT := $(MULTIREG_CACHE)/root
 INSTANCE := run
