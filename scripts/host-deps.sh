@@ -10,7 +10,7 @@ for group in "$@"; do
     # What ./configure --with-pjproject-bundled needs for a default menuselect with res_pjsip.
     source) packages+=(g++ bzip2 patch libedit-dev libjansson-dev libsrtp2-dev libcurl4-openssl-dev libxml2-dev
                        libxslt1-dev libssl-dev uuid-dev libsqlite3-dev libncurses-dev zlib1g-dev) ;;
-    deb) packages+=(dpkg-dev fakeroot) ;;
+    deb) packages+=(dpkg-dev binutils) ;;
     *) echo "[deps] unknown group '$group'" >&2; exit 1 ;;
     esac
 done

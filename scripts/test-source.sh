@@ -5,8 +5,8 @@
 #   1. ASTERISK_SRC=<the built source tree>: build, then the whole integration suite against that
 #      Asterisk (run from its install prefix, no chroot).
 #   2. ASTERISK_INCLUDE_DIR=<prefix>/include (what `make install-headers` leaves) plus
-#      PJPROJECT_INCLUDE_DIRS (the bundled pjproject's include folders): build, check the result
-#      carries the same build-option checksum, and run the foundation and install tests with it.
+#      PJPROJECT_INCLUDE_DIRS (the bundled pjproject's include folders) and ASTERISK_VERSION: build,
+#      then the foundation, install and install-refusal tests with that module.
 # Each variant builds in its own target folder, so `make build`'s target/release is left alone.
 # The suite includes install_refusal.rs, so `make install`'s checks run against this Asterisk too.
 set -euo pipefail
@@ -45,10 +45,10 @@ ASTERISK_SRC=$S/asterisk nextest
 
 log "2. ASTERISK_INCLUDE_DIR=$PREFIX/include PJPROJECT_INCLUDE_DIRS=<bundled pjproject>"
 export CARGO_TARGET_DIR=$PWD/target/asterisk-include
-export ASTERISK_INCLUDE_DIR=$PREFIX/include PJPROJECT_INCLUDE_DIRS=$PJDIRS
+export ASTERISK_INCLUDE_DIR=$PREFIX/include PJPROJECT_INCLUDE_DIRS=$PJDIRS ASTERISK_VERSION=$(cat "$S/asterisk/.version")
 cargo build --release
 export MULTIREG_MODULE=$CARGO_TARGET_DIR/release/libres_pjsip_multireg.so
-nextest --test foundation --test install --test docs_xml
-unset ASTERISK_INCLUDE_DIR PJPROJECT_INCLUDE_DIRS
+nextest --test foundation --test install --test install_refusal --test docs_xml
+unset ASTERISK_INCLUDE_DIR PJPROJECT_INCLUDE_DIRS ASTERISK_VERSION
 
 log "all source-build checks passed"
