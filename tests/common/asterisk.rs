@@ -198,12 +198,7 @@ impl Asterisk {
     }
 
     fn try_cli(&self, command: &str) -> Option<String> {
-        let output = self
-            .runtime
-            .command()
-            .args(["-C", &self.conf_path(), "-rx", command])
-            .output()
-            .ok()?;
+        let output = self.runtime.command().args(["-C", &self.conf_path(), "-rx", command]).output().ok()?;
         output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
