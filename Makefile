@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 MULTIREG_CACHE ?= $(HOME)/.cache/res_pjsip_multireg
 export MULTIREG_CACHE
-MODULE := $(CURDIR)/target/release/libres_pjsip_multireg.so
+MODULE := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release/libres_pjsip_multireg.so
 export MULTIREG_MODULE := $(MODULE)
 ROOT := $(MULTIREG_CACHE)/root
 INSTANCE := run
 C ?= core show version
 
-.PHONY: all deps asterisk build docs run stop cli console test unit integration bench soak install clean
+.PHONY: all deps asterisk build docs run stop cli console test unit integration bench soak install clean \
+	asterisk-source test-source deb
 
 all: build
 
@@ -77,8 +78,27 @@ soak: build docs
 		cargo nextest run --release --no-fail-fast --tests || exit 1; \
 	done
 
+# Checks the running Asterisk's version and build-option checksum against the module's headers first.
 install: build
 	@bash scripts/install.sh $(MODULE)
+
+# Asterisk 22 built from source (./configure --with-pjproject-bundled, make, make install into a
+# prefix), cached in MULTIREG_SOURCE_CACHE (default $(MULTIREG_CACHE)/source); about 10 minutes once.
+MULTIREG_SOURCE_CACHE ?= $(MULTIREG_CACHE)/source
+export MULTIREG_SOURCE_CACHE
+asterisk-source: deps
+	@bash scripts/build-asterisk-source.sh
+
+# The module built with ASTERISK_SRC and with ASTERISK_INCLUDE_DIR against that Asterisk, and the
+# integration suite run against it. Not part of `make test`.
+test-source: asterisk-source
+	@bash scripts/test-source.sh
+
+# A .deb for Debian's asterisk 22 package (exact version dependency, conffile sample), in target/deb/,
+# then tested: apt install into a copy of the runtime root, module loaded by Asterisk. Not part of `make test`.
+deb: build
+	@bash scripts/host-deps.sh deb
+	@deb=$$(bash scripts/make-deb.sh $(MODULE) target/deb) && echo "[deb] built $$deb" && bash scripts/test-deb.sh "$$deb"
 
 clean:
 	cargo clean

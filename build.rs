@@ -2,12 +2,17 @@
 //! the real AST_MODULE_INFO. Both see the same include paths and defines.
 //!
 //! Header discovery, first match wins:
-//!   ASTERISK_INCLUDE_DIR (folder holding asterisk.h) + PJPROJECT_INCLUDE_DIRS (':'-separated)
-//!   ASTERISK_SRC (a built Asterisk source tree; pjproject under third-party/pjproject/source)
+//!   ASTERISK_INCLUDE_DIR (folder holding asterisk.h) + PJPROJECT_INCLUDE_DIRS (':'-separated),
+//!     optionally ASTERISK_VERSION (the version those headers are from, checked by `make install`)
+//!   ASTERISK_SRC (a built Asterisk source tree; the bundled pjproject is third-party/pjproject/source)
 //!   MULTIREG_CACHE, default ~/.cache/res_pjsip_multireg (what `make asterisk` prepares)
 use std::env;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+#[path = "build/pjproject_layout.rs"]
+mod pjproject_layout;
+use pjproject_layout::{pjproject_include_dirs, pjproject_tree_in_asterisk_src};
 
 const MODULE_DEFINES: &[(&str, &str)] = &[
     ("AST_MODULE_SELF_SYM", "__internal_res_pjsip_multireg_self"),
@@ -20,6 +25,20 @@ struct Headers {
     asterisk: PathBuf,
     pjproject: Vec<PathBuf>,
     runtime_root: Option<PathBuf>,
+    /// The Asterisk version the headers belong to, when known (a source tree's .version, the
+    /// embedded runtime's package version, or ASTERISK_VERSION for installed headers).
+    version: Option<String>,
+}
+
+fn read_trimmed(path: &std::path::Path) -> Option<String> {
+    println!("cargo:rerun-if-changed={}", path.display());
+    fs::read_to_string(path).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// "1:22.10.1+dfsg+~cs6.17.60671434-1" -> "22.10.1" (Debian version to upstream version).
+fn upstream_version(debian: &str) -> String {
+    let without_epoch = debian.split_once(':').map_or(debian, |(_, rest)| rest);
+    without_epoch.split(['+', '~', '-']).next().unwrap_or(without_epoch).to_string()
 }
 
 fn fail(reason: &str) -> ! {
@@ -32,39 +51,41 @@ fn fail(reason: &str) -> ! {
     )
 }
 
-fn pjproject_dirs(tree: &Path) -> Vec<PathBuf> {
-    ["pjlib", "pjlib-util", "pjnath", "pjmedia", "pjsip"].iter().map(|part| tree.join(part).join("include")).collect()
-}
-
 fn find_headers() -> Headers {
-    for var in ["ASTERISK_INCLUDE_DIR", "PJPROJECT_INCLUDE_DIRS", "ASTERISK_SRC", "MULTIREG_CACHE", "HOME"] {
+    for var in ["ASTERISK_INCLUDE_DIR", "PJPROJECT_INCLUDE_DIRS", "ASTERISK_SRC", "ASTERISK_VERSION", "MULTIREG_CACHE", "HOME"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
     if let Ok(include) = env::var("ASTERISK_INCLUDE_DIR") {
         let pj = env::var("PJPROJECT_INCLUDE_DIRS")
             .unwrap_or_else(|_| fail("ASTERISK_INCLUDE_DIR is set but PJPROJECT_INCLUDE_DIRS is not"));
-        return Headers { asterisk: include.into(), pjproject: env::split_paths(&pj).collect(), runtime_root: None };
+        let version = env::var("ASTERISK_VERSION").ok().filter(|v| !v.is_empty());
+        return Headers { asterisk: include.into(), pjproject: env::split_paths(&pj).collect(), runtime_root: None, version };
     }
     if let Ok(src) = env::var("ASTERISK_SRC") {
         let src = PathBuf::from(src);
-        let source = src.join("third-party/pjproject/source");
-        let tree = fs::read_dir(&source)
-            .ok()
-            .and_then(|mut entries| entries.find_map(|e| e.ok().map(|e| e.path()).filter(|p| p.is_dir())))
-            .unwrap_or_else(|| source.clone());
-        return Headers { asterisk: src.join("include"), pjproject: pjproject_dirs(&tree), runtime_root: None };
+        let tree = pjproject_tree_in_asterisk_src(&src).unwrap_or_else(|| {
+            fail(&format!(
+                "ASTERISK_SRC={} has no bundled pjproject in third-party/pjproject/source \
+                 (configure it with --with-pjproject-bundled and run make)",
+                src.display()
+            ))
+        });
+        let version = read_trimmed(&src.join(".version"));
+        return Headers { asterisk: src.join("include"), pjproject: pjproject_include_dirs(&tree), runtime_root: None, version };
     }
     let cache = env::var("MULTIREG_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env::var("HOME").unwrap_or_default()).join(".cache/res_pjsip_multireg"));
     Headers {
         asterisk: cache.join("include"),
-        pjproject: pjproject_dirs(&cache.join("pjproject")),
+        pjproject: pjproject_include_dirs(&cache.join("pjproject")),
         runtime_root: Some(cache.join("root")),
+        version: read_trimmed(&cache.join("VERSION")).map(|v| upstream_version(&v)),
     }
 }
 
-fn check_headers(headers: &Headers) {
+/// The build-option checksum and the ABI build options of the headers.
+fn check_headers(headers: &Headers) -> (String, String) {
     let asterisk_h = headers.asterisk.join("asterisk.h");
     if !asterisk_h.is_file() {
         fail(&format!("no asterisk.h in {}", headers.asterisk.display()));
@@ -84,6 +105,11 @@ fn check_headers(headers: &Headers) {
         .find_map(|l| l.strip_prefix("#define AST_BUILDOPT_SUM "))
         .map(|s| s.trim().trim_matches('"').to_string())
         .unwrap_or_else(|| fail("asterisk/buildopts.h has no AST_BUILDOPT_SUM"));
+    let buildopts_list = buildopts
+        .lines()
+        .find_map(|l| l.strip_prefix("#define AST_BUILDOPTS "))
+        .map(|s| s.trim().trim_matches('"').to_string())
+        .unwrap_or_default();
     // The runtime refuses modules whose build-option checksum differs, so refuse such headers here.
     if let Some(root) = &headers.runtime_root {
         let binary = root.join("usr/sbin/asterisk");
@@ -97,11 +123,16 @@ fn check_headers(headers: &Headers) {
             }
         }
     }
+    (sum, buildopts_list)
 }
 
 fn main() {
     let headers = find_headers();
-    check_headers(&headers);
+    let (sum, buildopts) = check_headers(&headers);
+    println!("cargo:rustc-env=MULTIREG_AST_BUILDOPT_SUM={sum}");
+    println!("cargo:rustc-env=MULTIREG_AST_BUILDOPTS={buildopts}");
+    println!("cargo:rustc-env=MULTIREG_AST_VERSION={}", headers.version.as_deref().unwrap_or("unknown"));
+    println!("cargo:rerun-if-changed=build/pjproject_layout.rs");
     println!("cargo:rerun-if-changed=include/wrapper.h");
     println!("cargo:rerun-if-changed=include/shim.c");
     println!("cargo:rerun-if-changed=include/shim.h");

@@ -8,19 +8,28 @@
 # The instance lives inside the root at /srv/multireg/NAME (etc, modules, lib, log, run, spool).
 set -euo pipefail
 
+# Another Asterisk is run with the variables the tests use (tests/common/runtime.rs), e.g. a source
+# build: MULTIREG_ASTERISK_ROOT=/ (no chroot), MULTIREG_ASTERISK_BINARY, MULTIREG_ASTERISK_MODULES,
+# MULTIREG_ASTERISK_DATADIR, MULTIREG_INSTANCES.
 CACHE=${MULTIREG_CACHE:-$HOME/.cache/res_pjsip_multireg}
-ROOT=$CACHE/root
+ROOT=${MULTIREG_ASTERISK_ROOT:-$CACHE/root}
+BINARY=${MULTIREG_ASTERISK_BINARY:-/usr/sbin/asterisk}
+STOCK_MODULES=${MULTIREG_ASTERISK_MODULES:-/usr/lib/x86_64-linux-gnu/asterisk/modules}
+DATADIR=${MULTIREG_ASTERISK_DATADIR:-/usr/share/asterisk}
+INSTANCES=${MULTIREG_INSTANCES:-/srv/multireg}
+ROOT=${ROOT%/}
 die() { printf '[instance] error: %s\n' "$*" >&2; exit 1; }
 
 [[ $# -ge 2 ]] || die "usage: instance.sh start|stop|cli|console|status NAME ..."
 action=$1 name=$2
 [[ $name =~ ^[A-Za-z0-9_.-]+$ ]] || die "bad instance name '$name'"
-[[ -x $ROOT/usr/sbin/asterisk ]] || die "no Asterisk runtime at $ROOT; run 'make asterisk' first"
-inside=/srv/multireg/$name   # path as Asterisk sees it (inside the root)
+[[ -x $ROOT$BINARY ]] || die "no Asterisk at $ROOT$BINARY; run 'make asterisk' first"
+inside=$INSTANCES/$name      # path as Asterisk sees it (inside the root)
 outside=$ROOT$inside         # same folder seen from the host
 conf=$inside/etc/asterisk.conf
 
-ast() { chroot "$ROOT" /usr/sbin/asterisk -C "$conf" "$@"; }
+if [[ -n $ROOT ]]; then asterisk=(chroot "$ROOT" "$BINARY"); else asterisk=("$BINARY"); fi
+ast() { "${asterisk[@]}" -C "$conf" "$@"; }
 running() { [[ -f $outside/asterisk.pid ]] && kill -0 "$(cat "$outside/asterisk.pid")" 2>/dev/null; }
 
 write_asterisk_conf() {
@@ -31,13 +40,13 @@ astmoddir => $inside/modules
 astvarlibdir => $inside/lib
 astdbdir => $inside/lib
 astkeydir => $inside/lib
-astdatadir => /usr/share/asterisk
-astagidir => /usr/share/asterisk/agi-bin
+astdatadir => $DATADIR
+astagidir => $DATADIR/agi-bin
 astspooldir => $inside/spool
 astrundir => $inside/run
 astlogdir => $inside/log
 astcachedir => $inside/cache
-astsbindir => /usr/sbin
+astsbindir => ${BINARY%/*}
 
 [options]
 systemname = multireg-$name
@@ -45,7 +54,7 @@ CONF
 }
 
 install_modules() {
-    local module=$1 stock=/usr/lib/x86_64-linux-gnu/asterisk/modules
+    local module=$1 stock=$STOCK_MODULES
     rm -rf "$outside/modules"
     mkdir -p "$outside/modules"
     for so in "$ROOT$stock"/*.so; do
@@ -66,7 +75,7 @@ start)
     write_asterisk_conf
     install_modules "$module"
     rm -f "$outside/run/asterisk.ctl"
-    setsid chroot "$ROOT" /usr/sbin/asterisk -f -C "$conf" </dev/null >"$outside/log/stdout.log" 2>&1 &
+    setsid "${asterisk[@]}" -f -C "$conf" </dev/null >"$outside/log/stdout.log" 2>&1 &
     echo $! >"$outside/asterisk.pid"
     for _ in $(seq 1 150); do
         if ast -rx 'core waitfullybooted' >/dev/null 2>&1; then

@@ -7,6 +7,8 @@
 # The host's apt configuration is never touched: a private sources list and state directory are used.
 # The mirror comes from the host's own apt sources (override with DEBIAN_MIRROR).
 set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/lib/debian-apt.sh"
 
 CACHE=${MULTIREG_CACHE:-$HOME/.cache/res_pjsip_multireg}
 SUITE=${ASTERISK_SUITE:-forky}
@@ -38,36 +40,14 @@ if ((${#need_host_packages[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_host_packages[@]}" >&2
 fi
 
-find_mirror() {
-    if [[ -n ${DEBIAN_MIRROR:-} ]]; then echo "$DEBIAN_MIRROR"; return; fi
-    local uri
-    # deb822 sources: the first URI whose suites are not the security archive.
-    uri=$(awk '
-        /^URIs:/ {u=$2} /^Suites:/ {s=$0}
-        /^$/ { if (u != "" && s !~ /security/) {print u; exit} u=""; s="" }
-        END { if (u != "" && s !~ /security/) print u }' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1)
-    if [[ -z $uri && -f /etc/apt/sources.list ]]; then
-        uri=$(awk '$1=="deb" && $0 !~ /security/ { for (i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit} }' /etc/apt/sources.list)
-    fi
-    [[ -n $uri ]] || die "no Debian mirror found in the host's apt sources; set DEBIAN_MIRROR"
-    echo "$uri"
-}
-
-MIRROR=$(find_mirror)
+MIRROR=$(debian_find_mirror) || die "no Debian mirror in the host's apt sources; set DEBIAN_MIRROR"
 log "Debian mirror from host apt sources: $MIRROR, suite $SUITE"
 
 rm -rf "$CACHE.tmp"
-mkdir -p "$CACHE.tmp/apt/lists/partial" "$CACHE.tmp/apt/archives/partial" "$CACHE.tmp/src"
+mkdir -p "$CACHE.tmp/src"
 T=$CACHE.tmp
-KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-cat >"$T/apt/sources.list" <<SRC
-deb [signed-by=$KEYRING] $MIRROR $SUITE main
-deb-src [signed-by=$KEYRING] $MIRROR $SUITE main
-SRC
-APT_OPTS=(-o "Dir::Etc::SourceList=$T/apt/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
-          -o "Dir::State::Lists=$T/apt/lists" -o "Dir::Cache::Archives=$T/apt/archives"
-          -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache="
-          -o "Acquire::Check-Valid-Until=false" -o "APT::Sandbox::User=root")
+KEYRING=$DEBIAN_KEYRING
+debian_private_apt "$T/apt" "$MIRROR" "$SUITE"
 
 log "reading the $SUITE package index"
 apt-get "${APT_OPTS[@]}" update -q >&2
@@ -98,6 +78,7 @@ cp -a "$T/root/usr/include/asterisk.h" "$T/root/usr/include/asterisk" "$T/includ
 
 log "fetching the asterisk source package $VERSION for pjproject headers"
 (cd "$T/src" && apt-get "${APT_OPTS[@]}" source --download-only -q "asterisk=$VERSION" >&2)
+debian_verify_source "$T/src" asterisk "$VERSION" || die "source package files do not match the signed Sources index"
 orig=$(ls "$T"/src/asterisk_*.orig.tar.* | head -n1)
 pjorig=$(ls "$T"/src/asterisk_*.orig-*pjproject*.tar.* | head -n1)
 [[ -f $orig && -f $pjorig ]] || die "source package lacks the asterisk or pjproject tarball"
@@ -127,6 +108,8 @@ log "configuring pjproject headers: $CONF_OPTS"
 echo "$VERSION" >"$T/VERSION"
 rm -rf "$T/src" "$T/apt/archives"
 echo "$stamp_wanted" >"$T/READY"
+# A source build (make asterisk-source) kept in the cache survives the swap.
+if [[ -d $CACHE/source && ! -e $T/source ]]; then mv "$CACHE/source" "$T/source"; fi
 rm -rf "$CACHE"
 mv "$T" "$CACHE"
 log "ready: $CACHE (Asterisk $VERSION)"

@@ -7,6 +7,9 @@
 pub mod policy;
 
 #[cfg(not(test))]
+mod build_info;
+
+#[cfg(not(test))]
 mod asterisk;
 #[cfg(not(test))]
 mod bindings;

@@ -368,4 +368,8 @@ fn documentation_is_installed_for_dialplan_items() {
     let application = asterisk.cli("core show application MultiregDial");
     assert!(application.contains("MultiregDial(extension[,timeout[,options]])"), "{application}");
     assert!(application.contains("voicemail"), "{application}");
+    // The AMI actions' ActionID parameter is written out (an XInclude of it made libxml2 2.9 drop
+    // the whole file).
+    let action = asterisk.cli("manager show command MultiregShowExtension");
+    assert!(action.contains("ActionID for this transaction") && action.contains("Extension"), "{action}");
 }

@@ -1,9 +1,11 @@
-//! One real Asterisk 22 process per test, from the embedded runtime root, with the module loaded,
+//! One real Asterisk 22 process per test (runtime.rs says which Asterisk), with the module loaded,
 //! the sample configuration from asterisk-conf/ and a loopback address of its own (so tests run in
 //! parallel without port clashes). It is stopped when dropped, also when the test fails.
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
+
+use super::runtime::Runtime;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -25,7 +27,7 @@ pub struct Config {
 
 pub struct Asterisk {
     pub ip: String,
-    root: PathBuf,
+    runtime: Runtime,
     inside: String,
     child: Option<Child>,
 }
@@ -35,12 +37,6 @@ pub const HTTP_PORT: u16 = 8088;
 pub const AMI_PORT: u16 = 5038;
 
 static INSTANCES: AtomicU32 = AtomicU32::new(0);
-
-fn cache_dir() -> PathBuf {
-    std::env::var_os("MULTIREG_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/res_pjsip_multireg"))
-}
 
 pub fn project_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -65,9 +61,9 @@ fn free_loopback_ip() -> String {
 }
 
 /// Puts the module's XML documentation where Asterisk reads third-party docs at start-up.
-fn install_documentation(root: &Path) {
+fn install_documentation(runtime: &Runtime) {
     let source = project_dir().join("docs/res_pjsip_multireg-en_US.xml");
-    let target_dir = root.join("usr/share/asterisk/documentation/thirdparty");
+    let target_dir = runtime.host_path(&format!("{}/documentation/thirdparty", runtime.datadir));
     let target = target_dir.join("res_pjsip_multireg-en_US.xml");
     let text = std::fs::read(&source).expect("docs/res_pjsip_multireg-en_US.xml");
     if std::fs::read(&target).ok().as_deref() != Some(text.as_slice()) {
@@ -86,21 +82,22 @@ impl Asterisk {
     }
 
     pub fn start_with(config: Config) -> Asterisk {
-        let root = cache_dir().join("root");
-        assert!(root.join("usr/sbin/asterisk").exists(), "no Asterisk runtime at {}: run `make asterisk`", root.display());
+        let runtime = Runtime::from_env();
+        let binary = runtime.host_path(&runtime.binary);
+        assert!(binary.exists(), "no Asterisk at {}: run `make asterisk`", binary.display());
         let module = module_path();
         assert!(module.exists(), "module not built at {}: run `make build`", module.display());
-        install_documentation(&root);
+        install_documentation(&runtime);
         let ip = free_loopback_ip();
-        let inside = format!("/srv/multireg/test-{}", ip.replace('.', "-"));
-        let asterisk = Asterisk { ip, root, inside, child: None };
+        let inside = format!("{}/test-{}", runtime.instances, ip.replace('.', "-"));
+        let asterisk = Asterisk { ip, runtime, inside, child: None };
         asterisk.write_instance(&config, &module);
         asterisk.boot()
     }
 
     /// The instance folder as seen from the host.
     pub fn dir(&self) -> PathBuf {
-        self.root.join(self.inside.trim_start_matches('/'))
+        self.runtime.host_path(&self.inside)
     }
 
     fn conf_path(&self) -> String {
@@ -141,30 +138,41 @@ impl Asterisk {
             std::fs::write(&modules, text).unwrap();
         }
         self.write_asterisk_conf();
-        let stock = "usr/lib/x86_64-linux-gnu/asterisk/modules";
-        for entry in std::fs::read_dir(self.root.join(stock)).unwrap() {
+        let stock = &self.runtime.modules;
+        let ours = "res_pjsip_multireg.so";
+        // The module under test, unless it is the one installed among the stock modules (a
+        // package's test): then that file is linked like the others.
+        let installed = self.runtime.host_path(&format!("{stock}/{ours}"));
+        let use_installed = installed.canonicalize().ok().is_some_and(|p| module.canonicalize().ok() == Some(p));
+        for entry in std::fs::read_dir(self.runtime.host_path(stock)).unwrap() {
             let name = entry.unwrap().file_name();
-            std::os::unix::fs::symlink(Path::new("/").join(stock).join(&name), dir.join("modules").join(&name)).unwrap();
+            if name != ours || use_installed {
+                std::os::unix::fs::symlink(Path::new(stock).join(&name), dir.join("modules").join(&name)).unwrap();
+            }
         }
-        std::fs::copy(module, dir.join("modules/res_pjsip_multireg.so")).unwrap();
+        if !use_installed {
+            std::fs::copy(module, dir.join("modules").join(ours)).unwrap();
+        }
     }
 
     fn write_asterisk_conf(&self) {
         let i = &self.inside;
+        let (data, sbin) = (&self.runtime.datadir, self.runtime.sbindir());
         let text = format!(
             "[directories]\nastetcdir => {i}/etc\nastmoddir => {i}/modules\nastvarlibdir => {i}/lib\nastdbdir => {i}/lib\n\
-             astkeydir => {i}/lib\nastdatadir => /usr/share/asterisk\nastagidir => /usr/share/asterisk/agi-bin\n\
+             astkeydir => {i}/lib\nastdatadir => {data}\nastagidir => {data}/agi-bin\n\
              astspooldir => {i}/spool\nastrundir => {i}/run\nastlogdir => {i}/log\nastcachedir => {i}/cache\n\
-             astsbindir => /usr/sbin\n\n[options]\nsystemname = multireg-test\n"
+             astsbindir => {sbin}\n\n[options]\nsystemname = multireg-test\n"
         );
         std::fs::write(self.dir().join("etc/asterisk.conf"), text).unwrap();
     }
 
     fn boot(mut self) -> Asterisk {
         let log = std::fs::File::create(self.dir().join("log/stdout.log")).unwrap();
-        let child = Command::new("chroot")
-            .arg(&self.root)
-            .args(["/usr/sbin/asterisk", "-f", "-C", &self.conf_path()])
+        let child = self
+            .runtime
+            .command()
+            .args(["-f", "-C", &self.conf_path()])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -190,12 +198,15 @@ impl Asterisk {
     }
 
     pub fn try_cli(&self, command: &str) -> Option<String> {
-        let output = Command::new("chroot")
-            .arg(&self.root)
-            .args(["/usr/sbin/asterisk", "-C", &self.conf_path(), "-rx", command])
-            .output()
-            .ok()?;
+        let output = self.runtime.command().args(["-C", &self.conf_path(), "-rx", command]).output().ok()?;
         output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The command line that reaches this instance's CLI (add `-rx 'command'`), for scripts.
+    pub fn cli_command_line(&self) -> String {
+        let mut words = self.runtime.command_words();
+        words.extend(["-C".to_string(), self.conf_path()]);
+        words.join(" ")
     }
 
     /// Runs one CLI command and returns its output.

@@ -1,9 +1,11 @@
-//! Test harness: a real Asterisk 22 per test (from the embedded runtime) and real SIP agents.
+//! Test harness: a real Asterisk 22 per test (the embedded runtime, or another one named by the
+//! variables of runtime.rs) and real SIP agents.
 #![allow(dead_code)]
 
 pub mod ami;
 pub mod asterisk;
 pub mod raw;
+pub mod runtime;
 pub mod sip;
 pub mod wire;
 
