@@ -214,16 +214,3 @@ pub extern "C" fn multireg_on_rx_early(rdata: *mut pjsip_rx_data) -> pj_bool_t {
         }
     })
 }
-
-/// Every AMI event; must return quickly (runs in the thread raising the event).
-#[no_mangle]
-pub extern "C" fn multireg_on_manager_event(
-    _category: c_int,
-    event: *const std::ffi::c_char,
-    body: *const std::ffi::c_char,
-) -> c_int {
-    guarded("manager hook", 0, || {
-        crate::module::events::on_event(&super::text::from_c(event), &super::text::from_c(body));
-        0
-    })
-}

@@ -81,20 +81,19 @@ impl AmiRequest {
     }
 }
 
-/// Starts receiving every AMI event through `multireg_on_manager_event`.
-pub fn register_hook() {
-    // SAFETY: registers the shim's static hook.
-    unsafe { bindings::multireg_shim_register_hook() }
-}
-
-pub fn unregister_hook() {
-    // SAFETY: unregisters the same hook; after this no more events arrive.
-    unsafe { bindings::multireg_shim_unregister_hook() }
-}
-
-/// Runs an AMI action internally ("Action: QueueRemove\r\n..."). Never call from the hook itself.
-pub fn run_action(message: &str) -> bool {
+/// Runs an AMI action inside Asterisk ("Action: QueueRemove\r\n...") and returns its response
+/// text. Only this action's response is seen: no hook on the manager's event stream is involved.
+pub fn run_action(message: &str) -> Option<String> {
     let message = to_c(message);
-    // SAFETY: the hook is registered while we run actions (the worker stops before unregistering).
-    unsafe { bindings::multireg_shim_hook_action(message.as_ptr()) == 0 }
+    // SAFETY: a valid C string; the shim returns a string Asterisk allocated (or null), which we
+    // copy and hand back to the shim to free exactly once.
+    unsafe {
+        let text = bindings::multireg_shim_run_action(message.as_ptr());
+        if text.is_null() {
+            return None;
+        }
+        let copy = from_c(text);
+        bindings::multireg_shim_free(text);
+        Some(copy)
+    }
 }

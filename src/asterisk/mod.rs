@@ -14,4 +14,5 @@ pub mod manager;
 pub mod memory_objects;
 pub mod pjsip;
 pub mod sorcery;
+pub mod stasis;
 pub mod text;

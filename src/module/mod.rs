@@ -18,6 +18,7 @@ pub fn load() -> Result<(), String> {
     logger::install();
     guard::install_quiet_panic_hook();
     state::reset();
+    authblock::reset();
     if !memory_objects::setup() {
         return Err("could not map the memory wizard for secondary endpoints".into());
     }
@@ -28,7 +29,10 @@ pub fn load() -> Result<(), String> {
         unload();
         return Err("could not register the PJSIP services".into());
     }
-    events::start();
+    if !events::start() {
+        unload();
+        return Err("could not subscribe to security and queue events".into());
+    }
     let registered = ast_cli::register() & ast_dialplan::register() & manager::register() & ast_dialplan::observe_pjsip_reloads();
     if !registered {
         unload();
@@ -63,6 +67,7 @@ pub fn reload() -> Result<(), String> {
         state.ring_modes.clear();
         state.configs.values().cloned().collect::<Vec<_>>()
     };
+    authblock::configure(&configs);
     secondaries::sync();
     for config in &configs {
         registrar::check_aor_settings(config);

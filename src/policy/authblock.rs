@@ -579,9 +579,6 @@ impl ChallengeLog {
         self.sent.is_empty()
     }
 }
-
-/// Kept for `module::state` until it is rewritten; the module's table is `BlockTable`.
-pub type AuthBlocker = BlockTable;
 #[cfg(test)]
 mod tests {
     use super::*;
