@@ -30,12 +30,6 @@ pub fn unsubscribe_queues() {
     unsafe { bindings::multireg_shim_unsubscribe_queues() }
 }
 
-/// "IPV4/UDP/127.0.0.2/5060" (a security event's RemoteAddress) → 127.0.0.2.
-pub fn security_address(value: &str) -> Option<std::net::IpAddr> {
-    let address = value.split('/').nth(2)?;
-    address.trim_start_matches('[').trim_end_matches(']').parse().ok()
-}
-
 /// Asterisk is sending a digest challenge with `nonce` to `address`.
 #[no_mangle]
 pub extern "C" fn multireg_on_challenge_sent(address: *const c_char, nonce: *const c_char) {
@@ -55,7 +49,7 @@ pub extern "C" fn multireg_on_auth_event(
     challenge: *const c_char,
 ) {
     guarded("security event", (), || {
-        let Some(address) = security_address(&from_c(address)) else { return };
+        let Some(address) = crate::policy::authblock::security_event_address(&from_c(address)) else { return };
         let account = from_c(account);
         if outcome == bindings::MULTIREG_AUTH_FAILED as c_int {
             crate::module::authblock::record_failure(&account, address, &from_c(challenge));

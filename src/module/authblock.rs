@@ -23,7 +23,6 @@ use crate::policy::config::MultiregConfig;
 
 /// One type=multireg section as the table knows it.
 struct Section {
-    name: String,
     extension: String,
     /// None once the section is gone (its number is never reused).
     settings: Option<BlockSettings>,
@@ -33,17 +32,24 @@ struct Section {
 struct Blocks {
     table: BlockTable,
     sections: Vec<Section>,
+    /// Section name → number (numbers are never reused).
+    ids: HashMap<String, SectionId>,
     /// Primary and secondary endpoint names → their section's number.
     accounts: HashMap<String, SectionId>,
 }
 
-impl Blocks {
-    fn account(&self, account: &str) -> Option<(SectionId, &Section, &BlockSettings)> {
-        let id = *self.accounts.get(account)?;
-        let section = self.sections.get(id as usize)?;
-        Some((id, section, section.settings.as_ref()?))
-    }
+/// The section an account belongs to, with its settings, while blocking is on for it.
+fn section_of<'a>(
+    accounts: &HashMap<String, SectionId>,
+    sections: &'a [Section],
+    account: &str,
+) -> Option<(SectionId, &'a Section, &'a BlockSettings)> {
+    let id = *accounts.get(account)?;
+    let section = sections.get(id as usize)?;
+    Some((id, section, section.settings.as_ref().filter(|settings| settings.enabled())?))
+}
 
+impl Blocks {
     fn publish(&self) {
         ACTIVE_BLOCKS.store(self.table.active_blocks(), Ordering::Release);
         TRACKED.store(self.table.len(), Ordering::Release);
@@ -83,13 +89,15 @@ pub fn configure<'a>(configs: impl IntoIterator<Item = &'a MultiregConfig>) {
         section.settings = None;
     }
     for config in configs {
-        let id = match blocks.sections.iter().position(|s| s.name == config.section) {
-            Some(id) => id,
+        let id = match blocks.ids.get(&config.section) {
+            Some(&id) => id,
             None => {
-                blocks.sections.push(Section { name: config.section.clone(), extension: String::new(), settings: None });
-                blocks.sections.len() - 1
+                let id = blocks.sections.len() as SectionId;
+                blocks.sections.push(Section { extension: String::new(), settings: None });
+                blocks.ids.insert(config.section.clone(), id);
+                id
             }
-        } as SectionId;
+        };
         let section = &mut blocks.sections[id as usize];
         section.extension = config.endpoint.clone();
         section.settings = Some(config.block_settings());
@@ -123,10 +131,8 @@ pub fn record_failure(account: &str, address: IpAddr, nonce: &str) {
     let now = Instant::now();
     let event = {
         let mut blocks = blocks();
-        let Some((id, section, settings)) = blocks.account(account) else { return };
-        if !settings.enabled() {
-            return;
-        }
+        let Blocks { table, sections, accounts, .. } = &mut *blocks;
+        let Some((id, section, settings)) = section_of(accounts, sections, account) else { return };
         // Checked after the cheap lookups, so failures of other endpoints never take this lock.
         if !challenges().proves(address, nonce, now) {
             tracing::debug!(
@@ -134,10 +140,9 @@ pub fn record_failure(account: &str, address: IpAddr, nonce: &str) {
             );
             return;
         }
-        let (settings, extension) = (settings.clone(), section.extension.clone());
-        let event = blocks.table.record_failure(address, id, &settings, now);
+        let event = table.record_failure(address, id, settings, now).map(|event| (event, section.extension.clone()));
         blocks.publish();
-        event.map(|event| (event, extension))
+        event
     };
     let Some((event, extension)) = event else { return };
     tracing::warn!(
@@ -164,9 +169,9 @@ pub fn record_success(account: &str, address: IpAddr) {
         return;
     }
     let mut blocks = blocks();
-    let Some((id, _, settings)) = blocks.account(account) else { return };
-    let settings = settings.clone();
-    blocks.table.record_success(address, id, &settings);
+    let Blocks { table, sections, accounts, .. } = &mut *blocks;
+    let Some((id, _, settings)) = section_of(accounts, sections, account) else { return };
+    table.record_success(address, id, settings);
     blocks.publish();
 }
 
@@ -183,12 +188,10 @@ pub fn refuse_if_blocked(request: &pjsip::RxRequest<'_>) -> bool {
     let blocked = {
         let mut blocks = blocks();
         let now = Instant::now();
-        blocks.table.sweep(now);
-        let blocked = match blocks.account(&account) {
-            Some((id, _, settings)) => {
-                let settings = settings.clone();
-                blocks.table.is_blocked(address, id, &settings, now)
-            }
+        let Blocks { table, sections, accounts, .. } = &mut *blocks;
+        table.sweep(now);
+        let blocked = match section_of(accounts, sections, &account) {
+            Some((id, _, settings)) => table.is_blocked(address, id, settings, now),
             None => false,
         };
         blocks.publish();

@@ -184,6 +184,15 @@ impl fmt::Display for Source {
     }
 }
 
+/// The address in a security event's RemoteAddress: "IPV4/UDP/127.0.0.2/5060" → 127.0.0.2,
+/// "IPV6/UDP/[2001:db8::1]/5060" or "IPV6/UDP/2001:db8::1/5060" → 2001:db8::1.
+pub fn security_event_address(value: &str) -> Option<IpAddr> {
+    let mut parts = value.splitn(3, '/');
+    let (_family, _transport, rest) = (parts.next()?, parts.next()?, parts.next()?);
+    let address = rest.rsplit_once('/').map_or(rest, |(address, _port)| address);
+    address.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
 /// A section's number in the table; the module keeps names and numbers.
 pub type SectionId = u32;
 
@@ -886,6 +895,16 @@ mod tests {
             BlockTable::allocation_bound(capacity)
         );
         assert!(BlockTable::allocation_bound(capacity) < 4 << 20, "under 4 MB for 10,000 entries");
+    }
+
+    #[test]
+    fn security_event_addresses() {
+        assert_eq!(security_event_address("IPV4/UDP/127.0.0.2/5060"), Some(ip("127.0.0.2")));
+        assert_eq!(security_event_address("IPV6/TCP/[2001:db8::1]/5061"), Some(ip("2001:db8::1")));
+        assert_eq!(security_event_address("IPV6/UDP/2001:db8::1/5060"), Some(ip("2001:db8::1")));
+        assert_eq!(security_event_address("IPV4/UDP/127.0.0.2"), Some(ip("127.0.0.2")));
+        assert_eq!(security_event_address(""), None);
+        assert_eq!(security_event_address("IPV4/UDP/host/5060"), None);
     }
 
     #[test]
