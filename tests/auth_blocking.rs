@@ -113,9 +113,8 @@ match = 127.0.0.2
 
 #[test]
 fn wrong_passwords_answering_our_challenges_block_only_the_policy_accounts() {
-    let asterisk = start(&format!(
-        "{TRUNK}\n[101]\ntype = multireg\ndual_registration = yes\nauth_fail_limit = 3\nauth_block_time = 120\n"
-    ));
+    let asterisk =
+        start(&format!("{TRUNK}\n[101]\ntype = multireg\ndual_registration = yes\nauth_fail_limit = 3\nauth_block_time = 120\n"));
     let mut ami = asterisk.ami();
     let mut mistyped = asterisk.agent(Transport::Udp, "127.0.0.2", "101", "pass1O1");
     for _ in 0..3 {

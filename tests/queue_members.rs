@@ -18,10 +18,8 @@ fn local_members_count_by_their_device_and_never_leave_stale_entries() {
     });
     let mut ami = asterisk.ami();
     // A Local member standing for 101 (its state follows PJSIP/101), there before the module loads.
-    let added = ami.action(
-        "QueueAdd",
-        &[("Queue", "support"), ("Interface", "Local/101@internal/n"), ("StateInterface", "PJSIP/101")],
-    );
+    let added =
+        ami.action("QueueAdd", &[("Queue", "support"), ("Interface", "Local/101@internal/n"), ("StateInterface", "PJSIP/101")]);
     assert_eq!(added.get("Response").map(String::as_str), Some("Success"), "{added:?}");
     asterisk.cli("module unload res_pjsip_multireg.so");
     asterisk.cli("module load res_pjsip_multireg.so");
@@ -41,8 +39,5 @@ fn local_members_count_by_their_device_and_never_leave_stale_entries() {
     ami.action("QueueAdd", &[("Queue", "support"), ("Interface", "PJSIP/101r")]);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(members(&mut ami), "PJSIP/101r");
-    assert!(
-        ami.wait_event("MultiregQueueMemberRefused", Duration::from_millis(500), |_| true).is_none(),
-        "no second refusal"
-    );
+    assert!(ami.wait_event("MultiregQueueMemberRefused", Duration::from_millis(500), |_| true).is_none(), "no second refusal");
 }

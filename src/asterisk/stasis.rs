@@ -61,11 +61,7 @@ pub extern "C" fn multireg_on_auth_event(
 
 /// app_queue added a member to a queue.
 #[no_mangle]
-pub extern "C" fn multireg_on_queue_member_added(
-    queue: *const c_char,
-    interface: *const c_char,
-    state_interface: *const c_char,
-) {
+pub extern "C" fn multireg_on_queue_member_added(queue: *const c_char, interface: *const c_char, state_interface: *const c_char) {
     guarded("queue member added", (), || {
         crate::module::events::member_added(&from_c(queue), &from_c(interface), &from_c(state_interface));
     })

@@ -224,12 +224,15 @@ pub fn blocked() -> Vec<BlockView> {
         .into_iter()
         .map(|b| {
             let section = blocks.sections.get(b.section as usize);
-            (b.source, BlockView {
-                address: b.source.to_string(),
-                extension: section.map(|s| s.extension.clone()).unwrap_or_default(),
-                remaining: b.remaining,
-                failures: b.failures,
-            })
+            (
+                b.source,
+                BlockView {
+                    address: b.source.to_string(),
+                    extension: section.map(|s| s.extension.clone()).unwrap_or_default(),
+                    remaining: b.remaining,
+                    failures: b.failures,
+                },
+            )
         })
         .collect();
     list.sort_by(|a, b| (a.0, &a.1.extension).cmp(&(b.0, &b.1.extension)));

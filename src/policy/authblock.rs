@@ -392,8 +392,16 @@ impl BlockTable {
                 self.remove(victim);
             }
         }
-        let entry =
-            Entry { source, section, window_start: now, failures: 0, blocked_until: now, kind: Kind::Counting, prev: NIL, next: NIL };
+        let entry = Entry {
+            source,
+            section,
+            window_start: now,
+            failures: 0,
+            blocked_until: now,
+            kind: Kind::Counting,
+            prev: NIL,
+            next: NIL,
+        };
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = entry;
@@ -411,7 +419,13 @@ impl BlockTable {
 
     /// Counts one proven failed authentication from `ip` against `section`; Some when this
     /// failure starts a block.
-    pub fn record_failure(&mut self, ip: IpAddr, section: SectionId, settings: &BlockSettings, now: Instant) -> Option<BlockEvent> {
+    pub fn record_failure(
+        &mut self,
+        ip: IpAddr,
+        section: SectionId,
+        settings: &BlockSettings,
+        now: Instant,
+    ) -> Option<BlockEvent> {
         if !settings.enabled() || settings.is_exempt(ip) {
             return None;
         }
@@ -661,7 +675,6 @@ mod tests {
         assert_eq!(parse_cidr_list("").unwrap().len(), 0);
         assert!(parse_cidr_list("127.0.0.1,bogus").unwrap_err().contains("bogus"));
     }
-
 
     fn settings(limit: u32) -> BlockSettings {
         BlockSettings { limit, window: secs(60), block_time: secs(300), ..BlockSettings::default() }
