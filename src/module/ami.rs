@@ -134,6 +134,8 @@ pub fn blocks_text(out: &mut String) -> i32 {
 }
 
 pub fn clear_blocks_text(address: Option<&str>, out: &mut String) -> i32 {
+    // "2001:db8:1:2::/64" as `multireg show blocks` prints an IPv6 source: any address in it.
+    let address = address.map(|a| a.split_once('/').map_or(a, |(a, _)| a).trim());
     let address = match address.map(str::parse::<IpAddr>) {
         Some(Err(_)) => {
             let _ = writeln!(out, "'{}' is not an IP address", address.unwrap_or_default());

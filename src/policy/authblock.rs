@@ -908,6 +908,15 @@ mod tests {
             BlockTable::allocation_bound(capacity)
         );
         assert!(BlockTable::allocation_bound(capacity) < 4 << 20, "under 4 MB for 10,000 entries");
+
+        // The challenges behind those failures are bounded the same way.
+        let mut log = ChallengeLog::default();
+        for n in 0..100_000u32 {
+            log.record(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n)), "1700000000/abc", start);
+            assert!(log.len() <= MAX_CHALLENGES && log.order.len() <= MAX_CHALLENGES);
+        }
+        assert!(log.proves(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + 99_999)), "1700000000/abc", start));
+        assert!(!log.proves(IpAddr::V4(Ipv4Addr::from(0x0a00_0000)), "1700000000/abc", start), "oldest forgotten");
     }
 
     #[test]
