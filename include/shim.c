@@ -523,9 +523,9 @@ void multireg_shim_unsubscribe_security(void)
 /* app_queue publishes QueueMemberAdded on the manager topic with a message type private to
  * app_queue.c (STASIS_MESSAGE_TYPE_DEFN_LOCAL), so no other module can name it in a filter.
  * The subscription therefore accepts only Asterisk's generic manager messages (module Load/Unload,
- * FullyBooted: a handful per day) until app_queue runs; from then it lets messages through only
- * until the first QueueMemberAdded shows the type, and from that moment it accepts exactly that
- * type. The learned type is touched only by this subscription's serializer and by (un)subscribe. */
+ * FullyBooted: a handful per day) while app_queue is not running; while it runs (and during
+ * start-up) it lets messages through only until the first QueueMemberAdded shows the type, and
+ * from that moment it accepts exactly that type. The learned type is touched only by this subscription's serializer and by (un)subscribe. */
 static struct stasis_subscription *queue_subscription;
 static struct stasis_message_type *queue_added_type;
 
@@ -566,8 +566,9 @@ static void queue_event_cb(void *data, struct stasis_subscription *sub, struct s
 		what = json_text(payload->json, "type");
 		module = json_text(ast_json_object_get(payload->json, "event"), "Module");
 		if (!strcmp(what, "FullyBooted")) {
-			if (ast_module_check("app_queue.so")) {
-				queue_learn(sub);
+			/* Learning ran through the start-up; without app_queue there is nothing to learn. */
+			if (!ast_module_check("app_queue.so")) {
+				queue_forget(sub);
 			}
 		} else if (!strncmp(module, "app_queue", 9) && !strcmp(what, "Load")) {
 			/* A freshly loaded app_queue has created new message types. */
@@ -609,7 +610,10 @@ int multireg_shim_subscribe_queues(void)
 	}
 	stasis_subscription_accept_message_type(queue_subscription, ast_manager_get_generic_type());
 	stasis_subscription_set_filter(queue_subscription, STASIS_SUBSCRIPTION_FILTER_SELECTIVE);
-	if (ast_fully_booted && ast_module_check("app_queue.so")) {
+	/* During start-up app_queue loads after us (it loads last, as a device state consumer) and may
+	 * add members before our callback has seen FullyBooted: learn from the start, so no addition
+	 * published in between is filtered out. */
+	if (!ast_fully_booted || ast_module_check("app_queue.so")) {
 		queue_learn(queue_subscription);
 	}
 	return 0;
