@@ -321,10 +321,11 @@ impl BlockTable {
     /// The most `allocated_bytes` can ever reach for a table of `capacity` entries.
     pub fn allocation_bound(capacity: usize) -> usize {
         let key_and_value = std::mem::size_of::<((Source, SectionId), u32)>() + 1;
-        // Vec doubles (at most 2x), the hash map keeps at most 1/8 empty and rounds its
-        // buckets up to a power of two (at most 2x 8/7).
-        capacity * 2 * std::mem::size_of::<Entry>()
-            + capacity * 16 / 7 * key_and_value
+        // Slots never grow past the capacity (64 at least). The hash map rounds its buckets up to
+        // a power of two and, with entries coming and going, may double once more instead of
+        // reusing deleted buckets: at most 4 x the capacity in usable room.
+        capacity.max(64) * std::mem::size_of::<Entry>()
+            + capacity.max(16) * 4 * key_and_value
             + capacity * 2 * std::mem::size_of::<u32>()
             + 4096
     }
@@ -408,6 +409,11 @@ impl BlockTable {
                 slot
             }
             None => {
+                // Grow by doubling, but never past the capacity.
+                if self.slots.len() == self.slots.capacity() {
+                    let target = (self.slots.len() * 2).clamp(64, self.capacity.max(64));
+                    self.slots.reserve_exact(target.saturating_sub(self.slots.len()).max(1));
+                }
                 self.slots.push(entry);
                 (self.slots.len() - 1) as u32
             }
