@@ -159,6 +159,7 @@ fn wrong_passwords_answering_our_challenges_block_only_the_policy_accounts() {
 #[test]
 fn limit_zero_never_blocks() {
     let asterisk = start("[101]\ntype = multireg\nauth_fail_limit = 0\n");
+    assert!(asterisk.errors().is_empty(), "0 is a valid limit: {:?}", asterisk.errors());
     let mut mistyped = asterisk.agent(Transport::Udp, "127.0.0.2", "101", "wrong");
     for _ in 0..8 {
         assert_eq!(mistyped.register(), 401);
