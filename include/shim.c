@@ -12,6 +12,10 @@
 #include <asterisk/manager.h>
 #include <asterisk/pbx.h>
 #include <asterisk/sorcery.h>
+#include <asterisk/stasis.h>
+#include <asterisk/json.h>
+#include <asterisk/security_events.h>
+#include <asterisk/options.h>
 #include "shim.h"
 
 /* Implemented in Rust (src/asterisk/entry.rs); each is panic-guarded there. */
@@ -29,8 +33,10 @@ extern int multireg_function_write(int function, struct ast_channel *chan, const
 extern int multireg_ami_execute(struct mansession *s, const struct message *m);
 extern void multireg_on_pjsip_loaded(const char *object_type);
 extern pj_bool_t multireg_on_rx_early(pjsip_rx_data *rdata);
-extern int multireg_on_manager_event(int category, const char *event, const char *body);
 extern void multireg_on_contact_deleted(const void *contact);
+extern void multireg_on_challenge_sent(const char *address, const char *nonce);
+extern void multireg_on_auth_event(int outcome, const char *account, const char *address, const char *challenge);
+extern void multireg_on_queue_member_added(const char *queue, const char *interface, const char *state_interface);
 
 void multireg_shim_log(int severity, const char *file, int line, const char *function, const char *message)
 {
@@ -503,11 +509,34 @@ static pj_bool_t shim_on_rx_early(pjsip_rx_data *rdata)
 	return multireg_on_rx_early(rdata);
 }
 
+/* Every digest challenge Asterisk sends (a 401 from the authenticator): its nonce and the address it
+ * goes to, so that a later failed answer can be checked against what that address really received.
+ * Other responses cost one comparison. */
+static pj_status_t shim_guard_on_tx_response(pjsip_tx_data *tdata)
+{
+	pjsip_www_authenticate_hdr *hdr = NULL;
+	char nonce[128];
+
+	if (!tdata || !tdata->msg || tdata->msg->type != PJSIP_RESPONSE_MSG || tdata->msg->line.status.code != 401) {
+		return PJ_SUCCESS;
+	}
+	while ((hdr = pjsip_msg_find_hdr(tdata->msg, PJSIP_H_WWW_AUTHENTICATE, hdr ? hdr->next : NULL))) {
+		if (pj_stricmp2(&hdr->scheme, "digest") || hdr->challenge.digest.nonce.slen <= 0
+			|| hdr->challenge.digest.nonce.slen >= (pj_ssize_t) sizeof(nonce)) {
+			continue;
+		}
+		ast_copy_pj_str(nonce, &hdr->challenge.digest.nonce, sizeof(nonce));
+		multireg_on_challenge_sent(tdata->tp_info.dst_name, nonce);
+	}
+	return PJ_SUCCESS;
+}
+
 static pjsip_module multireg_guard_module = {
 	.name = { "mod-multireg-guard", 18 },
 	.id = -1,
 	.priority = PJSIP_MOD_PRIORITY_APPLICATION - 3,
 	.on_rx_request = shim_on_rx_early,
+	.on_tx_response = shim_guard_on_tx_response,
 };
 
 int multireg_shim_register_guard(void)
@@ -520,30 +549,211 @@ void multireg_shim_unregister_guard(void)
 	ast_sip_unregister_service(&multireg_guard_module);
 }
 
-/* ---- manager hook ---- */
-static int manager_hook_helper(int category, const char *event, char *body)
+/* ---- Stasis: security events and queue membership ---- */
+static const char *json_text(struct ast_json *json, const char *key)
 {
-	return multireg_on_manager_event(category, event, body);
+	const char *text = ast_json_string_get(ast_json_object_get(json, key));
+
+	return text ? text : "";
 }
 
-static struct manager_custom_hook multireg_hook = {
+static struct stasis_subscription *security_subscription;
+
+/* Only messages of ast_security_event_type() reach this (selective filter). */
+static void security_event_cb(void *data, struct stasis_subscription *sub, struct stasis_message *message)
+{
+	struct ast_json_payload *payload;
+	struct ast_json *json;
+
+	if (stasis_message_type(message) != ast_security_event_type()) {
+		return;
+	}
+	payload = stasis_message_data(message);
+	if (!payload || !(json = payload->json) || strcasecmp(json_text(json, "Service"), "PJSIP")) {
+		return;
+	}
+	switch (ast_json_integer_get(ast_json_object_get(json, "SecurityEvent"))) {
+	case AST_SECURITY_EVENT_CHAL_RESP_FAILED:
+		multireg_on_auth_event(MULTIREG_AUTH_FAILED, json_text(json, "AccountID"), json_text(json, "RemoteAddress"),
+			json_text(json, "Challenge"));
+		break;
+	case AST_SECURITY_EVENT_INVAL_PASSWORD:
+		multireg_on_auth_event(MULTIREG_AUTH_FAILED, json_text(json, "AccountID"), json_text(json, "RemoteAddress"),
+			json_text(json, "ReceivedChallenge"));
+		break;
+	case AST_SECURITY_EVENT_SUCCESSFUL_AUTH:
+		multireg_on_auth_event(MULTIREG_AUTH_SUCCEEDED, json_text(json, "AccountID"), json_text(json, "RemoteAddress"), "");
+		break;
+	default:
+		break;
+	}
+}
+
+int multireg_shim_subscribe_security(void)
+{
+	if (!ast_security_topic() || !ast_security_event_type()) {
+		return -1;
+	}
+	security_subscription = stasis_subscribe_pool(ast_security_topic(), security_event_cb, NULL);
+	if (!security_subscription) {
+		return -1;
+	}
+	stasis_subscription_accept_message_type(security_subscription, ast_security_event_type());
+	stasis_subscription_set_filter(security_subscription, STASIS_SUBSCRIPTION_FILTER_SELECTIVE);
+	return 0;
+}
+
+void multireg_shim_unsubscribe_security(void)
+{
+	/* Waits until the callback has run for the last time. */
+	security_subscription = stasis_unsubscribe_and_join(security_subscription);
+}
+
+/* app_queue publishes QueueMemberAdded on the manager topic with a message type private to
+ * app_queue.c (STASIS_MESSAGE_TYPE_DEFN_LOCAL), so no other module can name it in a filter.
+ * The subscription therefore accepts only Asterisk's generic manager messages (module Load/Unload,
+ * FullyBooted: a handful per day) while app_queue is not running; while it runs (and during
+ * start-up) it lets messages through only until the first QueueMemberAdded shows the type, and
+ * from that moment it accepts exactly that type. The learned type is touched only by this subscription's serializer and by (un)subscribe. */
+static struct stasis_subscription *queue_subscription;
+static struct stasis_message_type *queue_added_type;
+
+static void queue_learn(struct stasis_subscription *sub)
+{
+	if (!queue_added_type) {
+		stasis_subscription_set_filter(sub, STASIS_SUBSCRIPTION_FILTER_NONE);
+	}
+}
+
+static void queue_forget(struct stasis_subscription *sub)
+{
+	if (queue_added_type) {
+		stasis_subscription_decline_message_type(sub, queue_added_type);
+		ao2_ref(queue_added_type, -1);
+		queue_added_type = NULL;
+	}
+	stasis_subscription_set_filter(sub, STASIS_SUBSCRIPTION_FILTER_SELECTIVE);
+}
+
+static void queue_event_cb(void *data, struct stasis_subscription *sub, struct stasis_message *message)
+{
+	struct stasis_message_type *type = stasis_message_type(message);
+	struct ast_json_payload *payload;
+	struct ast_json *json;
+
+	if (stasis_subscription_final_message(sub, message)) {
+		return;
+	}
+	if (type == ast_manager_get_generic_type()) {
+		const char *what;
+		const char *module;
+
+		payload = stasis_message_data(message);
+		if (!payload || !payload->json) {
+			return;
+		}
+		what = json_text(payload->json, "type");
+		module = json_text(ast_json_object_get(payload->json, "event"), "Module");
+		if (!strcmp(what, "FullyBooted")) {
+			/* Learning ran through the start-up; without app_queue there is nothing to learn. */
+			if (!ast_module_check("app_queue.so")) {
+				queue_forget(sub);
+			}
+		} else if (!strncmp(module, "app_queue", 9) && !strcmp(what, "Load")) {
+			/* A freshly loaded app_queue has created new message types. */
+			queue_forget(sub);
+			queue_learn(sub);
+		} else if (!strncmp(module, "app_queue", 9) && !strcmp(what, "Unload")) {
+			queue_forget(sub);
+		}
+		return;
+	}
+	if (type != queue_added_type) {
+		if (queue_added_type) {
+			/* Let through while learning began elsewhere: narrow again. */
+			stasis_subscription_set_filter(sub, STASIS_SUBSCRIPTION_FILTER_SELECTIVE);
+			return;
+		}
+		if (!type || strcmp(S_OR(stasis_message_type_name(type), ""), "queue_member_added_type")) {
+			return;
+		}
+		queue_added_type = ao2_bump(type);
+		stasis_subscription_accept_message_type(sub, type);
+		stasis_subscription_set_filter(sub, STASIS_SUBSCRIPTION_FILTER_SELECTIVE);
+	}
+	payload = stasis_message_data(message);
+	if (!payload || !(json = payload->json)) {
+		return;
+	}
+	multireg_on_queue_member_added(json_text(json, "Queue"), json_text(json, "Interface"), json_text(json, "StateInterface"));
+}
+
+int multireg_shim_subscribe_queues(void)
+{
+	if (!ast_manager_get_topic() || !ast_manager_get_generic_type()) {
+		return -1;
+	}
+	queue_subscription = stasis_subscribe_pool(ast_manager_get_topic(), queue_event_cb, NULL);
+	if (!queue_subscription) {
+		return -1;
+	}
+	stasis_subscription_accept_message_type(queue_subscription, ast_manager_get_generic_type());
+	stasis_subscription_set_filter(queue_subscription, STASIS_SUBSCRIPTION_FILTER_SELECTIVE);
+	/* During start-up app_queue loads after us (it loads last, as a device state consumer) and may
+	 * add members before our callback has seen FullyBooted: learn from the start, so no addition
+	 * published in between is filtered out. */
+	if (!ast_fully_booted || ast_module_check("app_queue.so")) {
+		queue_learn(queue_subscription);
+	}
+	return 0;
+}
+
+void multireg_shim_unsubscribe_queues(void)
+{
+	queue_subscription = stasis_unsubscribe_and_join(queue_subscription);
+	if (queue_added_type) {
+		ao2_ref(queue_added_type, -1);
+		queue_added_type = NULL;
+	}
+}
+
+/* ---- AMI actions run inside Asterisk ---- */
+/* The response of the action being run by this thread. The hook below is handed to
+ * ast_hook_send_action only: it is never registered with the manager, so it sees that action's
+ * response and no other AMI traffic. */
+static __thread struct ast_str *action_output;
+
+static int action_output_helper(int category, const char *event, char *body)
+{
+	if (action_output && body) {
+		ast_str_append(&action_output, 0, "%s", body);
+	}
+	return 0;
+}
+
+static struct manager_custom_hook action_hook = {
 	.file = __FILE__,
-	.helper = manager_hook_helper,
+	.helper = action_output_helper,
 };
 
-void multireg_shim_register_hook(void)
+char *multireg_shim_run_action(const char *message)
 {
-	ast_manager_register_hook(&multireg_hook);
+	struct ast_str *outer = action_output;
+	char *text = NULL;
+
+	action_output = ast_str_create(1024);
+	if (action_output) {
+		ast_hook_send_action(&action_hook, message);
+		text = ast_strdup(ast_str_buffer(action_output));
+		ast_free(action_output);
+	}
+	action_output = outer;
+	return text;
 }
 
-void multireg_shim_unregister_hook(void)
+void multireg_shim_free(char *text)
 {
-	ast_manager_unregister_hook(&multireg_hook);
-}
-
-int multireg_shim_hook_action(const char *message)
-{
-	return ast_hook_send_action(&multireg_hook, message);
+	ast_free(text);
 }
 
 static int load_module(void)

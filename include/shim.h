@@ -68,7 +68,8 @@ int multireg_shim_secondary_delete(int type_index, const char *id);
 /* 1 if the object exists in our memory wizard, 0 if not. */
 int multireg_shim_secondary_owned(int type_index, const char *id);
 
-/* A second PJSIP module before the authenticator: refuses requests from blocked addresses. */
+/* A second PJSIP module before the authenticator: refuses requests from blocked addresses, and
+ * notes the nonce and destination of every digest challenge (401) Asterisk sends. */
 int multireg_shim_register_guard(void);
 void multireg_shim_unregister_guard(void);
 
@@ -84,9 +85,22 @@ int multireg_shim_contact_uris_equal(const char *a, const char *b);
 int multireg_shim_observe_contacts(void);
 void multireg_shim_unobserve_contacts(void);
 
-/* Manager hook: sees every AMI event (security events, queue membership) and runs actions. */
-void multireg_shim_register_hook(void);
-void multireg_shim_unregister_hook(void);
-int multireg_shim_hook_action(const char *message);
+/* Outcome passed to multireg_on_auth_event. */
+enum multireg_auth_outcome {
+	MULTIREG_AUTH_FAILED = 1,
+	MULTIREG_AUTH_SUCCEEDED = 2,
+};
+
+/* Stasis subscriptions: PJSIP security events (selective: security event type only), and
+ * app_queue's QueueMemberAdded (see shim.c for how its private type is learned). */
+int multireg_shim_subscribe_security(void);
+void multireg_shim_unsubscribe_security(void);
+int multireg_shim_subscribe_queues(void);
+void multireg_shim_unsubscribe_queues(void);
+
+/* Runs an AMI action inside Asterisk and returns its response text (free with
+ * multireg_shim_free), or NULL. Sees only that action's response, never other AMI traffic. */
+char *multireg_shim_run_action(const char *message);
+void multireg_shim_free(char *text);
 
 #endif

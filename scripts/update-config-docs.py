@@ -11,7 +11,7 @@ source = (top / "src/policy/config.rs").read_text()
 constants = dict(re.findall(r'pub const (DEFAULT_[A-Z_]+): &str =\s*"([^"]*)"', source))
 block = source[source.index("pub const OPTION_DOCS"):]
 block = block[: block.index("];")]
-entry = re.compile(r'\("([a-z_]+)",\s*("(?:[^"\\]|\\.)*"|[A-Z_]+),\s*"((?:[^"\\]|\\.)*)"\)')
+entry = re.compile(r'\("([a-z0-9_]+)",\s*("(?:[^"\\]|\\.)*"|[A-Z_]+),\s*"((?:[^"\\]|\\.)*)"\)')
 options = []
 for name, default, text in entry.findall(block):
     default = constants.get(default, default.strip('"'))

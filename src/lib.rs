@@ -27,6 +27,7 @@ mod guard;
 #[cfg(test)]
 mod module {
     #[path = "books.rs"]
+    #[allow(dead_code)]
     pub mod books;
     #[path = "policies.rs"]
     pub mod policies;

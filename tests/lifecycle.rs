@@ -76,47 +76,57 @@ fn two_hundred_cycles_of_unload_load_and_reloads_under_load() {
             }
         }));
     }
-    let cli = |command: &str, cycle: usize| {
-        asterisk.try_cli(command).unwrap_or_else(|| {
-            let log = asterisk.messages_log();
-            let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            panic!(
-                "cycle {cycle}: `{command}` failed; last log lines:\n{}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            )
-        })
-    };
-    for cycle in 0..CYCLES {
-        match cycle % 4 {
-            0 => {
-                // Asterisk refuses to unload a module while a channel runs one of its
-                // applications (a call in MultiregDial): try again until the call ends.
-                let unloaded = (0..200).any(|_| {
-                    let done = asterisk.try_cli("module unload res_pjsip_multireg.so").is_some_and(|o| o.contains("Unloaded"));
-                    if !done {
-                        std::thread::sleep(Duration::from_millis(25));
-                    }
-                    done
-                });
-                assert!(unloaded, "cycle {cycle}: never unloaded; {}", asterisk.cli("core show channels"));
-                let out = cli("module load res_pjsip_multireg.so", cycle);
-                assert!(out.contains("Loaded"), "cycle {cycle}: {out}");
+    // The cycles run under catch_unwind so a failure stops the workers first: the instance is
+    // then dropped by this thread while panicking, which prints its log and keeps its folder.
+    let cycles = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let cli = |command: &str, cycle: usize| {
+            asterisk.try_cli(command).unwrap_or_else(|| {
+                let log = asterisk.messages_log();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                panic!(
+                    "cycle {cycle}: `{command}` failed; last log lines:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
+        };
+        for cycle in 0..CYCLES {
+            match cycle % 4 {
+                0 => {
+                    // Asterisk refuses to unload a module while a channel runs one of its
+                    // applications (a call in MultiregDial): try again until the call ends.
+                    let unloaded = (0..200).any(|_| {
+                        let done =
+                            asterisk.try_cli("module unload res_pjsip_multireg.so").is_some_and(|o| o.contains("Unloaded"));
+                        if !done {
+                            std::thread::sleep(Duration::from_millis(25));
+                        }
+                        done
+                    });
+                    assert!(unloaded, "cycle {cycle}: never unloaded; {}", asterisk.cli("core show channels"));
+                    let out = cli("module load res_pjsip_multireg.so", cycle);
+                    assert!(out.contains("Loaded"), "cycle {cycle}: {out}");
+                }
+                1 => {
+                    assert!(cli("module reload res_pjsip_multireg.so", cycle).contains("reloaded successfully"), "cycle {cycle}")
+                }
+                2 => {
+                    cli("module reload res_pjsip.so", cycle);
+                }
+                _ => {
+                    // State rebuilt: the policy is in force and the secondary exists.
+                    let table = asterisk.cli("multireg show extensions");
+                    assert!(table.lines().any(|l| l.starts_with("101 ")), "cycle {cycle}: {table}");
+                }
             }
-            1 => assert!(cli("module reload res_pjsip_multireg.so", cycle).contains("reloaded successfully"), "cycle {cycle}"),
-            2 => {
-                cli("module reload res_pjsip.so", cycle);
-            }
-            _ => {
-                // State rebuilt: the policy is in force and the secondary exists.
-                let table = asterisk.cli("multireg show extensions");
-                assert!(table.lines().any(|l| l.starts_with("101 ")), "cycle {cycle}: {table}");
-            }
+            assert!(asterisk.cli("module show like multireg").contains("Running"), "cycle {cycle}");
         }
-        assert!(asterisk.cli("module show like multireg").contains("Running"), "cycle {cycle}");
-    }
+    }));
     stop.store(true, Ordering::Relaxed);
     for worker in workers {
         worker.join().expect("worker");
+    }
+    if let Err(failure) = cycles {
+        std::panic::resume_unwind(failure);
     }
     assert!(answered.load(Ordering::Relaxed) > 100, "REGISTERs kept being answered ({})", answered.load(Ordering::Relaxed));
     assert!(calls.load(Ordering::Relaxed) > 5, "calls kept being answered ({})", calls.load(Ordering::Relaxed));

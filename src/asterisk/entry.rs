@@ -44,8 +44,20 @@ pub trait AsteriskModule {
     fn pjsip_loaded(object_type: &str);
     /// A contact left the location store.
     fn contact_removed(aor: &str, uri: &str);
-    /// An AMI event seen by the manager hook.
-    fn manager_event(event: &str, body: &str);
+    /// The address guard saw Asterisk send a digest challenge with `nonce` to `address`.
+    fn challenge_sent(address: &str, nonce: &str);
+    /// A PJSIP security event about an authentication of `account` from `address` (Asterisk's
+    /// "IPV4/UDP/1.2.3.4/5060" form); `challenge` is the nonce the sender answered.
+    fn auth_event(outcome: AuthOutcome, account: &str, address: &str, challenge: &str);
+    /// app_queue added a member to a queue.
+    fn queue_member_added(queue: &str, interface: &str, state_interface: &str);
+}
+
+/// What a PJSIP security event says about an authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthOutcome {
+    Failed,
+    Succeeded,
 }
 
 const LOAD_DECLINE: c_int = bindings::AST_MODULE_LOAD_DECLINE as c_int;
@@ -257,12 +269,24 @@ pub unsafe fn contact_deleted<M: AsteriskModule>(contact: *const c_void) {
     guarded("contact observer", (), || M::contact_removed(&aor, &uri))
 }
 
-pub fn manager_event<M: AsteriskModule>(event: *const c_char, body: *const c_char) -> c_int {
-    let (event, body) = (from_c(event), from_c(body));
-    guarded("manager hook", 0, || {
-        M::manager_event(&event, &body);
-        0
-    })
+pub fn challenge_sent<M: AsteriskModule>(address: *const c_char, nonce: *const c_char) {
+    let (address, nonce) = (from_c(address), from_c(nonce));
+    guarded("challenge observer", (), || M::challenge_sent(&address, &nonce))
+}
+
+pub fn auth_event<M: AsteriskModule>(outcome: c_int, account: *const c_char, address: *const c_char, challenge: *const c_char) {
+    let outcome = match outcome as u32 {
+        bindings::MULTIREG_AUTH_FAILED => AuthOutcome::Failed,
+        bindings::MULTIREG_AUTH_SUCCEEDED => AuthOutcome::Succeeded,
+        _ => return,
+    };
+    let (account, address, challenge) = (from_c(account), from_c(address), from_c(challenge));
+    guarded("security event", (), || M::auth_event(outcome, &account, &address, &challenge))
+}
+
+pub fn queue_member_added<M: AsteriskModule>(queue: *const c_char, interface: *const c_char, state_interface: *const c_char) {
+    let (queue, interface, state_interface) = (from_c(queue), from_c(interface), from_c(state_interface));
+    guarded("queue member added", (), || M::queue_member_added(&queue, &interface, &state_interface))
 }
 
 /// Generates the `extern "C"` functions the shim (include/shim.c) calls, each forwarding to the
@@ -368,8 +392,25 @@ macro_rules! declare_module {
                 unsafe { entry::contact_deleted::<$module>(contact) }
             }
             #[no_mangle]
-            pub extern "C" fn multireg_on_manager_event(_category: c_int, event: *const c_char, body: *const c_char) -> c_int {
-                entry::manager_event::<$module>(event, body)
+            pub extern "C" fn multireg_on_challenge_sent(address: *const c_char, nonce: *const c_char) {
+                entry::challenge_sent::<$module>(address, nonce)
+            }
+            #[no_mangle]
+            pub extern "C" fn multireg_on_auth_event(
+                outcome: c_int,
+                account: *const c_char,
+                address: *const c_char,
+                challenge: *const c_char,
+            ) {
+                entry::auth_event::<$module>(outcome, account, address, challenge)
+            }
+            #[no_mangle]
+            pub extern "C" fn multireg_on_queue_member_added(
+                queue: *const c_char,
+                interface: *const c_char,
+                state_interface: *const c_char,
+            ) {
+                entry::queue_member_added::<$module>(queue, interface, state_interface)
             }
         }
     };

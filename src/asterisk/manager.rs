@@ -91,28 +91,19 @@ impl AmiRequest {
     }
 }
 
-/// The manager hook: every AMI event reaches `AsteriskModule::manager_event`, and the module can
-/// run AMI actions through it. Dropping unregisters it.
-pub struct ManagerHook(());
-
-impl ManagerHook {
-    pub fn register() -> ManagerHook {
-        // SAFETY: registers the shim's static hook.
-        unsafe { bindings::multireg_shim_register_hook() };
-        ManagerHook(())
-    }
-
-    /// Runs an AMI action ("Action: QueueRemove\r\n..."); its response comes back as events.
-    pub fn run_action(&self, message: &str) -> bool {
-        let message = to_c(message);
-        // SAFETY: the hook is registered for as long as `self` lives.
-        unsafe { bindings::multireg_shim_hook_action(message.as_ptr()) == 0 }
-    }
-}
-
-impl Drop for ManagerHook {
-    fn drop(&mut self) {
-        // SAFETY: unregisters the hook; after this no more events arrive.
-        unsafe { bindings::multireg_shim_unregister_hook() }
+/// Runs an AMI action inside Asterisk ("Action: QueueRemove\r\n...") and returns its response
+/// text. Only this action's response is seen: no hook on the manager's event stream is involved.
+pub fn run_action(message: &str) -> Option<String> {
+    let message = to_c(message);
+    // SAFETY: a valid C string; the shim returns a string Asterisk allocated (or null), which we
+    // copy and hand back to the shim to free exactly once.
+    unsafe {
+        let text = bindings::multireg_shim_run_action(message.as_ptr());
+        if text.is_null() {
+            return None;
+        }
+        let copy = from_c(text);
+        bindings::multireg_shim_free(text);
+        Some(copy)
     }
 }

@@ -17,4 +17,5 @@ pub mod observers;
 pub mod pjsip;
 pub mod sip_message;
 pub mod sorcery;
+pub mod stasis;
 pub mod text;

@@ -98,11 +98,12 @@ fn set_ring_mode(request: &AmiRequest) {
 fn show_blocks(request: &AmiRequest) {
     let items: Vec<_> = super::authblock::blocked()
         .into_iter()
-        .map(|(address, remaining, failures)| {
+        .map(|block| {
             vec![
-                ("Address", address.to_string()),
-                ("SecondsLeft", remaining.as_secs().to_string()),
-                ("Failures", failures.to_string()),
+                ("Address", block.address),
+                ("Extension", block.extension),
+                ("SecondsLeft", block.remaining.as_secs().to_string()),
+                ("Failures", block.failures.to_string()),
             ]
         })
         .collect();
@@ -121,15 +122,24 @@ fn clear_blocks(request: &AmiRequest) {
 
 pub fn blocks_text(out: &mut String) -> i32 {
     let blocked = super::authblock::blocked();
-    let _ = writeln!(out, "{:<40} {:>12} {:>9}", "Address", "Seconds left", "Failures");
-    for (address, remaining, failures) in &blocked {
-        let _ = writeln!(out, "{:<40} {:>12} {:>9}", address.to_string(), remaining.as_secs(), failures);
+    let _ = writeln!(out, "{:<40} {:<16} {:>12} {:>9}", "Address", "Extension", "Seconds left", "Failures");
+    for block in &blocked {
+        let _ = writeln!(
+            out,
+            "{:<40} {:<16} {:>12} {:>9}",
+            block.address,
+            block.extension,
+            block.remaining.as_secs(),
+            block.failures
+        );
     }
     let _ = writeln!(out, "{} blocked addresses", blocked.len());
     0
 }
 
 pub fn clear_blocks_text(address: Option<&str>, out: &mut String) -> i32 {
+    // "2001:db8:1:2::/64" as `multireg show blocks` prints an IPv6 source: any address in it.
+    let address = address.map(|a| a.split_once('/').map_or(a, |(a, _)| a).trim());
     let address = match address.map(str::parse::<IpAddr>) {
         Some(Err(_)) => {
             let _ = writeln!(out, "'{}' is not an IP address", address.unwrap_or_default());

@@ -21,11 +21,12 @@ use std::sync::Mutex;
 use crate::asterisk::channel::Channel;
 use crate::asterisk::cli::{CliCommand, CliCommands};
 use crate::asterisk::dialplan::{DialplanApp, DialplanFunction, DialplanItems};
-use crate::asterisk::entry::{AsteriskModule, CliOutcome};
+use crate::asterisk::entry::{AsteriskModule, AuthOutcome, CliOutcome};
 use crate::asterisk::manager::{AmiRequest, ManagerActions};
 use crate::asterisk::memory_objects::MemoryWizard;
 use crate::asterisk::observers::{ContactObserver, PjsipReloadObserver};
 use crate::asterisk::pjsip::{AddressGuardService, RequestService, RxRequest, TxResponse};
+use crate::asterisk::stasis::{QueueSubscription, SecuritySubscription};
 use crate::asterisk::{config, guard, logger};
 use crate::policy::config::{apply_reload, parse_sections};
 
@@ -34,7 +35,8 @@ use crate::policy::config::{apply_reload, parse_sections};
 /// objects that work may still read.
 struct Registrations {
     _reload_observer: PjsipReloadObserver,
-    _events: events::Watching,
+    _queue_subscription: QueueSubscription,
+    _security_subscription: SecuritySubscription,
     _contact_observer: ContactObserver,
     _address_guard: AddressGuardService,
     _request_service: RequestService,
@@ -54,6 +56,7 @@ impl AsteriskModule for Multireg {
         logger::install();
         guard::install_quiet_panic_hook();
         state::reset();
+        authblock::reset();
         books::clear();
         stats::reset();
         policies::replace(Default::default());
@@ -68,11 +71,13 @@ impl AsteriskModule for Multireg {
         let request_service = RequestService::register()?;
         let address_guard = AddressGuardService::register()?;
         let contact_observer = ContactObserver::add()?;
-        let events = events::start();
+        let security_subscription = SecuritySubscription::subscribe()?;
+        let queue_subscription = QueueSubscription::subscribe()?;
         let reload_observer = PjsipReloadObserver::add()?;
         let registrations = Registrations {
             _reload_observer: reload_observer,
-            _events: events,
+            _queue_subscription: queue_subscription,
+            _security_subscription: security_subscription,
             _contact_observer: contact_observer,
             _address_guard: address_guard,
             _request_service: request_service,
@@ -158,8 +163,22 @@ impl AsteriskModule for Multireg {
         registrar::on_contact_removed(aor, uri)
     }
 
-    fn manager_event(event: &str, body: &str) {
-        events::on_event(event, body)
+    fn challenge_sent(address: &str, nonce: &str) {
+        if let Ok(address) = address.parse() {
+            authblock::challenge_sent(address, nonce);
+        }
+    }
+
+    fn auth_event(outcome: AuthOutcome, account: &str, address: &str, challenge: &str) {
+        let Some(address) = crate::policy::authblock::security_event_address(address) else { return };
+        match outcome {
+            AuthOutcome::Failed => authblock::record_failure(account, address, challenge),
+            AuthOutcome::Succeeded => authblock::record_success(account, address),
+        }
+    }
+
+    fn queue_member_added(queue: &str, interface: &str, state_interface: &str) {
+        events::member_added(queue, interface, state_interface)
     }
 }
 
@@ -176,6 +195,7 @@ pub fn reload() -> Result<(), String> {
     // Defaults may have changed, and an administrator may have edited the astdb.
     state::STATE.lock().ring_modes.clear();
     books::retain(|endpoint| index.for_endpoint(endpoint).is_some());
+    authblock::configure(index.sorted().iter().map(|config| &**config));
     secondaries::sync();
     for config in index.sorted() {
         registrar::check_aor_settings(&config);

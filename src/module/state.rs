@@ -4,19 +4,14 @@ use std::sync::{Mutex, MutexGuard};
 
 use once_cell::sync::Lazy;
 
-use crate::policy::authblock::AuthBlocker;
 use crate::policy::ringmode::RingMode;
 
 #[derive(Default)]
 pub struct State {
-    /// Failed-authentication blockers, one per type=multireg section (its own thresholds).
-    pub blockers: HashMap<String, AuthBlocker>,
     /// Secondary endpoint names we created, by primary endpoint.
     pub secondaries: HashMap<String, String>,
     /// Ring modes read from or written to the astdb since the last (re)load.
     pub ring_modes: HashMap<String, RingMode>,
-    /// Queue members in the order app_queue added them (snapshot at load, then AMI events).
-    pub queue_members: HashMap<String, Vec<String>>,
 }
 
 /// std's Mutex, not parking_lot's: parking_lot keeps per-thread data with a destructor in every

@@ -12,15 +12,32 @@ pub fn pjsip_endpoint_of(interface: &str) -> Option<&str> {
     (!name.is_empty()).then_some(name)
 }
 
-/// Refuses adding one device of an extension to a queue that already has its other device
-/// (PJSIP/101 vs PJSIP/101r). Returns the message to log and show; None when allowed.
-pub fn queue_member_conflict(
-    queue_member_interfaces: &[String],
-    new_interface: &str,
-    primary: &str,
-    secondary: &str,
-) -> Option<String> {
-    let new_endpoint = pjsip_endpoint_of(new_interface)?;
+/// A queue member as app_queue reports it: the interface it rings and the one whose device
+/// state it follows (the same unless set, e.g. `Local/101@ctx` following `PJSIP/101`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMember {
+    pub interface: String,
+    pub state_interface: String,
+}
+
+impl QueueMember {
+    pub fn new(interface: &str, state_interface: &str) -> QueueMember {
+        QueueMember { interface: interface.trim().to_string(), state_interface: state_interface.trim().to_string() }
+    }
+}
+
+/// The PJSIP endpoint a member stands for: the one its interface rings, else the one whose
+/// state it follows. None for members of other technologies.
+pub fn member_device(member: &QueueMember) -> Option<&str> {
+    pjsip_endpoint_of(&member.interface).or_else(|| pjsip_endpoint_of(&member.state_interface))
+}
+
+/// Refuses the member just `added` to a queue whose current `members` (as app_queue lists them,
+/// the added one included) hold the other device of the same extension (PJSIP/101 vs
+/// PJSIP/101r). Returns the message to log and show; None when allowed, or when the added member
+/// is no longer in the queue.
+pub fn queue_member_conflict(members: &[QueueMember], added: &QueueMember, primary: &str, secondary: &str) -> Option<String> {
+    let new_endpoint = member_device(added)?;
     let other = if new_endpoint == primary {
         secondary
     } else if new_endpoint == secondary {
@@ -28,15 +45,14 @@ pub fn queue_member_conflict(
     } else {
         return None;
     };
-    if other.is_empty() || other == new_endpoint {
+    if other.is_empty() || other == new_endpoint || !members.iter().any(|m| m.interface == added.interface) {
         return None;
     }
-    let existing = queue_member_interfaces.iter().find(|member| pjsip_endpoint_of(member) == Some(other))?;
+    let existing = members.iter().find(|m| m.interface != added.interface && member_device(m) == Some(other))?;
     Some(format!(
         "Refusing to add {} to the queue: {} (the other device of extension {primary}) is already a member. \
          Remove it from the queue first.",
-        new_interface.trim(),
-        existing.trim()
+        added.interface, existing.interface
     ))
 }
 
@@ -70,36 +86,64 @@ mod tests {
         assert_eq!(pjsip_endpoint_of("101"), None);
     }
 
-    fn members(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    fn members(list: &[&str]) -> Vec<QueueMember> {
+        list.iter().map(|s| QueueMember::new(s, "")).collect()
+    }
+
+    fn member(interface: &str) -> QueueMember {
+        QueueMember::new(interface, "")
     }
 
     #[test]
     fn second_device_of_the_same_extension_is_refused() {
-        let queue = members(&["PJSIP/101", "PJSIP/102"]);
-        let message = queue_member_conflict(&queue, "PJSIP/101r", "101", "101r").unwrap();
+        let queue = members(&["PJSIP/101", "PJSIP/102", "PJSIP/101r"]);
+        let message = queue_member_conflict(&queue, &member("PJSIP/101r"), "101", "101r").unwrap();
         assert!(message.contains("PJSIP/101r"), "{message}");
         assert!(message.contains("PJSIP/101 (the other device of extension 101)"), "{message}");
         // And the other way round, with a differently cased technology.
-        let queue = members(&["pjsip/101r"]);
-        assert!(queue_member_conflict(&queue, "PJSIP/101", "101", "101r").is_some());
+        let queue = members(&["pjsip/101r", "PJSIP/101"]);
+        assert!(queue_member_conflict(&queue, &member("PJSIP/101"), "101", "101r").is_some());
+    }
+
+    #[test]
+    fn local_members_count_by_the_device_whose_state_they_follow() {
+        let local = QueueMember::new("Local/101@internal/n", "PJSIP/101");
+        assert_eq!(member_device(&local), Some("101"));
+        let queue = vec![local.clone(), member("PJSIP/101r")];
+        assert!(queue_member_conflict(&queue, &member("PJSIP/101r"), "101", "101r").is_some());
+        let queue = vec![member("PJSIP/101r"), local.clone()];
+        assert!(queue_member_conflict(&queue, &local, "101", "101r").unwrap().contains("Local/101@internal/n"));
+        // A Local member without a PJSIP state interface is not a device of ours.
+        let plain = QueueMember::new("Local/101r@internal/n", "Local/101r@internal/n");
+        assert_eq!(member_device(&plain), None);
+        assert_eq!(queue_member_conflict(&[member("PJSIP/101"), plain.clone()], &plain, "101", "101r"), None);
+    }
+
+    #[test]
+    fn a_member_already_gone_or_alone_is_not_refused() {
+        // Removed again before its event was handled: nothing to refuse.
+        assert_eq!(queue_member_conflict(&members(&["PJSIP/101"]), &member("PJSIP/101r"), "101", "101r"), None);
+        // The other device left the queue: no stale memory of it.
+        assert_eq!(queue_member_conflict(&members(&["PJSIP/101r", "PJSIP/102"]), &member("PJSIP/101r"), "101", "101r"), None);
     }
 
     #[test]
     fn unrelated_or_same_members_are_allowed() {
-        let queue = members(&["PJSIP/102", "PJSIP/101rr", "Local/101r@ctx", "PJSIP/1010"]);
-        assert_eq!(queue_member_conflict(&queue, "PJSIP/101r", "101", "101r"), None);
-        assert_eq!(queue_member_conflict(&queue, "PJSIP/101", "101", "101r"), None);
-        // Re-adding the same device is the queue's own business.
-        let queue = members(&["PJSIP/101"]);
-        assert_eq!(queue_member_conflict(&queue, "PJSIP/101", "101", "101r"), None);
+        let queue = members(&["PJSIP/102", "PJSIP/101rr", "Local/101r@ctx", "PJSIP/1010", "PJSIP/101r", "PJSIP/101"]);
+        let only = |list: &[&str], added: &str, primary: &str, secondary: &str| {
+            let mut queue = members(list);
+            queue.push(member(added));
+            queue_member_conflict(&queue, &member(added), primary, secondary)
+        };
+        assert_eq!(only(&["PJSIP/102", "PJSIP/101rr", "Local/101r@ctx", "PJSIP/1010"], "PJSIP/101r", "101", "101r"), None);
+        assert_eq!(only(&["PJSIP/102", "PJSIP/101rr", "Local/101r@ctx", "PJSIP/1010"], "PJSIP/101", "101", "101r"), None);
         // Other extensions and technologies are not ours to judge.
-        assert_eq!(queue_member_conflict(&queue, "PJSIP/102r", "101", "101r"), None);
-        assert_eq!(queue_member_conflict(&queue, "Local/101r@ctx", "101", "101r"), None);
+        assert_eq!(queue_member_conflict(&queue, &member("PJSIP/102r"), "101", "101r"), None);
+        assert_eq!(queue_member_conflict(&queue, &member("Local/101r@ctx"), "101", "101r"), None);
         // Endpoint names are case-sensitive in Asterisk.
-        assert_eq!(queue_member_conflict(&members(&["PJSIP/ALICE"]), "PJSIP/alicer", "alice", "alicer"), None);
-        assert_eq!(queue_member_conflict(&members(&["PJSIP/alicer"]), "PJSIP/ALICE", "alice", "alicer"), None);
+        assert_eq!(only(&["PJSIP/ALICE"], "PJSIP/alicer", "alice", "alicer"), None);
+        assert_eq!(only(&["PJSIP/alicer"], "PJSIP/ALICE", "alice", "alicer"), None);
         // Without a secondary there is nothing to conflict with.
-        assert_eq!(queue_member_conflict(&queue, "PJSIP/101", "101", ""), None);
+        assert_eq!(only(&["PJSIP/101"], "PJSIP/101", "101", ""), None);
     }
 }

@@ -36,10 +36,11 @@ pub const OPTION_DOCS: &[(&str, &str, &str)] = &[
     ("remote_destination", "", "Dial target used as the remote side instead of the secondary, e.g. PJSIP/0044123@trunk (Tech/resource; no & , ( ) quotes $ { } [ ] | ^ \\ or whitespace)."),
     ("all_busy_mode", "no", "yes/no: while any device of the extension is in a call, new calls ring none of them (BUSY)."),
     ("max_concurrent_calls", "0", "Calls on primary and secondary together, 0-100; 0 = unlimited."),
-    ("auth_fail_limit", "5", "Failed authentications from one address within auth_fail_window that block it, 1-100."),
-    ("auth_fail_window", "60", "Seconds over which failed authentications are counted, 1-3600."),
+    ("auth_fail_limit", "5", "Failed authentications answering a challenge Asterisk sent to one address, within auth_fail_window, that block the address for this extension's primary and secondary, 0-100 (0 turns blocking off)."),
+    ("auth_fail_window", "60", "Seconds from the first counted failure during which failures add up, 1-3600."),
     ("auth_block_time", "300", "Seconds an address stays blocked, 1-86400."),
-    ("auth_block_exempt", "", "Comma-separated IPv4/IPv6 addresses or networks (CIDR or a.b.c.d/netmask) never blocked."),
+    ("auth_block_exempt", "", "Comma-separated IPv4/IPv6 addresses or networks (CIDR or a.b.c.d/netmask) never counted or blocked; a reload lifts blocks they cover."),
+    ("auth_block_ipv6_prefix", "64", "IPv6 sources are counted and blocked per network of this prefix length, 16-128 (IPv4 is always per address)."),
     ("ring_mode_prompt", DEFAULT_RING_MODE_PROMPT, "Sound files (&-separated, characters A-Z a-z 0-9 _ / & -) played by RingMode() to ask for 1, 2 or 3."),
     ("ring_mode_confirm", DEFAULT_RING_MODE_CONFIRM, "Sound files (&-separated) played by RingMode() after a mode is stored."),
     ("ring_mode_timeout", "5", "Seconds RingMode() waits for a key after the prompt, 1-30; silence counts as one of the three tries."),
@@ -104,7 +105,7 @@ pub struct MultiregConfig {
     pub all_busy_mode: bool,
     /// 0-100, default 0 = unlimited.
     pub max_concurrent_calls: u32,
-    /// 1-100, default 5.
+    /// 0-100, default 5; 0 turns blocking off.
     pub auth_fail_limit: u32,
     /// Seconds, 1-3600, default 60.
     pub auth_fail_window: u32,
@@ -112,6 +113,8 @@ pub struct MultiregConfig {
     pub auth_block_time: u32,
     /// Addresses/networks never blocked; default none.
     pub auth_block_exempt: Vec<Cidr>,
+    /// IPv6 sources are grouped per network of this length, 16-128, default 64.
+    pub auth_block_ipv6_prefix: u8,
     /// `&`-joined sound files, default `DEFAULT_RING_MODE_PROMPT`.
     pub ring_mode_prompt: String,
     /// `&`-joined sound files, default `DEFAULT_RING_MODE_CONFIRM`.
@@ -146,6 +149,7 @@ impl MultiregConfig {
             auth_fail_window: 60,
             auth_block_time: 300,
             auth_block_exempt: Vec::new(),
+            auth_block_ipv6_prefix: 64,
             ring_mode_prompt: DEFAULT_RING_MODE_PROMPT.to_string(),
             ring_mode_confirm: DEFAULT_RING_MODE_CONFIRM.to_string(),
             ring_mode_timeout: 5,
@@ -164,6 +168,17 @@ impl MultiregConfig {
     /// `101r` when dual registration is on.
     pub fn secondary_endpoint(&self) -> Option<String> {
         self.dual_registration.then(|| format!("{}{}", self.endpoint, self.secondary_suffix))
+    }
+
+    /// The failed-authentication thresholds of this section, as the block table uses them.
+    pub fn block_settings(&self) -> crate::policy::authblock::BlockSettings {
+        crate::policy::authblock::BlockSettings {
+            limit: self.auth_fail_limit,
+            window: std::time::Duration::from_secs(self.auth_fail_window.into()),
+            block_time: std::time::Duration::from_secs(self.auth_block_time.into()),
+            exempt: self.auth_block_exempt.clone(),
+            ipv6_prefix: self.auth_block_ipv6_prefix,
+        }
     }
 
     pub fn is_auth_block_exempt(&self, address: &IpAddr) -> bool {
@@ -290,10 +305,11 @@ fn apply_option(config: &mut MultiregConfig, option: &str, value: &str) -> Resul
         "remote_destination" => config.remote_destination = parse_remote_destination(value)?,
         "all_busy_mode" => config.all_busy_mode = parse_bool(value)?,
         "max_concurrent_calls" => config.max_concurrent_calls = parse_range(value, 0, 100)?,
-        "auth_fail_limit" => config.auth_fail_limit = parse_range(value, 1, 100)?,
+        "auth_fail_limit" => config.auth_fail_limit = parse_range(value, 0, 100)?,
         "auth_fail_window" => config.auth_fail_window = parse_range(value, 1, 3600)?,
         "auth_block_time" => config.auth_block_time = parse_range(value, 1, 86400)?,
         "auth_block_exempt" => config.auth_block_exempt = parse_cidr_list(value)?,
+        "auth_block_ipv6_prefix" => config.auth_block_ipv6_prefix = parse_range(value, 16, 128)? as u8,
         "ring_mode_prompt" => config.ring_mode_prompt = parse_sounds(value)?,
         "ring_mode_confirm" => config.ring_mode_confirm = parse_sounds(value)?,
         "ring_mode_timeout" => config.ring_mode_timeout = parse_range(value, 1, 30)?,
@@ -556,6 +572,19 @@ mod tests {
             assert_eq!(one_error(&[("ring_mode_prompt", bad)]).option, "ring_mode_prompt", "{bad}");
         }
         assert!(parse_sounds(DEFAULT_RING_MODE_PROMPT).is_ok() && parse_sounds(DEFAULT_RING_MODE_CONFIRM).is_ok());
+    }
+
+    #[test]
+    fn auth_blocking_can_be_off_and_ipv6_grouping_is_bounded() {
+        let off = parse(&[("auth_fail_limit", "0")]).unwrap();
+        assert!(!off.block_settings().enabled());
+        assert_eq!(one_error(&[("auth_fail_limit", "101")]).option, "auth_fail_limit");
+        let settings = parse(&[("auth_block_ipv6_prefix", "48"), ("auth_fail_window", "30")]).unwrap().block_settings();
+        assert_eq!((settings.ipv6_prefix, settings.window.as_secs(), settings.limit), (48, 30, 5));
+        assert_eq!(MultiregConfig::with_defaults("101").block_settings().ipv6_prefix, 64);
+        for bad in ["15", "129", "x", "-1"] {
+            assert_eq!(one_error(&[("auth_block_ipv6_prefix", bad)]).option, "auth_block_ipv6_prefix", "{bad}");
+        }
     }
 
     #[test]

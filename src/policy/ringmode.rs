@@ -136,8 +136,6 @@ pub struct RingModeArgs {
     pub mode: Option<RingMode>,
 }
 
-/// Longest extension name accepted (Asterisk's AST_MAX_EXTENSION is 80 including the NUL).
-
 /// Parses the application data of `RingMode()`: "", "101", "101,2", "101,remote", ",3".
 pub fn parse_ringmode_args(data: &str) -> Result<RingModeArgs, String> {
     let mut parts = data.split(',').map(|part| unquote(part.trim()));
