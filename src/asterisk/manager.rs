@@ -61,13 +61,20 @@ impl AmiRequest {
 
     /// Answers with a list: an ack, one event per item, and `<complete_event>` with the count.
     pub fn list(&self, what: &str, event_name: &str, items: &[Vec<(&str, String)>], complete_event: &str) {
+        let named: Vec<(&str, &[(&str, String)])> = items.iter().map(|item| (event_name, item.as_slice())).collect();
+        self.list_of(what, &named, complete_event);
+    }
+
+    /// A list whose events have different names (e.g. a summary, then one event per device).
+    /// Every event carries the request's ActionID and goes only to the requesting session.
+    pub fn list_of(&self, what: &str, items: &[(&str, &[(&str, String)])], complete_event: &str) {
         let action_id = self.header("ActionID");
         let id_line = if action_id.is_empty() { String::new() } else { format!("ActionID: {}\r\n", field_value(&action_id)) };
         let text = to_c(&format!("{what} will follow"));
         let start = to_c("start");
         // SAFETY: valid session/message; the strings live across the calls.
         unsafe { bindings::astman_send_listack(self.session, self.message, text.as_ptr().cast_mut(), start.as_ptr().cast_mut()) };
-        for item in items {
+        for (event_name, item) in items {
             let body = to_c(&format!("Event: {event_name}\r\n{id_line}{}\r\n", format_fields(item)));
             // SAFETY: as above; appended through a constant "%s" format.
             unsafe { bindings::multireg_shim_ami_append(self.session, body.as_ptr()) };

@@ -18,6 +18,7 @@ pub fn load() -> Result<(), String> {
     logger::install();
     guard::install_quiet_panic_hook();
     state::reset();
+    secondaries::reset();
     if !memory_objects::setup() {
         return Err("could not map the memory wizard for secondary endpoints".into());
     }
@@ -56,14 +57,15 @@ pub fn reload() -> Result<(), String> {
     for error in &errors {
         tracing::error!("{error}; this section is ignored (its last good settings, if any, stay in force)");
     }
-    let configs = {
+    // The new configuration and the secondaries derived from it, with no other sync between.
+    let mut configs = Vec::new();
+    secondaries::sync_after(|| {
         let mut state = state::STATE.lock();
         state.configs = apply_reload(&state.configs, parsed, &errors);
         // Defaults may have changed, and an administrator may have edited the astdb.
         state.ring_modes.clear();
-        state.configs.values().cloned().collect::<Vec<_>>()
-    };
-    secondaries::sync();
+        configs = state.configs.values().cloned().collect::<Vec<_>>();
+    });
     for config in &configs {
         registrar::check_aor_settings(config);
     }

@@ -136,6 +136,8 @@ pub fn on_register(request: &pjsip::RxRequest<'_>) -> bool {
     let summary = match summarize_register(request.raw_message()) {
         Ok(summary) => summary,
         Err(error) => {
+            // The parser's message may quote the request: never its credentials or raw control bytes.
+            let error = crate::policy::display::escape_controls(&crate::policy::display::redact_credentials(&error.to_string()));
             tracing::debug!("REGISTER endpoint={endpoint_name} from {address}:{port}: {error}; left to the registrar");
             return false;
         }

@@ -5,6 +5,7 @@ use super::ringmodes;
 use super::state::{now_unix, STATE};
 use crate::policy::classify::ClientType;
 use crate::policy::config::MultiregConfig;
+use crate::policy::display::escape_controls;
 
 pub struct DeviceView {
     pub endpoint: String,
@@ -48,12 +49,13 @@ fn device_views(endpoint: &str, config: &MultiregConfig) -> Vec<DeviceView> {
                 endpoint: endpoint.to_string(),
                 aor: aor.clone(),
                 client_type: device.info.client_type,
-                user_agent: device.info.user_agent.clone(),
-                contact: device.stored.field("uri").to_string(),
-                source: device.info.source.clone(),
-                transport: device.info.transport.clone(),
+                // Device-supplied text: control characters escaped for terminals and AMI lines.
+                user_agent: escape_controls(&device.info.user_agent),
+                contact: escape_controls(device.stored.field("uri")),
+                source: escape_controls(&device.info.source),
+                transport: escape_controls(&device.info.transport),
                 expires_in: device.expires_at as i64 - now,
-                reason: device.info.reason.clone(),
+                reason: escape_controls(&device.info.reason),
             });
         }
     }

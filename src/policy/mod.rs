@@ -5,6 +5,7 @@ pub mod calls;
 pub mod classify;
 pub mod config;
 pub mod dialstring;
+pub mod display;
 pub mod identity;
 pub mod limits;
 pub mod register;
