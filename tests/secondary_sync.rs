@@ -63,6 +63,34 @@ fn dual_registration_off_and_on_through_res_pjsip_reloads() {
 }
 
 #[test]
+fn rapid_reloads_leave_the_secondary_matching_the_last_configuration() {
+    // Each res_pjsip reload announces endpoints, auths and AORs from three threads, after the
+    // reload command returned: back-to-back reloads overlap those notifications. The last step of
+    // each phase reloads res_pjsip (a reload of this module alone does not re-read passwords).
+    let asterisk = start(DUAL_ON);
+    settles(&asterisk, "101r", 1);
+    for round in 0..4 {
+        for step in 0..9 {
+            let (policy, password) = if step % 2 == 0 { (DUAL_OFF, "pass101") } else { (DUAL_ON, "other101") };
+            asterisk.rewrite_pjsip(|base| base.replace("password = pass101", &format!("password = {password}")), policy);
+            asterisk.cli(if step % 3 == 1 { "module reload res_pjsip_multireg.so" } else { "module reload res_pjsip.so" });
+        }
+        // The last step (8) turned dual registration off.
+        settles(&asterisk, "101r", 0);
+        assert_eq!(register_status(&asterisk, "127.0.0.1", "101r", "pass101"), 401, "round {round}: no 101r");
+        for step in 0..9 {
+            let (policy, password) = if step % 2 == 0 { (DUAL_ON, format!("final{round}")) } else { (DUAL_OFF, "pass101".into()) };
+            asterisk.rewrite_pjsip(|base| base.replace("password = pass101", &format!("password = {password}")), policy);
+            asterisk.cli(if step % 3 == 1 { "module reload res_pjsip_multireg.so" } else { "module reload res_pjsip.so" });
+        }
+        settles(&asterisk, "101r", 1);
+        let new = format!("final{round}");
+        assert_eq!(register_status(&asterisk, "127.0.0.1", "101r", &new), 200, "round {round}: 101r has the last password");
+        assert_eq!(register_status(&asterisk, "127.0.0.1", "101r", "pass101"), 401, "round {round}: not an older one");
+    }
+}
+
+#[test]
 fn password_change_on_the_primary_reaches_the_secondary_on_res_pjsip_reload() {
     let asterisk = start(DUAL_ON);
     let mut password = "pass101".to_string();
