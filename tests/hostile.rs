@@ -260,8 +260,10 @@ fn hundreds_of_contacts_in_one_register() {
     let asterisk = start();
     let mut raw = Raw::udp(&asterisk, "127.0.0.1");
     let contacts: String = (0..300).map(|i| format!("Contact: <sip:101-{i}@127.0.0.1:{}>\r\n", 6000 + i)).collect();
-    let listed: String =
-        format!("Contact: {}\r\n", (0..300).map(|i| format!("<sip:101x{i}@127.0.0.1:{}>", 7000 + i)).collect::<Vec<_>>().join(","));
+    let listed: String = format!(
+        "Contact: {}\r\n",
+        (0..300).map(|i| format!("<sip:101x{i}@127.0.0.1:{}>", 7000 + i)).collect::<Vec<_>>().join(",")
+    );
     for headers in [contacts, listed] {
         let response = raw.request(&register("101", &format!("{headers}Expires: 600\r\n")), "101", "pass101");
         let code = status(&response);
@@ -284,7 +286,8 @@ fn oversized_and_odd_header_values() {
     for expires in ["99999999999999999999", "4294967296", "-1", "-99999999999", "abc"] {
         let response = raw.request(&register("101", &format!("{contact}Expires: {expires}\r\n")), "101", "pass101");
         answered_or_dropped(&asterisk, &response, &format!("Expires: {expires}"));
-        let response = raw.request(&register("101", &format!("Contact: <sip:101@{{LOCAL}}>;expires={expires}\r\n")), "101", "pass101");
+        let response =
+            raw.request(&register("101", &format!("Contact: <sip:101@{{LOCAL}}>;expires={expires}\r\n")), "101", "pass101");
         answered_or_dropped(&asterisk, &response, &format!("expires={expires}"));
     }
     still_serving(&asterisk);

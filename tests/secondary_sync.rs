@@ -79,7 +79,8 @@ fn rapid_reloads_leave_the_secondary_matching_the_last_configuration() {
         settles(&asterisk, "101r", 0);
         assert_eq!(register_status(&asterisk, "127.0.0.1", "101r", "pass101"), 401, "round {round}: no 101r");
         for step in 0..9 {
-            let (policy, password) = if step % 2 == 0 { (DUAL_ON, format!("final{round}")) } else { (DUAL_OFF, "pass101".into()) };
+            let (policy, password) =
+                if step % 2 == 0 { (DUAL_ON, format!("final{round}")) } else { (DUAL_OFF, "pass101".into()) };
             asterisk.rewrite_pjsip(|base| base.replace("password = pass101", &format!("password = {password}")), policy);
             asterisk.cli(if step % 3 == 1 { "module reload res_pjsip_multireg.so" } else { "module reload res_pjsip.so" });
         }
@@ -99,9 +100,8 @@ fn password_change_on_the_primary_reaches_the_secondary_on_res_pjsip_reload() {
         let old = password.clone();
         asterisk.rewrite_pjsip(|base| base.replace("password = pass101", &format!("password = {new}")), DUAL_ON);
         asterisk.cli("module reload res_pjsip.so");
-        let moved = wait_for(Duration::from_secs(5), || {
-            (register_status(&asterisk, "127.0.0.1", "101r", &new) == 200).then_some(())
-        });
+        let moved =
+            wait_for(Duration::from_secs(5), || (register_status(&asterisk, "127.0.0.1", "101r", &new) == 200).then_some(()));
         assert!(moved.is_some(), "round {round}: 101r accepts the new password");
         std::thread::sleep(Duration::from_millis(700));
         assert_eq!(register_status(&asterisk, "127.0.0.1", "101r", &new), 200, "round {round}: still the new password");

@@ -12,7 +12,8 @@ pub extern "C" fn multireg_dial_read_fixed(chan: *mut ast_channel, data: *const 
     guarded("MULTIREG_DIAL read", -1, || {
         // SAFETY: chan is null or the channel evaluating the function.
         let channel = unsafe { super::channel::Channel::from_callback(chan) };
-        let result = crate::module::dialplan::read_dial(channel.as_ref(), &super::text::from_c(data), Some(len.saturating_sub(1)));
+        let result =
+            crate::module::dialplan::read_dial(channel.as_ref(), &super::text::from_c(data), Some(len.saturating_sub(1)));
         let (value, status) = match result {
             Ok(value) => (value, 0),
             Err(reason) => {

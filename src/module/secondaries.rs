@@ -82,8 +82,7 @@ fn derive_for(config: &MultiregConfig) -> Result<(String, Derived, Vec<String>),
         aor_fields.as_deref(),
         config.secondary_max_devices,
     )?;
-    let objects =
-        Derived { primary: config.endpoint.clone(), endpoint: derived.endpoint, auth: derived.auth, aor: derived.aor };
+    let objects = Derived { primary: config.endpoint.clone(), endpoint: derived.endpoint, auth: derived.auth, aor: derived.aor };
     Ok((name, objects, derived.warnings))
 }
 
@@ -177,9 +176,15 @@ pub fn sync_after(update: impl FnOnce()) {
         let shadowed = !hand_configured(&name).is_empty();
         remove(&name, !shadowed);
         if shadowed {
-            tracing::info!("multireg: secondary '{name}' of {} removed; the hand-made '{name}' and its devices stay", old.primary);
+            tracing::info!(
+                "multireg: secondary '{name}' of {} removed; the hand-made '{name}' and its devices stay",
+                old.primary
+            );
         } else {
-            tracing::info!("multireg: dual registration of {} is off: secondary '{name}' and its registrations removed", old.primary);
+            tracing::info!(
+                "multireg: dual registration of {} is off: secondary '{name}' and its registrations removed",
+                old.primary
+            );
         }
     }
 

@@ -93,7 +93,10 @@ mod tests {
                        response=\"0123\"\r\nProxy-Authorization : Digest x=1\r\n\tfolded=2\r\nUser-Agent: a\r\n\r\n";
         let redacted = redact_credentials(message);
         assert!(!redacted.contains("0123") && !redacted.contains("folded") && !redacted.contains("x=1"), "{redacted}");
-        assert!(redacted.contains("Authorization: <redacted>\r\nProxy-Authorization : <redacted>\r\nUser-Agent: a"), "{redacted}");
+        assert!(
+            redacted.contains("Authorization: <redacted>\r\nProxy-Authorization : <redacted>\r\nUser-Agent: a"),
+            "{redacted}"
+        );
         assert_eq!(redact_credentials("no credentials here"), "no credentials here");
         assert_eq!(redact_credentials("authorization"), "authorization");
         assert_eq!(redact_credentials("AUTHORIZATION:secret"), "AUTHORIZATION: <redacted>");

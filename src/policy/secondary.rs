@@ -73,10 +73,7 @@ pub fn set_vars_from_objectset(fields: &[Field], is_registered_field: impl Fn(&s
 
 /// Access-rule fields of an endpoint (the fields `ast_append_acl` takes).
 fn is_access_field(name: &str) -> bool {
-    matches!(
-        name.to_ascii_lowercase().as_str(),
-        "acl" | "deny" | "permit" | "contact_acl" | "contact_deny" | "contact_permit"
-    )
+    matches!(name.to_ascii_lowercase().as_str(), "acl" | "deny" | "permit" | "contact_acl" | "contact_deny" | "contact_permit")
 }
 
 /// The endpoint's object set with its read-back `acl`/`contact_acl` (Asterisk shows only the
@@ -131,9 +128,10 @@ pub fn derive_secondary(
     }
     // Inline rules that were not replaced by `with_access_rules` cannot be copied: a secondary
     // without them would accept the primary's password from addresses the primary refuses.
-    if let Some((field, _)) = endpoint.iter().find(|(f, v)| {
-        (f.eq_ignore_ascii_case("acl") || f.eq_ignore_ascii_case("contact_acl")) && v.trim() == "deny/permit"
-    }) {
+    if let Some((field, _)) = endpoint
+        .iter()
+        .find(|(f, v)| (f.eq_ignore_ascii_case("acl") || f.eq_ignore_ascii_case("contact_acl")) && v.trim() == "deny/permit")
+    {
         return Err(format!(
             "endpoint {primary} restricts addresses with inline deny/permit rules ({field}) that could not be read, \
              so no secondary {name} is created (it would accept the password from any address)"
@@ -416,12 +414,8 @@ mod tests {
             ("contact_deny", "10.0.0.0/8"),
         ]);
         let out = derive_secondary("101", "r", &with_access_rules(&ep, &rules), None, None, 1).unwrap();
-        let copied: Vec<(&str, &str)> = out
-            .endpoint
-            .iter()
-            .filter(|(n, _)| is_access_field(n))
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
+        let copied: Vec<(&str, &str)> =
+            out.endpoint.iter().filter(|(n, _)| is_access_field(n)).map(|(n, v)| (n.as_str(), v.as_str())).collect();
         assert_eq!(
             copied,
             [
