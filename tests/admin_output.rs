@@ -32,7 +32,8 @@ fn show_extension_answers_only_the_requesting_session_inside_its_list() {
 
 #[test]
 fn device_text_with_terminal_escapes_is_shown_escaped() {
-    let asterisk = start("[101]\ntype = multireg\nmax_ip_phones = 2\nmax_desktop_clients = 2\n");
+    let asterisk = start("[101]\ntype = multireg\nmax_ip_phones = 2\nmax_desktop_clients = 1\n");
+    let mut watcher = asterisk.ami();
     let mut device = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
     device.user_agent = "\u{1b}[2J\u{1b}[31mZoiper rv2.10\u{7}".into();
     assert_eq!(device.register(), 200);
@@ -44,6 +45,19 @@ fn device_text_with_terminal_escapes_is_shown_escaped() {
     let (_, events) = ami.action_list("MultiregShowExtension", &[("Extension", "101")]);
     let agent = events.iter().find_map(|e| e.get("UserAgent")).expect("a device with its User-Agent");
     assert_eq!(agent, "\\x1b[2J\\x1b[31mZoiper rv2.10\\x07");
+
+    // A second such device is refused: the event and the log line carry the text escaped too.
+    let mut second = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
+    second.user_agent = "\u{1b}]0;owned\u{7}Zoiper rv2.10".into();
+    assert_eq!(second.register(), 403);
+    let refused = watcher.wait_event("MultiregRegistrationRejected", Duration::from_secs(5), |_| true).expect("event");
+    assert_eq!(refused.get("UserAgent").map(String::as_str), Some("\\x1b]0;owned\\x07Zoiper rv2.10"));
+    let logged = common::wait_for(Duration::from_secs(5), || {
+        let log = asterisk.messages_log();
+        log.contains("\\x1b]0;owned\\x07Zoiper").then_some(log)
+    });
+    let log = logged.expect("the refusal is logged with the User-Agent escaped");
+    assert!(!log.contains('\u{1b}'), "no raw escape in messages.log");
 }
 
 #[test]

@@ -12,9 +12,10 @@ pub fn unregister() {
     unsafe { bindings::multireg_shim_unregister_manager() }
 }
 
-/// AMI fields are one line each; keep user text from breaking the framing.
+/// AMI fields are one line each; keep user text from breaking the framing or carrying terminal
+/// escapes to an operator's screen (control characters are written as `\xHH`).
 fn field_value(value: &str) -> String {
-    value.replace(['\r', '\n'], " ")
+    crate::policy::display::escape_controls(value)
 }
 
 fn format_fields(fields: &[(&str, String)]) -> String {

@@ -25,6 +25,18 @@ pub fn escape_controls(text: &str) -> String {
     out
 }
 
+/// Like [`escape_controls`], but keeps line breaks and tabs: for log lines, which may span lines
+/// on purpose but must not carry a device's terminal escapes onto the Asterisk console.
+pub fn escape_controls_in_log(text: &str) -> String {
+    if !text.chars().any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c)) {
+        return text.to_string();
+    }
+    text.split('\n')
+        .map(|line| line.split('\t').map(escape_controls).collect::<Vec<_>>().join("\t"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Removes the credentials of `Authorization` and `Proxy-Authorization` headers from text that
 /// may quote a SIP message (a parser's error message), so a log line never carries them.
 pub fn redact_credentials(text: &str) -> String {
@@ -85,6 +97,8 @@ mod tests {
         assert_eq!(escape_controls("x\u{9b}31m"), "x\\x9b31m", "C1 CSI");
         assert_eq!(escape_controls("evil\u{202e}gpj.exe"), "evil\\u{202e}gpj.exe");
         assert_eq!(escape_controls("Grandstream Wave – iOS ☎"), "Grandstream Wave – iOS ☎");
+        assert_eq!(escape_controls_in_log("a\n\tb \u{1b}[2J"), "a\n\tb \\x1b[2J");
+        assert_eq!(escape_controls_in_log("plain\nlines"), "plain\nlines");
     }
 
     #[test]
