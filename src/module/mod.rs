@@ -46,7 +46,7 @@ pub fn unload() {
     manager::unregister();
     ast_dialplan::unregister();
     ast_cli::unregister();
-    memory_objects::teardown();
+    secondaries::teardown();
 }
 
 /// Re-reads the type=multireg sections of pjsip.conf. A section with an error is reported with

@@ -35,6 +35,8 @@ struct Tracker {
     /// Last message logged per section for a secondary not created, so the three notifications
     /// of one reload log it once.
     refused: HashMap<String, String>,
+    /// False once the memory wizards are gone (module unload): a late notification puts nothing.
+    active: bool,
 }
 
 static TRACKER: Lazy<Mutex<Tracker>> = Lazy::new(|| Mutex::new(Tracker::default()));
@@ -145,6 +147,9 @@ pub fn sync() {
 pub fn sync_after(update: impl FnOnce()) {
     let mut tracker = tracker();
     update();
+    if !tracker.active {
+        return;
+    }
     let configs: Vec<MultiregConfig> = STATE.lock().configs.values().filter(|c| c.dual_registration).cloned().collect();
     let mut wanted: HashMap<String, Derived> = HashMap::new();
     let mut refused = HashMap::new();
@@ -213,9 +218,19 @@ pub fn sync_after(update: impl FnOnce()) {
     STATE.lock().secondaries = names;
 }
 
-/// Forgets what was put (module load: the memory wizards start empty).
+/// Forgets what was put (module load: the memory wizards start empty) and allows syncs again.
 pub fn reset() {
     let mut tracker = tracker();
     tracker.put.clear();
     tracker.refused.clear();
+    tracker.active = true;
+}
+
+/// Removes the memory wizards (and every secondary with them) after any running sync finished;
+/// later syncs do nothing until the next `reset`.
+pub fn teardown() {
+    let mut tracker = tracker();
+    tracker.active = false;
+    tracker.put.clear();
+    memory_objects::teardown();
 }
