@@ -408,3 +408,40 @@ fn invite_and_register_bursts_from_one_address() {
     assert_eq!(answered, sent, "every request of the bursts got a final answer");
     still_serving(&asterisk);
 }
+
+#[test]
+fn register_burst_on_one_tcp_connection() {
+    let asterisk = start();
+    let mut tcp = Raw::tcp(&asterisk);
+    let mut ids = Vec::new();
+    let mut burst = Vec::new();
+    for i in 0..200 {
+        let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        let call_id = format!("tcpburst-{}-{i}-{n}", std::process::id());
+        burst.extend_from_slice(
+            format!(
+                "REGISTER sip:{ip} SIP/2.0\r\nVia: SIP/2.0/TCP {local};rport;branch=z9hG4bKt{n}\r\nMax-Forwards: 70\r\n\
+                 From: <sip:101@{ip}>;tag=t{n}\r\nTo: <sip:101@{ip}>\r\nCall-ID: {call_id}\r\nCSeq: 1 REGISTER\r\n\
+                 Contact: <sip:101@{local};transport=tcp>\r\nContent-Length: 0\r\n\r\n",
+                ip = asterisk.ip,
+                local = tcp.local
+            )
+            .as_bytes(),
+        );
+        ids.push(call_id);
+    }
+    assert!(tcp.send(&burst), "the burst is written in one go");
+    let mut seen = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while seen.len() < ids.len() && Instant::now() < deadline {
+        if let Some(message) = tcp.receive(Duration::from_millis(200)) {
+            if let Some(id) = ids.iter().find(|id| message.contains(id.as_str())) {
+                if message.starts_with("SIP/2.0 401") {
+                    seen.insert(id.clone());
+                }
+            }
+        }
+    }
+    assert_eq!(seen.len(), ids.len(), "every REGISTER on the connection was challenged");
+    still_serving(&asterisk);
+}
