@@ -166,7 +166,7 @@ fn the_secondary_refuses_addresses_the_primary_refuses() {
     // Inline rules (the kind Asterisk reads back only as the word "deny/permit") plus a named ACL.
     let asterisk = start(
         "[105](endpoint-common)\nauth = 105\naors = 105\ncallerid = \"Eve\" <105>\n\
-         deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\npermit = 127.0.0.3/32\ncontact_deny = 127.0.0.3\n\
+         deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\npermit = 127.0.0.3/32\npermit = fe80::/10\ncontact_deny = 127.0.0.3\n\
          [105](aor-common)\n[105](auth-common)\nusername = 105\npassword = pass105\n\
          [105]\ntype = multireg\ndual_registration = yes\nmax_ip_phones = 3\n",
     );
