@@ -349,10 +349,21 @@ impl Agent {
         self.send_raw(&self.register_message(expires, None));
         let mut response = self.wait_response(&self.call_id, self.cseq, Duration::from_secs(5))?;
         if response.status() == 401 || response.status() == 407 {
+            let realm = |r: &SipMessage| r.header("WWW-Authenticate").and_then(|c| digest_param(&c, "realm"));
+            let first_realm = realm(&response);
             let auth = self.authorization(&response, "REGISTER", &format!("sip:{}", self.domain))?;
             self.cseq += 1;
             self.send_raw(&self.register_message(expires, Some(&auth)));
             response = self.wait_response(&self.call_id, self.cseq, Duration::from_secs(5))?;
+            // Right after boot res_pjsip_authenticator_digest learns its default realm from an
+            // asynchronous "global loaded" notification: a challenge sent before it has an empty
+            // realm and cannot be answered. Only then (the realm changed) answer the new challenge.
+            if response.status() == 401 && realm(&response) != first_realm {
+                let auth = self.authorization(&response, "REGISTER", &format!("sip:{}", self.domain))?;
+                self.cseq += 1;
+                self.send_raw(&self.register_message(expires, Some(&auth)));
+                response = self.wait_response(&self.call_id, self.cseq, Duration::from_secs(5))?;
+            }
         }
         self.last_register = Some(response.clone());
         Some(response)
