@@ -16,6 +16,9 @@
 #include <asterisk/json.h>
 #include <asterisk/security_events.h>
 #include <asterisk/options.h>
+#include <asterisk/acl.h>
+#include <asterisk/lock.h>
+#include <asterisk/strings.h>
 #include "shim.h"
 
 /* Implemented in Rust (src/asterisk/entry.rs); each is panic-guarded there. */
@@ -37,6 +40,8 @@ extern void multireg_on_contact_deleted(const void *contact);
 extern void multireg_on_challenge_sent(const char *address, const char *nonce);
 extern void multireg_on_auth_event(int outcome, const char *account, const char *address, const char *challenge);
 extern void multireg_on_queue_member_added(const char *queue, const char *interface, const char *state_interface);
+extern int multireg_dial_read_fixed(struct ast_channel *chan, const char *data, char *buf, size_t len);
+extern int multireg_dial_read_str(struct ast_channel *chan, const char *data, struct ast_str **buf, ssize_t len);
 
 void multireg_shim_log(int severity, const char *file, int line, const char *function, const char *message)
 {
@@ -194,25 +199,33 @@ static struct ast_cli_entry cli_entries[] = {
 	AST_CLI_DEFINE(cli_handler, "Show the module's REGISTER path counters"),
 };
 
-/* Offers Rust's newline-separated candidates (extension names, ring modes) for tab completion. */
+/* Offers Rust's newline-separated candidates (extension names, ring modes) for tab completion.
+ * strsep() writes NULs into what it splits, so it splits a copy: the string Rust allocated goes
+ * back to Rust exactly as it came (Rust frees it with the length it had). */
 static void cli_complete(int index, struct ast_cli_args *a)
 {
 	char *candidates = multireg_cli_candidates(index, a->pos, a->word);
-	char *cursor = candidates;
+	char *copy;
+	char *cursor;
 	char *candidate;
 	size_t length;
 
 	if (!candidates) {
 		return;
 	}
-	/* strsep writes NULs into the string: Rust frees it with the length it had. */
 	length = strlen(candidates);
+	copy = ast_strdup(candidates);
+	multireg_cli_candidates_free(candidates, length);
+	if (!copy) {
+		return;
+	}
+	cursor = copy;
 	while ((candidate = strsep(&cursor, "\n"))) {
 		if (!ast_strlen_zero(candidate)) {
 			ast_cli_completion_add(ast_strdup(candidate));
 		}
 	}
-	multireg_cli_candidates_free(candidates, length);
+	ast_free(copy);
 }
 
 static char *cli_handler(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a)
@@ -259,9 +272,26 @@ static int app_multiregdial_exec(struct ast_channel *chan, const char *data)
 	return multireg_app_execute(MULTIREG_APP_MULTIREGDIAL, chan, data);
 }
 
+/* Asterisk's fixed buffers (${MULTIREG_DIAL(...)} in application arguments: 4096 bytes). */
 static int func_multireg_dial_read(struct ast_channel *chan, const char *cmd, char *data, char *buf, size_t len)
 {
-	return multireg_function_read(MULTIREG_FUNC_MULTIREG_DIAL, chan, data, buf, len);
+	return multireg_dial_read_fixed(chan, data, buf, len);
+}
+
+/* Callers with a growable string (ast_str_substitute_variables, ARI, channel variables in AMI). */
+static int func_multireg_dial_read2(struct ast_channel *chan, const char *cmd, char *data, struct ast_str **buf, ssize_t len)
+{
+	return multireg_dial_read_str(chan, data, buf, len);
+}
+
+size_t multireg_shim_str_size(struct ast_str *buf)
+{
+	return ast_str_size(buf);
+}
+
+void multireg_shim_str_set(struct ast_str **buf, ssize_t max_len, const char *text)
+{
+	ast_str_set(buf, max_len, "%s", text);
 }
 
 static int func_ring_mode_read(struct ast_channel *chan, const char *cmd, char *data, char *buf, size_t len)
@@ -277,6 +307,7 @@ static int func_ring_mode_write(struct ast_channel *chan, const char *cmd, char 
 static struct ast_custom_function multireg_dial_function = {
 	.name = "MULTIREG_DIAL",
 	.read = func_multireg_dial_read,
+	.read2 = func_multireg_dial_read2,
 };
 
 static struct ast_custom_function ring_mode_function = {
@@ -440,6 +471,9 @@ void multireg_shim_secondary_teardown(void)
 	}
 }
 
+/* Serialises put and delete: "update, else create" is two wizard calls. */
+AST_MUTEX_DEFINE_STATIC(secondary_lock);
+
 int multireg_shim_secondary_put(int type_index, const char *id, const char *const *names, const char *const *values, int count)
 {
 	struct ast_sorcery *sorcery = ast_sip_get_sorcery();
@@ -463,7 +497,9 @@ int multireg_shim_secondary_put(int type_index, const char *id, const char *cons
 	if (object && !ast_sorcery_objectset_apply(sorcery, object, vars)) {
 		struct ast_sorcery_wizard *wizard = secondary_wizard[type_index];
 		void *data = secondary_wizard_data[type_index];
+		ast_mutex_lock(&secondary_lock);
 		res = wizard->update(sorcery, data, object) ? wizard->create(sorcery, data, object) : 0;
+		ast_mutex_unlock(&secondary_lock);
 	}
 	ao2_cleanup(object);
 	ast_variables_destroy(vars);
@@ -483,9 +519,93 @@ int multireg_shim_secondary_delete(int type_index, const char *id)
 	if (!object) {
 		return 0;
 	}
+	ast_mutex_lock(&secondary_lock);
 	res = secondary_wizard[type_index]->delete(sorcery, secondary_wizard_data[type_index], object);
+	ast_mutex_unlock(&secondary_lock);
 	ao2_ref(object, -1);
 	return res;
+}
+
+int multireg_shim_secondary_foreign(int type_index, const char *id)
+{
+	struct ast_sorcery *sorcery = ast_sip_get_sorcery();
+	void *found;
+	void *ours = NULL;
+	int foreign;
+
+	if (type_index < 0 || type_index > 2) {
+		return 0;
+	}
+	found = ast_sorcery_retrieve_by_id(sorcery, secondary_types[type_index], id);
+	if (!found) {
+		return 0;
+	}
+	if (secondary_wizard[type_index]) {
+		ours = secondary_wizard[type_index]->retrieve_id(sorcery, secondary_wizard_data[type_index], secondary_types[type_index], id);
+	}
+	foreign = found != ours;
+	ao2_ref(found, -1);
+	ao2_cleanup(ours);
+	return foreign;
+}
+
+/* Appends "<prefix>acl\tNAME\n" for a named ACL, or "<prefix>deny|permit\tADDRESS/MASK\n" per rule
+ * of the unnamed one, in the order Asterisk applies them. */
+static void append_acl_rules(struct ast_str **out, struct ast_acl_list *list, const char *prefix)
+{
+	struct ast_acl *acl;
+
+	if (!list) {
+		return;
+	}
+	AST_LIST_LOCK(list);
+	AST_LIST_TRAVERSE(list, acl, list) {
+		struct ast_ha *ha;
+
+		if (!ast_strlen_zero(acl->name)) {
+			ast_str_append(out, 0, "%sacl\t%s\n", prefix, acl->name);
+			continue;
+		}
+		for (ha = acl->acl; ha; ha = ha->next) {
+			int bits = ast_sockaddr_cidr_bits(&ha->netmask);
+			const char *sense = ha->sense == AST_SENSE_ALLOW ? "permit" : "deny";
+
+			ast_str_append(out, 0, "%s%s\t%s/", prefix, sense, ast_sockaddr_stringify_addr(&ha->addr));
+			if (bits >= 0) {
+				ast_str_append(out, 0, "%d\n", bits);
+			} else {
+				ast_str_append(out, 0, "%s\n", ast_sockaddr_stringify_addr(&ha->netmask));
+			}
+		}
+	}
+	AST_LIST_UNLOCK(list);
+}
+
+char *multireg_shim_endpoint_acl_rules(const char *id)
+{
+	struct ast_sip_endpoint *endpoint = ast_sorcery_retrieve_by_id(ast_sip_get_sorcery(), "endpoint", id);
+	struct ast_str *out;
+	char *text;
+
+	if (!endpoint) {
+		return NULL;
+	}
+	out = ast_str_create(128);
+	if (!out) {
+		ao2_ref(endpoint, -1);
+		return NULL;
+	}
+	append_acl_rules(&out, endpoint->acl, "");
+	append_acl_rules(&out, endpoint->contact_acl, "contact_");
+	ao2_ref(endpoint, -1);
+	text = ast_strdup(ast_str_buffer(out));
+	ast_free(out);
+	return text;
+}
+
+void multireg_shim_free(void *pointer)
+{
+	ast_free(pointer);
 }
 
 int multireg_shim_secondary_owned(int type_index, const char *id)
@@ -749,11 +869,6 @@ char *multireg_shim_run_action(const char *message)
 	}
 	action_output = outer;
 	return text;
-}
-
-void multireg_shim_free(char *text)
-{
-	ast_free(text);
 }
 
 static int load_module(void)

@@ -47,6 +47,10 @@ enum multireg_dialplan_item {
 };
 /* All or nothing: a failure leaves nothing of ours registered. */
 int multireg_shim_register_dialplan(void);
+/* ast_str helpers for MULTIREG_DIAL's read2 (ast_str_set is a variadic inline). */
+struct ast_str;
+size_t multireg_shim_str_size(struct ast_str *buf);
+void multireg_shim_str_set(struct ast_str **buf, ssize_t max_len, const char *text);
 void multireg_shim_unregister_dialplan(void);
 
 /* AMI actions (all dispatch to multireg_ami_execute) and events. */
@@ -67,6 +71,13 @@ int multireg_shim_secondary_put(int type_index, const char *id, const char *cons
 int multireg_shim_secondary_delete(int type_index, const char *id);
 /* 1 if the object exists in our memory wizard, 0 if not. */
 int multireg_shim_secondary_owned(int type_index, const char *id);
+/* 1 if res_pjsip finds an object of that type and id that is not ours (a hand-made one). */
+int multireg_shim_secondary_foreign(int type_index, const char *id);
+/* An endpoint's complete access rules, one "field\tvalue\n" line each (acl/deny/permit and the
+ * contact_ forms), in the order Asterisk applies them; NULL if there is no such endpoint. Free
+ * with multireg_shim_free. */
+char *multireg_shim_endpoint_acl_rules(const char *id);
+void multireg_shim_free(void *pointer);
 
 /* A second PJSIP module before the authenticator: refuses requests from blocked addresses, and
  * notes the nonce and destination of every digest challenge (401) Asterisk sends. */
@@ -101,6 +112,5 @@ void multireg_shim_unsubscribe_queues(void);
 /* Runs an AMI action inside Asterisk and returns its response text (free with
  * multireg_shim_free), or NULL. Sees only that action's response, never other AMI traffic. */
 char *multireg_shim_run_action(const char *message);
-void multireg_shim_free(char *text);
 
 #endif

@@ -195,7 +195,11 @@ fn only_one_device_of_an_extension_per_queue() {
         (members == "PJSIP/101").then_some(members)
     });
     assert!(members.is_some(), "{}", queue_members(&mut ami));
-    assert!(asterisk.messages_log().contains("Refusing to add PJSIP/101r to the queue"), "clear message logged");
+    // Asterisk's logger thread writes messages.log asynchronously: wait for the line.
+    let logged = wait_for(Duration::from_secs(5), || {
+        asterisk.messages_log().contains("Refusing to add PJSIP/101r to the queue").then_some(())
+    });
+    assert!(logged.is_some(), "clear message logged");
 
     // Through the dialplan (AddQueueMember from the secondary device).
     let mut remote = agent(&asterisk, "127.0.0.1", "101r", "pass101");
@@ -243,7 +247,8 @@ fn wrong_passwords_block_one_address_only() {
 
     let list = asterisk.cli("multireg show blocks");
     assert!(list.contains("127.0.0.2") && list.contains("1 blocked addresses"), "{list}");
-    assert!(asterisk.messages_log().contains("blocking 127.0.0.2"), "block logged");
+    let logged = wait_for(Duration::from_secs(5), || asterisk.messages_log().contains("blocking 127.0.0.2").then_some(()));
+    assert!(logged.is_some(), "block logged");
     let cleared = asterisk.cli("multireg clear blocks 127.0.0.2");
     assert!(cleared.contains("Cleared 1"), "{cleared}");
     assert_eq!(mistyped.register(), 200, "unblocked");

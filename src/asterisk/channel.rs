@@ -4,6 +4,7 @@ use std::marker::PhantomData;
 
 use super::text::{from_c, to_c};
 use crate::bindings::{self, ast_channel};
+use crate::policy::calls::{counts_as_call, is_channel_of_endpoint, ChannelState};
 
 /// A channel handed to a dialplan callback; valid only during that callback.
 pub struct Channel<'a> {
@@ -84,13 +85,14 @@ impl<'a> Channel<'a> {
     }
 }
 
-/// How many channels named `<tech>/<resource>-...` exist, not counting those only ringing.
-pub fn active_channels(tech_resource: &str) -> u32 {
-    let prefix = format!("{tech_resource}-");
+/// How many channels of endpoint `endpoint` are in a call: named exactly
+/// `PJSIP/<endpoint>-<8 hex>` and past the ringing stage (see `policy::calls::counts_as_call`).
+pub fn active_channels(endpoint: &str) -> u32 {
+    let prefix = format!("PJSIP/{endpoint}-");
     let prefix_c = to_c(&prefix);
     let mut count = 0;
-    // SAFETY: the iterator and each returned channel are references we release; channel state
-    // is read while we hold the reference.
+    // SAFETY: the iterator and each returned channel are references we release; the name and
+    // state are read while we hold the reference (the name is copied at once).
     unsafe {
         let iterator = bindings::ast_channel_iterator_by_name_new(prefix_c.as_ptr(), prefix.len());
         if iterator.is_null() {
@@ -101,7 +103,12 @@ pub fn active_channels(tech_resource: &str) -> u32 {
             if chan.is_null() {
                 break;
             }
-            if bindings::ast_channel_state(chan) != bindings::AST_STATE_RINGING {
+            let state = match bindings::ast_channel_state(chan) {
+                bindings::AST_STATE_DOWN => ChannelState::Down,
+                bindings::AST_STATE_RINGING => ChannelState::Ringing,
+                _ => ChannelState::Other,
+            };
+            if counts_as_call(state) && is_channel_of_endpoint(&from_c(bindings::ast_channel_name(chan)), endpoint) {
                 count += 1;
             }
             super::ao2::release(chan.cast());

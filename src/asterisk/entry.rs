@@ -39,6 +39,8 @@ pub trait AsteriskModule {
     /// A dialplan application; -1 hangs the channel up.
     fn application(app: DialplanApp, channel: &Channel<'_>, data: &str) -> i32;
     fn read_function(function: DialplanFunction, channel: Option<&Channel<'_>>, data: &str) -> Result<String, String>;
+    /// MULTIREG_DIAL: whole dial targets only, at most `limit` bytes (None: no limit).
+    fn read_dial(channel: Option<&Channel<'_>>, data: &str, limit: Option<usize>) -> Result<String, String>;
     fn write_function(function: DialplanFunction, channel: Option<&Channel<'_>>, data: &str, value: &str) -> Result<(), String>;
     /// res_pjsip finished (re)loading objects of `object_type` (endpoint, auth, aor).
     fn pjsip_loaded(object_type: &str);
@@ -381,6 +383,26 @@ macro_rules! declare_module {
             ) -> c_int {
                 // SAFETY: Asterisk passes the evaluating channel and C strings.
                 unsafe { entry::function_write::<$module>(function, chan, data, value) }
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn multireg_dial_read_fixed(
+                chan: *mut bindings::ast_channel,
+                data: *const c_char,
+                buf: *mut c_char,
+                len: usize,
+            ) -> c_int {
+                // SAFETY: Asterisk passes the evaluating channel and a buffer of len bytes.
+                unsafe { $crate::asterisk::functions::dial_read_fixed::<$module>(chan, data, buf, len) }
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn multireg_dial_read_str(
+                chan: *mut bindings::ast_channel,
+                data: *const c_char,
+                out: *mut *mut bindings::ast_str,
+                maxlen: isize,
+            ) -> c_int {
+                // SAFETY: Asterisk passes the evaluating channel and its ast_str.
+                unsafe { $crate::asterisk::functions::dial_read_str::<$module>(chan, data, out, maxlen) }
             }
             #[no_mangle]
             pub extern "C" fn multireg_on_pjsip_loaded(object_type: *const c_char) {

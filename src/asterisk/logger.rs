@@ -69,7 +69,8 @@ impl Subscriber for AsteriskLogger {
         let mut text = MessageText::default();
         event.record(&mut text);
         text.message.push_str(&text.fields);
-        let message = to_c(&text.message);
+        // Device text (User-Agents, URIs) never reaches the console as raw terminal escapes.
+        let message = to_c(&crate::policy::display::escape_controls_in_log(&text.message));
         let file = to_c(metadata.file().unwrap_or("res_pjsip_multireg"));
         let function = to_c(metadata.module_path().unwrap_or("res_pjsip_multireg"));
         // SAFETY: all pointers are valid NUL-terminated strings for the duration of the call; the

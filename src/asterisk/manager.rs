@@ -22,9 +22,10 @@ impl Drop for ManagerActions {
     }
 }
 
-/// AMI fields are one line each; keep user text from breaking the framing.
+/// AMI fields are one line each; keep user text from breaking the framing or carrying terminal
+/// escapes to an operator's screen (control characters are written as `\xHH`).
 fn field_value(value: &str) -> String {
-    value.replace(['\r', '\n'], " ")
+    crate::policy::display::escape_controls(value)
 }
 
 fn format_fields(fields: &[(&str, String)]) -> String {
@@ -71,13 +72,20 @@ impl AmiRequest {
 
     /// Answers with a list: an ack, one event per item, and `<complete_event>` with the count.
     pub fn list(&self, what: &str, event_name: &str, items: &[Vec<(&str, String)>], complete_event: &str) {
+        let named: Vec<(&str, &[(&str, String)])> = items.iter().map(|item| (event_name, item.as_slice())).collect();
+        self.list_of(what, &named, complete_event);
+    }
+
+    /// A list whose events have different names (e.g. a summary, then one event per device).
+    /// Every event carries the request's ActionID and goes only to the requesting session.
+    pub fn list_of(&self, what: &str, items: &[(&str, &[(&str, String)])], complete_event: &str) {
         let action_id = self.header("ActionID");
         let id_line = if action_id.is_empty() { String::new() } else { format!("ActionID: {}\r\n", field_value(&action_id)) };
         let text = to_c(&format!("{what} will follow"));
         let start = to_c("start");
         // SAFETY: valid session/message; the strings live across the calls.
         unsafe { bindings::astman_send_listack(self.session, self.message, text.as_ptr().cast_mut(), start.as_ptr().cast_mut()) };
-        for item in items {
+        for (event_name, item) in items {
             let body = to_c(&format!("Event: {event_name}\r\n{id_line}{}\r\n", format_fields(item)));
             // SAFETY: as above; appended through a constant "%s" format.
             unsafe { bindings::multireg_shim_ami_append(self.session, body.as_ptr()) };
@@ -103,7 +111,7 @@ pub fn run_action(message: &str) -> Option<String> {
             return None;
         }
         let copy = from_c(text);
-        bindings::multireg_shim_free(text);
+        bindings::multireg_shim_free(text.cast());
         Some(copy)
     }
 }

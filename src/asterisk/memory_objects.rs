@@ -90,3 +90,10 @@ pub fn is_registered_field(object_type: ObjectType, field: &str) -> bool {
         registered
     }
 }
+
+/// Whether res_pjsip finds an object `id` of this type that is not ours (hand-configured).
+pub fn foreign(object_type: ObjectType, id: &str) -> bool {
+    let id = to_c(id);
+    // SAFETY: read-only lookups; the shim releases both references it takes.
+    unsafe { bindings::multireg_shim_secondary_foreign(object_type as i32, id.as_ptr()) == 1 }
+}

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod dialplan;
 pub mod entry;
+pub mod functions;
 pub mod guard;
 pub mod logger;
 pub mod manager;

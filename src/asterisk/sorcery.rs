@@ -163,3 +163,23 @@ pub fn delete_contact(contact: &StoredContact) -> bool {
     // SAFETY: the contact is a live object we hold a reference to.
     unsafe { bindings::ast_sip_location_delete_contact(contact.handle.as_ptr()) == 0 }
 }
+
+/// An endpoint's complete access rules as sorcery fields, in the order Asterisk applies them:
+/// ("acl", NAME) per named ACL, ("deny"|"permit", "ADDRESS/BITS") per inline rule, and the same
+/// with a "contact_" prefix. (The object set shows only the first ACL's name, or "deny/permit".)
+/// None when the endpoint does not exist.
+pub fn endpoint_acl_rules(endpoint: &str) -> Option<Fields> {
+    let id = to_c(endpoint);
+    // SAFETY: the shim returns null or a NUL-terminated string allocated by Asterisk, which we
+    // copy and hand back to Asterisk's allocator.
+    let text = unsafe {
+        let raw = bindings::multireg_shim_endpoint_acl_rules(id.as_ptr());
+        if raw.is_null() {
+            return None;
+        }
+        let text = from_c(raw);
+        bindings::multireg_shim_free(raw.cast());
+        text
+    };
+    Some(text.lines().filter_map(|line| line.split_once('\t')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}

@@ -57,26 +57,29 @@ fn show_extension(request: &AmiRequest) {
         return;
     };
     let view = views::extension(&config);
-    let mut items = vec![extension_fields(&view)];
-    for device in &view.devices {
-        items.push(vec![
-            ("Extension", config.endpoint.clone()),
-            ("Endpoint", device.endpoint.clone()),
-            ("AOR", device.aor.clone()),
-            ("ClientType", device.client_type.as_str().to_string()),
-            ("UserAgent", device.user_agent.clone()),
-            ("Contact", device.contact.clone()),
-            ("SourceAddress", device.source.clone()),
-            ("Transport", device.transport.clone()),
-            ("ExpiresIn", device.expires_in.to_string()),
-            ("Classification", device.reason.clone()),
-        ]);
-    }
-    // The first item describes the extension, the rest its devices; both use one event name
-    // per kind so listeners can tell them apart.
-    let (summary, devices) = items.split_at(1);
-    request.list("Multireg extension", "MultiregDevice", devices, "MultiregDevicesComplete");
-    super::super::asterisk::manager::event("MultiregExtensionDetail", &summary[0]);
+    let summary = extension_fields(&view);
+    let devices: Vec<_> = view
+        .devices
+        .iter()
+        .map(|device| {
+            vec![
+                ("Extension", config.endpoint.clone()),
+                ("Endpoint", device.endpoint.clone()),
+                ("AOR", device.aor.clone()),
+                ("ClientType", device.client_type.as_str().to_string()),
+                ("UserAgent", device.user_agent.clone()),
+                ("Contact", device.contact.clone()),
+                ("SourceAddress", device.source.clone()),
+                ("Transport", device.transport.clone()),
+                ("ExpiresIn", device.expires_in.to_string()),
+                ("Classification", device.reason.clone()),
+            ]
+        })
+        .collect();
+    // One list for the requester only: the extension's summary first, then its devices.
+    let mut items: Vec<(&str, &[(&str, String)])> = vec![("MultiregExtensionDetail", summary.as_slice())];
+    items.extend(devices.iter().map(|device| ("MultiregDevice", device.as_slice())));
+    request.list_of("Multireg extension", &items, "MultiregDevicesComplete");
 }
 
 fn set_ring_mode(request: &AmiRequest) {

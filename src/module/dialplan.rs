@@ -6,7 +6,7 @@ use crate::asterisk::dialplan::{DialplanApp, DialplanFunction};
 use crate::asterisk::sorcery;
 use crate::policy::calls::endpoint_of_channel;
 use crate::policy::config::MultiregConfig;
-use crate::policy::dialstring::build_dial_string;
+use crate::policy::dialstring::{build_dial_string, DialTargets};
 use crate::policy::names::validate_extension_name;
 use crate::policy::ringmode::{parse_ringmode_args, ring_targets, PromptSession, PromptStep, RingMode, DEFAULT_PROMPT_TRIES};
 
@@ -19,7 +19,7 @@ const STATUS_VARIABLE: &str = "MULTIREG_DIAL_STATUS";
 /// What calling an extension should do now.
 #[derive(Debug, PartialEq, Eq)]
 pub enum DialPlan {
-    Ring(String),
+    Ring(DialTargets),
     /// All Busy Mode or the concurrent call limit: ring nothing.
     Busy(String),
     /// No registered device on the chosen side.
@@ -37,9 +37,9 @@ fn contacts_for(endpoint: &str) -> Vec<(String, String)> {
 
 /// Calls on both devices of the extension, not counting devices only ringing.
 pub fn active_calls(config: &MultiregConfig) -> u32 {
-    let mut calls = active_channels(&format!("PJSIP/{}", config.endpoint));
+    let mut calls = active_channels(&config.endpoint);
     if let Some(secondary) = config.secondary_endpoint() {
-        calls += active_channels(&format!("PJSIP/{secondary}"));
+        calls += active_channels(&secondary);
     }
     calls
 }
@@ -72,20 +72,16 @@ pub fn plan_call(extension: &str) -> Result<DialPlan, String> {
 }
 
 fn finish(pairs: Vec<(String, String)>, remote_destination: Option<String>) -> DialPlan {
-    let (mut dial, skipped) = build_dial_string(&pairs);
+    let (dial, skipped) = build_dial_string(&pairs);
     for skip in skipped {
         tracing::warn!("multireg: not dialling contact {:?}: {}", skip.uri, skip.reason);
     }
-    if let Some(remote) = remote_destination {
-        if !dial.is_empty() {
-            dial.push('&');
-        }
-        dial.push_str(&remote);
-    }
-    if dial.is_empty() {
+    let contacts = dial.split('&').filter(|t| !t.is_empty()).map(str::to_string).collect();
+    let targets = DialTargets { contacts, remote: remote_destination };
+    if targets.is_empty() {
         DialPlan::Unavailable
     } else {
-        DialPlan::Ring(dial)
+        DialPlan::Ring(targets)
     }
 }
 
@@ -126,9 +122,9 @@ fn multireg_dial_application(channel: &Channel<'_>, data: &str) -> i32 {
             channel.set_variable("DIALSTATUS", "CHANUNAVAIL");
             0
         }
-        Ok(DialPlan::Ring(dial)) => {
+        Ok(DialPlan::Ring(targets)) => {
             channel.set_variable(STATUS_VARIABLE, "OK");
-            match channel.exec("Dial", &format!("{dial},{timeout},{options}")) {
+            match channel.exec("Dial", &format!("{},{timeout},{options}", targets.joined())) {
                 Ok(result) => result,
                 Err(reason) => {
                     tracing::error!("MultiregDial: {reason}");
@@ -226,25 +222,43 @@ fn store_mode(channel: &Channel<'_>, config: &MultiregConfig, mode: RingMode) ->
 pub fn read_function(function: DialplanFunction, channel: Option<&Channel<'_>>, data: &str) -> Result<String, String> {
     let extension = data.trim();
     match function {
-        DialplanFunction::MultiregDial => {
-            let plan = plan_call(extension).map_err(|reason| format!("MULTIREG_DIAL({extension}): {reason}"));
-            let (status, value) = match &plan {
-                Ok(DialPlan::Ring(dial)) => ("OK", dial.clone()),
-                Ok(DialPlan::Busy(_)) => ("BUSY", String::new()),
-                Ok(DialPlan::Unavailable) => ("UNAVAILABLE", String::new()),
-                Err(_) => ("INVALID", String::new()),
-            };
-            if let Some(channel) = channel {
-                channel.set_variable(STATUS_VARIABLE, status);
-            }
-            plan.map(|_| value)
-        }
+        DialplanFunction::MultiregDial => read_dial(channel, data, None),
         DialplanFunction::RingMode => {
             let config =
                 ringmodes::policy_for(extension).ok_or_else(|| format!("RING_MODE({extension}): no type=multireg policy"))?;
             Ok(ringmodes::current(&config).as_str().to_string())
         }
     }
+}
+
+/// MULTIREG_DIAL(extension) into a caller's buffer of at most `max_len` bytes (None: no limit).
+/// Only whole targets are returned; when some do not fit, MULTIREG_DIAL_STATUS is PARTIAL.
+pub fn read_dial(channel: Option<&Channel<'_>>, data: &str, max_len: Option<usize>) -> Result<String, String> {
+    let extension = data.trim();
+    let plan = plan_call(extension).map_err(|reason| format!("MULTIREG_DIAL({extension}): {reason}"));
+    let (status, value) = match &plan {
+        Ok(DialPlan::Ring(targets)) => match max_len {
+            None => ("OK", targets.joined()),
+            Some(max_len) => {
+                let (dial, omitted) = targets.fit(max_len);
+                if omitted > 0 {
+                    tracing::warn!(
+                        "MULTIREG_DIAL({extension}): {omitted} of {} dial targets left out: the caller reads at most \
+                         {max_len} bytes (MultiregDial({extension}) rings them all)",
+                        targets.count()
+                    );
+                }
+                (if omitted > 0 { "PARTIAL" } else { "OK" }, dial)
+            }
+        },
+        Ok(DialPlan::Busy(_)) => ("BUSY", String::new()),
+        Ok(DialPlan::Unavailable) => ("UNAVAILABLE", String::new()),
+        Err(_) => ("INVALID", String::new()),
+    };
+    if let Some(channel) = channel {
+        channel.set_variable(STATUS_VARIABLE, status);
+    }
+    plan.map(|_| value)
 }
 
 pub fn write_function(function: DialplanFunction, channel: Option<&Channel<'_>>, data: &str, value: &str) -> Result<(), String> {

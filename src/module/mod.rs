@@ -43,7 +43,7 @@ struct Registrations {
     _manager_actions: ManagerActions,
     _dialplan: DialplanItems,
     _cli: CliCommands,
-    _wizard: MemoryWizard,
+    _secondaries: secondaries::Secondaries,
 }
 
 static REGISTRATIONS: Mutex<Option<Registrations>> = Mutex::new(None);
@@ -61,7 +61,7 @@ impl AsteriskModule for Multireg {
         stats::reset();
         policies::replace(Default::default());
         // Built in load order; a failure drops what was built so far, in reverse.
-        let wizard = MemoryWizard::map()?;
+        let secondaries = secondaries::Secondaries::start(MemoryWizard::map()?);
         if let Err(reason) = reload() {
             tracing::error!("multireg: {reason}; starting without type=multireg policies");
         }
@@ -84,7 +84,7 @@ impl AsteriskModule for Multireg {
             _manager_actions: manager_actions,
             _dialplan: dialplan,
             _cli: cli,
-            _wizard: wizard,
+            _secondaries: secondaries,
         };
         *REGISTRATIONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(registrations);
         Ok(())
@@ -143,6 +143,10 @@ impl AsteriskModule for Multireg {
         dialplan::read_function(function, channel, data)
     }
 
+    fn read_dial(channel: Option<&Channel<'_>>, data: &str, limit: Option<usize>) -> Result<String, String> {
+        dialplan::read_dial(channel, data, limit)
+    }
+
     fn write_function(function: DialplanFunction, channel: Option<&Channel<'_>>, data: &str, value: &str) -> Result<(), String> {
         dialplan::write_function(function, channel, data, value)
     }
@@ -190,13 +194,15 @@ pub fn reload() -> Result<(), String> {
     for error in &errors {
         tracing::error!("{error}; this section is ignored (its last good settings, if any, stay in force)");
     }
-    let previous = policies::current();
-    let index = policies::replace(apply_reload(&previous.sections(), parsed, &errors));
-    // Defaults may have changed, and an administrator may have edited the astdb.
-    state::STATE.lock().ring_modes.clear();
+    // The new configuration and the secondaries derived from it, with no other sync between.
+    let mut index = policies::current();
+    secondaries::sync_after(|| {
+        index = policies::replace(apply_reload(&index.sections(), parsed, &errors));
+        // Defaults may have changed, and an administrator may have edited the astdb.
+        state::STATE.lock().ring_modes.clear();
+    });
     books::retain(|endpoint| index.for_endpoint(endpoint).is_some());
     authblock::configure(index.sorted().iter().map(|config| &**config));
-    secondaries::sync();
     for config in index.sorted() {
         registrar::check_aor_settings(&config);
     }

@@ -74,7 +74,7 @@ fn decide(
     tracing::debug!(
         "REGISTER endpoint={endpoint_name} aor={} user_agent=\"{}\" transport={transport} source={source} contacts={}",
         aor.unwrap_or("(none)"),
-        message.user_agent.escape_debug(),
+        message.user_agent,
         message.contacts.len()
     );
     let (Some((config, side)), Some(aor)) = (policy, aor) else {
@@ -106,7 +106,7 @@ fn decide(
             tracing::info!(
                 "multireg: refused REGISTER for {endpoint_name} from {source} ({}, User-Agent \"{}\"): {reason}",
                 client_type.display_name(),
-                message.user_agent.escape_debug()
+                message.user_agent
             );
             request.respond(i32::from(status), &reason);
             request.report_security_refusal(endpoint, &format!("multireg_{}_limit", client_type.as_str()));
@@ -242,7 +242,7 @@ fn remove_device(endpoint: &str, aor: &str, device: &Device, cause: &RemovalCaus
                 new_type.display_name(),
                 device.client_type.display_name(),
                 device.uri,
-                device.user_agent.escape_debug()
+                device.user_agent
             );
             manager::event(
                 "MultiregDeviceReplaced",

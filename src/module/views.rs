@@ -5,6 +5,7 @@ use super::{books, policies, ringmodes};
 use crate::asterisk::sorcery;
 use crate::policy::classify::ClientType;
 use crate::policy::config::MultiregConfig;
+use crate::policy::display::escape_controls;
 
 pub struct DeviceView {
     pub endpoint: String,
@@ -53,12 +54,13 @@ fn device_views(endpoint: &str, config: &MultiregConfig) -> Vec<DeviceView> {
                 endpoint: endpoint.to_string(),
                 aor: aor.clone(),
                 client_type: device.client_type,
-                user_agent: fresh.user_agent.clone(),
-                contact: fresh.uri.clone(),
-                source: device.source.clone(),
-                transport: device.transport.clone(),
+                // Device-supplied text: control characters escaped for terminals and AMI lines.
+                user_agent: escape_controls(&fresh.user_agent),
+                contact: escape_controls(&fresh.uri),
+                source: escape_controls(&device.source),
+                transport: escape_controls(&device.transport),
                 expires_in: fresh.expires_at as i64 - now,
-                reason: device.reason.clone(),
+                reason: escape_controls(&device.reason),
             });
         }
     }

@@ -63,8 +63,57 @@ pub fn endpoint_of_channel(name: &str) -> Option<&str> {
     Some(rest.rsplit_once('-').map(|(endpoint, _)| endpoint).unwrap_or(rest)).filter(|e| !e.is_empty())
 }
 
+/// Whether a channel named `name` belongs to endpoint `endpoint` exactly: chan_pjsip names its
+/// channels `PJSIP/<endpoint>-<8 hex digits>`, so `PJSIP/101-x-0000000a` is endpoint `101-x`,
+/// not `101`, and `PJSIP/101-r-00000001` is the secondary `101-r`.
+pub fn is_channel_of_endpoint(name: &str, endpoint: &str) -> bool {
+    let Some(rest) = name.strip_prefix("PJSIP/").and_then(|r| r.strip_prefix(endpoint)) else { return false };
+    rest.strip_prefix('-').is_some_and(|counter| counter.len() == 8 && counter.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Channel states as Asterisk numbers them (`enum ast_channel_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelState {
+    /// Created, nothing heard yet: an outbound call to a device before any 180 (or one that only
+    /// ever sends 183).
+    Down,
+    /// The device is ringing.
+    Ringing,
+    /// Anything else: inbound calls from the device (Ring), answered calls (Up), dialing, busy.
+    Other,
+}
+
+/// Whether a channel in `state` is a call for All Busy Mode and max_concurrent_calls: devices
+/// that are only being offered a call (Down, Ringing) are not in one.
+pub fn counts_as_call(state: ChannelState) -> bool {
+    state == ChannelState::Other
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn channels_match_their_endpoint_exactly() {
+        assert!(is_channel_of_endpoint("PJSIP/101-0000000a", "101"));
+        assert!(is_channel_of_endpoint("PJSIP/101r-00000001", "101r"));
+        assert!(!is_channel_of_endpoint("PJSIP/101r-00000001", "101"));
+        assert!(!is_channel_of_endpoint("PJSIP/101-x-0000000a", "101"));
+        assert!(is_channel_of_endpoint("PJSIP/101-x-0000000a", "101-x"));
+        assert!(!is_channel_of_endpoint("PJSIP/101-r-00000001", "101"), "secondary with suffix -r");
+        assert!(is_channel_of_endpoint("PJSIP/101-r-00000001", "101-r"));
+        assert!(!is_channel_of_endpoint("PJSIP/101-0000000", "101"), "7 digits");
+        assert!(!is_channel_of_endpoint("PJSIP/101-0000000g", "101"));
+        assert!(!is_channel_of_endpoint("PJSIP/101-000000001", "101"), "9 digits");
+        assert!(!is_channel_of_endpoint("Local/101-00000001", "101"));
+        assert!(!is_channel_of_endpoint("PJSIP/1010-00000001", "101"));
+    }
+
+    #[test]
+    fn only_calls_past_ringing_count() {
+        assert!(!counts_as_call(ChannelState::Down));
+        assert!(!counts_as_call(ChannelState::Ringing));
+        assert!(counts_as_call(ChannelState::Other));
+    }
+
     #[test]
     fn endpoint_of_channel_names() {
         assert_eq!(endpoint_of_channel("PJSIP/101r-00000002"), Some("101r"));

@@ -129,9 +129,77 @@ pub fn build_dial_string(targets: &[(String, String)]) -> (String, Vec<SkippedCo
     (parts.join("&"), skipped)
 }
 
+/// The targets of one call: device contacts (already dial-safe `PJSIP/...` parts) and the
+/// remote destination, if the ring mode includes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DialTargets {
+    pub contacts: Vec<String>,
+    pub remote: Option<String>,
+}
+
+impl DialTargets {
+    pub fn is_empty(&self) -> bool {
+        self.contacts.is_empty() && self.remote.is_none()
+    }
+
+    pub fn count(&self) -> usize {
+        self.contacts.len() + usize::from(self.remote.is_some())
+    }
+
+    /// Every target, `&`-joined (contacts first, then the remote destination).
+    pub fn joined(&self) -> String {
+        self.contacts.iter().map(String::as_str).chain(self.remote.as_deref()).collect::<Vec<_>>().join("&")
+    }
+
+    /// The longest dial string of whole targets that fits in `max_len` bytes, and how many
+    /// targets were left out. The remote destination is placed first (it is the one target that
+    /// stands for a whole side of the ring mode), then contacts in order; a target that does not
+    /// fit is skipped whole, never cut.
+    pub fn fit(&self, max_len: usize) -> (String, usize) {
+        let mut used = 0;
+        let mut take = |target: &str| {
+            let needed = target.len() + usize::from(used > 0);
+            (used + needed <= max_len).then(|| used += needed).is_some()
+        };
+        let remote = self.remote.as_deref().filter(|r| take(r));
+        let contacts: Vec<&str> = self.contacts.iter().map(String::as_str).filter(|c| take(c)).collect();
+        let kept = contacts.len() + usize::from(remote.is_some());
+        let dial = contacts.into_iter().chain(remote).collect::<Vec<_>>().join("&");
+        debug_assert!(dial.len() <= max_len);
+        (dial, self.count() - kept)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fitting_keeps_whole_targets_and_the_remote_destination() {
+        let targets = DialTargets {
+            contacts: vec!["PJSIP/104/sip:a@h".into(), "PJSIP/104/sip:bbbbbbbb@h".into(), "PJSIP/104/sip:c@h".into()],
+            remote: Some("PJSIP/00441@trunk".into()),
+        };
+        assert_eq!(targets.fit(1000), (targets.joined(), 0));
+        assert_eq!(targets.joined().len(), targets.fit(1000).0.len());
+        // Room for the remote and one contact, then the short third contact still fits.
+        let (dial, omitted) = targets.fit(17 + 1 + 17 + 1 + 17);
+        assert_eq!(dial, "PJSIP/104/sip:a@h&PJSIP/104/sip:c@h&PJSIP/00441@trunk");
+        assert_eq!(omitted, 1);
+        let (dial, omitted) = targets.fit(17);
+        assert_eq!((dial.as_str(), omitted), ("PJSIP/00441@trunk", 3));
+        assert_eq!(targets.fit(5), (String::new(), 4));
+        let none = DialTargets::default();
+        assert!(none.is_empty());
+        assert_eq!(none.fit(0), (String::new(), 0));
+        let contacts_only = DialTargets { contacts: vec!["PJSIP/1/sip:x@h".into(); 3], remote: None };
+        for max in 0..60 {
+            let (dial, omitted) = contacts_only.fit(max);
+            assert!(dial.len() <= max);
+            assert_eq!(dial.split('&').filter(|t| !t.is_empty()).count() + omitted, 3, "{max}: {dial}");
+            assert!(dial.is_empty() || dial.split('&').all(|t| t == "PJSIP/1/sip:x@h"));
+        }
+    }
 
     fn targets(items: &[(&str, &str)]) -> Vec<(String, String)> {
         items.iter().map(|(e, u)| (e.to_string(), u.to_string())).collect()

@@ -8,6 +8,7 @@ pub mod classify;
 pub mod config;
 pub mod device_book;
 pub mod dialstring;
+pub mod display;
 pub mod limits;
 pub mod names;
 pub mod policy_index;

@@ -71,6 +71,21 @@ pub fn set_vars_from_objectset(fields: &[Field], is_registered_field: impl Fn(&s
         .collect()
 }
 
+/// Access-rule fields of an endpoint (the fields `ast_append_acl` takes).
+fn is_access_field(name: &str) -> bool {
+    matches!(name.to_ascii_lowercase().as_str(), "acl" | "deny" | "permit" | "contact_acl" | "contact_deny" | "contact_permit")
+}
+
+/// The endpoint's object set with its read-back `acl`/`contact_acl` (Asterisk shows only the
+/// first ACL: its name, or the words "deny/permit" for inline rules) replaced by the complete
+/// rules read from the endpoint itself (see `asterisk::sorcery::endpoint_acl_rules`), so the
+/// secondary refuses exactly the addresses the primary refuses.
+pub fn with_access_rules(fields: &[Field], rules: &[Field]) -> Vec<Field> {
+    let mut out: Vec<Field> = fields.iter().filter(|(name, _)| !is_access_field(name)).cloned().collect();
+    out.extend(rules.iter().filter(|(name, value)| is_access_field(name) && !value.trim().is_empty()).cloned());
+    out
+}
+
 /// The three object sets to create for the secondary, plus what the administrator should know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecondaryObjects {
@@ -111,14 +126,25 @@ pub fn derive_secondary(
     if secondary_max_devices == 0 {
         return Err(format!("{name}: the secondary must allow at least one device (max_contacts 0 refuses every registration)"));
     }
+    // Inline rules that were not replaced by `with_access_rules` cannot be copied: a secondary
+    // without them would accept the primary's password from addresses the primary refuses.
+    if let Some((field, _)) = endpoint
+        .iter()
+        .find(|(f, v)| (f.eq_ignore_ascii_case("acl") || f.eq_ignore_ascii_case("contact_acl")) && v.trim() == "deny/permit")
+    {
+        return Err(format!(
+            "endpoint {primary} restricts addresses with inline deny/permit rules ({field}) that could not be read, \
+             so no secondary {name} is created (it would accept the password from any address)"
+        ));
+    }
     let mut warnings = Vec::new();
-    let endpoint = derive_endpoint(primary, &name, endpoint, auth.is_some(), &mut warnings);
+    let endpoint = derive_endpoint(primary, &name, endpoint, auth.is_some());
     let auth = auth.map(|fields| derive_auth(primary, &name, fields, &mut warnings));
     let aor = derive_aor(aor.unwrap_or(&[]), secondary_max_devices);
     Ok(SecondaryObjects { name, endpoint, auth, aor, warnings })
 }
 
-fn derive_endpoint(primary: &str, name: &str, fields: &[Field], has_auth: bool, warnings: &mut Vec<String>) -> Vec<Field> {
+fn derive_endpoint(primary: &str, name: &str, fields: &[Field], has_auth: bool) -> Vec<Field> {
     let mut out = Vec::new();
     for (field, value) in fields {
         if skipped(field, value) {
@@ -142,12 +168,6 @@ fn derive_endpoint(primary: &str, name: &str, fields: &[Field], has_auth: bool, 
                     out.push((field.clone(), list));
                 }
             }
-            // Inline deny/permit rules read back only as the word "deny/permit"; the rules
-            // themselves cannot be copied. A named ACL (acl.conf) copies fine.
-            "acl" | "contact_acl" if value.trim() == "deny/permit" => warnings.push(format!(
-                "endpoint {primary} restricts addresses with inline deny/permit rules ({field}), which Asterisk \
-                 does not expose; {name} has no such restriction. Use a named ACL from acl.conf ({field}=NAME) to share it."
-            )),
             // The secondary is found by its user name (101r); an endpoint identified only by IP
             // would never see its REGISTERs.
             "identify_by" => {
@@ -372,13 +392,46 @@ mod tests {
     }
 
     #[test]
-    fn inline_acl_is_reported_not_copied() {
-        let ep = fields(&[("acl", "deny/permit"), ("contact_acl", "deny/permit")]);
-        let out = derive_secondary("101", "r", &ep, None, None, 1).unwrap();
-        assert_eq!(one(&out.endpoint, "acl"), None);
-        assert_eq!(one(&out.endpoint, "contact_acl"), None);
-        assert_eq!(out.warnings.len(), 2);
-        assert!(out.warnings[0].contains("101r") && out.warnings[0].contains("deny/permit"));
+    fn unreadable_inline_acl_refuses_the_secondary() {
+        for field in ["acl", "contact_acl"] {
+            let ep = fields(&[("context", "internal"), (field, "deny/permit")]);
+            let error = derive_secondary("101", "r", &ep, None, None, 1).unwrap_err();
+            assert!(error.contains("no secondary 101r") && error.contains(field), "{error}");
+        }
+    }
+
+    #[test]
+    fn complete_access_rules_are_copied_in_order() {
+        // What the object set shows: the first ACL only.
+        let ep = fields(&[("context", "internal"), ("acl", "deny/permit"), ("contact_acl", "office")]);
+        let rules = fields(&[
+            ("deny", "0.0.0.0/0"),
+            ("permit", "192.168.0.0/16"),
+            ("deny", "192.168.9.9/32"),
+            ("acl", "office"),
+            ("acl", "vpn"),
+            ("contact_acl", "office"),
+            ("contact_deny", "10.0.0.0/8"),
+        ]);
+        let out = derive_secondary("101", "r", &with_access_rules(&ep, &rules), None, None, 1).unwrap();
+        let copied: Vec<(&str, &str)> =
+            out.endpoint.iter().filter(|(n, _)| is_access_field(n)).map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(
+            copied,
+            [
+                ("deny", "0.0.0.0/0"),
+                ("permit", "192.168.0.0/16"),
+                ("deny", "192.168.9.9/32"),
+                ("acl", "office"),
+                ("acl", "vpn"),
+                ("contact_acl", "office"),
+                ("contact_deny", "10.0.0.0/8")
+            ]
+        );
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        // No rules: nothing restricts the primary, nothing restricts the secondary.
+        let out = derive_secondary("101", "r", &with_access_rules(&fields(&[("context", "x")]), &[]), None, None, 1).unwrap();
+        assert!(!out.endpoint.iter().any(|(n, _)| is_access_field(n)));
     }
 
     #[test]

@@ -273,6 +273,19 @@ impl Asterisk {
         std::fs::read_to_string(self.dir().join("log/full.log")).unwrap_or_default()
     }
 
+    /// messages.log once it contains `needle`, or as it is after 5 s: Asterisk's logger thread
+    /// writes log files asynchronously, after the logging call returned.
+    pub fn messages_log_with(&self, needle: &str) -> String {
+        super::wait_for(Duration::from_secs(5), || Some(self.messages_log()).filter(|log| log.contains(needle)))
+            .unwrap_or_else(|| self.messages_log())
+    }
+
+    /// full.log once it contains `needle`, or as it is after 5 s (see `messages_log_with`).
+    pub fn full_log_with(&self, needle: &str) -> String {
+        super::wait_for(Duration::from_secs(5), || Some(self.full_log()).filter(|log| log.contains(needle)))
+            .unwrap_or_else(|| self.full_log())
+    }
+
     /// ERROR lines logged so far.
     pub fn errors(&self) -> Vec<String> {
         self.messages_log().lines().filter(|l| l.contains(" ERROR[")).map(str::to_string).collect()

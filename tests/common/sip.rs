@@ -177,6 +177,9 @@ pub struct Agent {
     inbox: Arc<Mutex<Inbox>>,
     io: Option<JoinHandle<()>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
+    /// While set, incoming INVITEs get no provisional answer at all (a device that has not
+    /// started ringing yet); they are still queued for wait_invite.
+    silent: Arc<std::sync::atomic::AtomicBool>,
     /// Auto-answer incoming INVITEs with 180 Ringing (tests decide about 200/486).
     pub last_register: Option<SipMessage>,
 }
@@ -193,7 +196,9 @@ impl Agent {
             closed: false,
         }));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let silent = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (thread_inbox, thread_stop, reply) = (inbox.clone(), stop.clone(), outgoing.clone());
+        let thread_silent = silent.clone();
         let io = std::thread::spawn(move || loop {
             if thread_stop.load(Ordering::Relaxed) {
                 break;
@@ -204,7 +209,9 @@ impl Agent {
                 }
             }
             match wire.receive() {
-                Ok(Some(text)) => route_incoming(SipMessage { raw: text }, &thread_inbox, &reply),
+                Ok(Some(text)) => {
+                    route_incoming(SipMessage { raw: text }, &thread_inbox, &reply, thread_silent.load(Ordering::Relaxed))
+                }
                 Ok(None) => {}
                 Err(_) => {
                     thread_inbox.lock().unwrap().closed = true;
@@ -230,6 +237,7 @@ impl Agent {
             inbox,
             io: Some(io),
             stop,
+            silent,
             last_register: None,
         }
     }
@@ -254,6 +262,11 @@ impl Agent {
 
     fn via(&self, branch: &str) -> String {
         format!("SIP/2.0/{} {};rport;branch={branch}", self.transport.via_name(), self.sent_by())
+    }
+
+    /// Stops (true) or resumes (false) the automatic 100 Trying / 180 Ringing to INVITEs.
+    pub fn set_silent(&self, silent: bool) {
+        self.silent.store(silent, Ordering::Relaxed);
     }
 
     pub fn send_raw(&self, message: &str) {
@@ -336,10 +349,21 @@ impl Agent {
         self.send_raw(&self.register_message(expires, None));
         let mut response = self.wait_response(&self.call_id, self.cseq, Duration::from_secs(5))?;
         if response.status() == 401 || response.status() == 407 {
+            let realm = |r: &SipMessage| r.header("WWW-Authenticate").and_then(|c| digest_param(&c, "realm"));
+            let first_realm = realm(&response);
             let auth = self.authorization(&response, "REGISTER", &format!("sip:{}", self.domain))?;
             self.cseq += 1;
             self.send_raw(&self.register_message(expires, Some(&auth)));
             response = self.wait_response(&self.call_id, self.cseq, Duration::from_secs(5))?;
+            // Right after boot res_pjsip_authenticator_digest learns its default realm from an
+            // asynchronous "global loaded" notification: a challenge sent before it has an empty
+            // realm and cannot be answered. Only then (the realm changed) answer the new challenge.
+            if response.status() == 401 && realm(&response) != first_realm {
+                let auth = self.authorization(&response, "REGISTER", &format!("sip:{}", self.domain))?;
+                self.cseq += 1;
+                self.send_raw(&self.register_message(expires, Some(&auth)));
+                response = self.wait_response(&self.call_id, self.cseq, Duration::from_secs(5))?;
+            }
         }
         self.last_register = Some(response.clone());
         Some(response)
@@ -605,7 +629,7 @@ fn response_text(
 }
 
 /// I/O thread side: stores responses, answers routine requests, surfaces the rest.
-fn route_incoming(message: SipMessage, inbox: &Arc<Mutex<Inbox>>, reply: &Sender<String>) {
+fn route_incoming(message: SipMessage, inbox: &Arc<Mutex<Inbox>>, reply: &Sender<String>, silent: bool) {
     if !message.is_request() {
         inbox.lock().unwrap().responses.push_back(message);
         return;
@@ -613,6 +637,7 @@ fn route_incoming(message: SipMessage, inbox: &Arc<Mutex<Inbox>>, reply: &Sender
     let method = message.method();
     let contact = message.request_uri();
     match method.as_str() {
+        "INVITE" if silent => inbox.lock().unwrap().requests.push_back(message),
         "INVITE" => {
             let tag = ringing_tag(&message);
             let _ = reply.send(response_text(&message, 100, "Trying", "", &contact, "", ""));

@@ -1,0 +1,55 @@
+//! Text from devices (User-Agent, Contact, addresses) shown to administrators on the CLI and in
+//! AMI: control characters are written out as `\xHH` (or `\u{...}`), so a device cannot clear the
+//! administrator's terminal, recolour it, or break an AMI line.
+
+/// Invisible characters that reorder or hide text (bidirectional overrides and isolates).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every control character escaped; everything else unchanged.
+pub fn escape_controls(text: &str) -> String {
+    if !text.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if (c.is_control() || is_bidi_control(c)) && (c as u32) < 0x100 {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else if c.is_control() || is_bidi_control(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Like [`escape_controls`], but keeps line breaks and tabs: for log lines, which may span lines
+/// on purpose but must not carry a device's terminal escapes onto the Asterisk console.
+pub fn escape_controls_in_log(text: &str) -> String {
+    if !text.chars().any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c)) {
+        return text.to_string();
+    }
+    text.split('\n')
+        .map(|line| line.split('\t').map(escape_controls).collect::<Vec<_>>().join("\t"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_controls("Yealink SIP-T46U"), "Yealink SIP-T46U");
+        assert_eq!(escape_controls("\u{1b}[2J\u{1b}[31mZoiper\u{7}"), "\\x1b[2J\\x1b[31mZoiper\\x07");
+        assert_eq!(escape_controls("a\r\nb\tc\u{7f}"), "a\\x0d\\x0ab\\x09c\\x7f");
+        assert_eq!(escape_controls("x\u{9b}31m"), "x\\x9b31m", "C1 CSI");
+        assert_eq!(escape_controls("evil\u{202e}gpj.exe"), "evil\\u{202e}gpj.exe");
+        assert_eq!(escape_controls("Grandstream Wave – iOS ☎"), "Grandstream Wave – iOS ☎");
+        assert_eq!(escape_controls_in_log("a\n\tb \u{1b}[2J"), "a\n\tb \\x1b[2J");
+        assert_eq!(escape_controls_in_log("plain\nlines"), "plain\nlines");
+    }
+}

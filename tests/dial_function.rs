@@ -1,0 +1,117 @@
+//! MULTIREG_DIAL with more targets than Asterisk's fixed 4 KB function buffer: whole targets only,
+//! the status says when some were left out, and callers with a growable buffer get everything.
+mod common;
+
+use std::time::Duration;
+
+use common::{Agent, Asterisk, Config, Transport};
+
+const POLICY: &str = "[104]
+type = multireg
+max_ip_phones = 5
+max_web_clients = 3
+max_desktop_clients = 3
+web_user_agents = ^Web
+desktop_user_agents = ^Desk
+remote_destination = PJSIP/0044123456@trunk
+";
+
+const DIALPLAN: &str = "[general]
+static = yes
+
+[internal]
+; Through Asterisk's fixed-size buffer (VAR_BUF_SIZE, 4096 bytes).
+exten => 500,1,Set(D=${MULTIREG_DIAL(104)})
+ same => n,UserEvent(DialValue,Path: fixed,Status: ${MULTIREG_DIAL_STATUS},Value: ${D})
+ same => n,Hangup()
+; Through ast_str_substitute_variables (Exec), which reads functions with a growable buffer.
+exten => 501,1,Set(DOLLAR=$)
+ same => n,Exec(Set(FULL=${DOLLAR}{MULTIREG_DIAL(104)}))
+ same => n,Exec(UserEvent(DialValue,Path: growable,Status: ${DOLLAR}{MULTIREG_DIAL_STATUS},Value: ${DOLLAR}{FULL}))
+ same => n,Hangup()
+";
+
+const REMOTE: &str = "PJSIP/0044123456@trunk";
+
+/// 11 devices, each with a 400-character user part in its Contact.
+fn register_long_contacts(asterisk: &Asterisk) -> (Vec<Agent>, Vec<String>) {
+    let mut devices = Vec::new();
+    let mut users = Vec::new();
+    for (index, user_agent) in ["Yealink"; 5].iter().chain(&["WebPhone"; 3]).chain(&["Desk Softphone"; 3]).enumerate() {
+        let mut device = asterisk.agent(Transport::Udp, "127.0.0.1", "104", "pass104");
+        let user = format!("{index:02}{}", "u".repeat(398));
+        device.user_agent = user_agent.to_string();
+        device.contact_uri_override = Some(format!("sip:{user}@{};transport=udp", device.local));
+        assert_eq!(device.register(), 200, "device {index} ({user_agent}) registers");
+        devices.push(device);
+        users.push(user);
+    }
+    (devices, users)
+}
+
+/// Checks that every '&'-separated target is whole: the remote destination or a contact of one
+/// of the devices, each at most once. Returns how many device contacts are in it.
+fn whole_targets(value: &str, users: &[String]) -> usize {
+    let mut seen = Vec::new();
+    for target in value.split('&') {
+        if target == REMOTE {
+            continue;
+        }
+        let whole = |user: &str| {
+            let Some(port) = target.strip_prefix(&format!("PJSIP/104/sip:{user}@127.0.0.1:")) else { return false };
+            let port = port.strip_suffix(";transport=udp").unwrap_or(port);
+            !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+        };
+        let user = users.iter().find(|u| whole(u)).unwrap_or_else(|| {
+            let end: String = target.chars().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+            panic!("partial or unknown target of {} bytes ending {end:?} (value of {} bytes)", target.len(), value.len())
+        });
+        assert!(!seen.contains(user), "target twice: {target}");
+        seen.push(user.clone());
+    }
+    seen.len()
+}
+
+fn dial_value(asterisk: &Asterisk, number: &str) -> (String, String) {
+    let mut ami = asterisk.ami();
+    let mut caller = asterisk.agent(Transport::Udp, "127.0.0.2", "102", "pass102");
+    assert_eq!(caller.register(), 200);
+    let _ = caller.call(number, Duration::from_secs(5));
+    let event = ami
+        .wait_event("UserEvent", Duration::from_secs(10), |e| e.get("UserEvent").map(String::as_str) == Some("DialValue"))
+        .expect("the dialplan reports the value");
+    (event.get("Status").cloned().unwrap_or_default(), event.get("Value").cloned().unwrap_or_default())
+}
+
+#[test]
+fn a_fixed_buffer_gets_whole_targets_and_the_status_says_some_were_left_out() {
+    let asterisk =
+        Asterisk::start_with(Config { pjsip_extra: POLICY.into(), extensions: Some(DIALPLAN.into()), ..Config::default() });
+    let (_devices, users) = register_long_contacts(&asterisk);
+    let (status, value) = dial_value(&asterisk, "500");
+    assert!(value.len() <= 4095, "{}", value.len());
+    let contacts = whole_targets(&value, &users);
+    assert!(value.split('&').any(|t| t == REMOTE), "the remote destination is kept: {value}");
+    assert!((5..11).contains(&contacts), "as many whole contacts as fit ({contacts})");
+    assert_eq!(status, "PARTIAL", "the status says targets were left out");
+
+    // AMI Getvar reads functions into 1 KB: still whole targets only.
+    let mut ami = asterisk.ami();
+    let small = ami.action("Getvar", &[("Variable", "MULTIREG_DIAL(104)")]);
+    let small = small.get("Value").cloned().unwrap_or_default();
+    assert!(!small.is_empty() && small.len() < 1024, "{small}");
+    whole_targets(&small, &users);
+    assert!(small.split('&').any(|t| t == REMOTE), "{small}");
+}
+
+#[test]
+fn a_growable_buffer_gets_every_target() {
+    let asterisk =
+        Asterisk::start_with(Config { pjsip_extra: POLICY.into(), extensions: Some(DIALPLAN.into()), ..Config::default() });
+    let (_devices, users) = register_long_contacts(&asterisk);
+    let (status, value) = dial_value(&asterisk, "501");
+    assert!(value.len() > 4096, "{}", value.len());
+    assert_eq!(whole_targets(&value, &users), 11);
+    assert!(value.split('&').any(|t| t == REMOTE));
+    assert_eq!(status, "OK");
+}
