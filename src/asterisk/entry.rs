@@ -2,6 +2,8 @@
 //! at the crate root by `declare_module!` for a type implementing `AsteriskModule`; each one is a
 //! panic guard around the trait method here, so this layer never names the module layer.
 use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use super::channel::Channel;
 use super::cli::CliCommand;
@@ -62,6 +64,47 @@ pub enum AuthOutcome {
     Succeeded,
 }
 
+/// Calls from Asterisk that are inside the module now. Asterisk can call a function it looked up
+/// just before the module unregistered it (an application found by the dialplan a moment before
+/// `module unload`, a PJSIP callback already under way), so `unload` waits for this to reach zero
+/// before the module's code may be unmapped.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// Held for the whole of one call from Asterisk (see `declare_module!`).
+pub struct InFlight(());
+
+impl InFlight {
+    pub fn enter() -> InFlight {
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        InFlight(())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// After unregistering, how long a thread that had already found one of our functions may take
+/// to reach it (PJSIP waits as long when a module is unregistered while it runs).
+const UNLOAD_GRACE: Duration = Duration::from_millis(100);
+/// The longest `unload` waits for running calls before it gives up and stays loaded.
+const UNLOAD_WAIT: Duration = Duration::from_secs(10);
+
+/// Waits until no call from Asterisk is inside the module; false if one still is at the deadline.
+fn wait_until_idle() -> bool {
+    std::thread::sleep(UNLOAD_GRACE);
+    let deadline = Instant::now() + UNLOAD_WAIT;
+    while IN_FLIGHT.load(Ordering::SeqCst) > 0 {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
 const LOAD_DECLINE: c_int = bindings::AST_MODULE_LOAD_DECLINE as c_int;
 const PASS_ON: pj_bool_t = bindings::PJ_FALSE as pj_bool_t;
 const ANSWERED: pj_bool_t = bindings::PJ_TRUE as pj_bool_t;
@@ -88,7 +131,15 @@ pub fn unload<M: AsteriskModule>() -> c_int {
     // A failed unload keeps the module loaded, the safe outcome when something went wrong.
     guarded("unload_module", -1, || {
         M::unload();
-        0
+        if wait_until_idle() {
+            return 0;
+        }
+        // Still running after everything was unregistered: unmapping now would crash Asterisk.
+        tracing::error!("res_pjsip_multireg: a call into the module is still running; unload refused, module loaded again");
+        if let Err(reason) = M::load() {
+            tracing::error!("res_pjsip_multireg: could not register again after the refused unload: {reason}");
+        }
+        -1
     })
 }
 
@@ -314,16 +365,19 @@ macro_rules! declare_module {
             }
             #[no_mangle]
             pub unsafe extern "C" fn multireg_on_rx_request(rdata: *mut bindings::pjsip_rx_data) -> bindings::pj_bool_t {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 // SAFETY: PJSIP calls this with the request of the running callback.
                 unsafe { entry::on_rx_request::<$module>(rdata) }
             }
             #[no_mangle]
             pub unsafe extern "C" fn multireg_on_rx_early(rdata: *mut bindings::pjsip_rx_data) -> bindings::pj_bool_t {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 // SAFETY: as above.
                 unsafe { entry::on_rx_early::<$module>(rdata) }
             }
             #[no_mangle]
             pub unsafe extern "C" fn multireg_on_tx_response(tdata: *mut bindings::pjsip_tx_data) {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 // SAFETY: PJSIP calls this with the response of the running callback.
                 unsafe { entry::on_tx_response::<$module>(tdata) }
             }
@@ -334,15 +388,18 @@ macro_rules! declare_module {
                 argc: c_int,
                 argv: *const *const c_char,
             ) -> c_int {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 // SAFETY: the shim passes the running command's arguments.
                 unsafe { entry::cli_execute::<$module>(command, fd, argc, argv) }
             }
             #[no_mangle]
             pub extern "C" fn multireg_cli_candidates(command: c_int, position: c_int, word: *const c_char) -> *mut c_char {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 entry::cli_candidates::<$module>(command, position, word)
             }
             #[no_mangle]
             pub unsafe extern "C" fn multireg_cli_candidates_free(candidates: *mut c_char, length: usize) {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 // SAFETY: the shim hands back what multireg_cli_candidates returned, and its length.
                 unsafe { entry::cli_candidates_free(candidates, length) }
             }
@@ -351,6 +408,7 @@ macro_rules! declare_module {
                 session: *mut bindings::mansession,
                 message: *const bindings::message,
             ) -> c_int {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 // SAFETY: Asterisk passes the running action's session and message.
                 unsafe { entry::ami_execute::<$module>(session, message) }
             }
@@ -360,6 +418,7 @@ macro_rules! declare_module {
                 chan: *mut bindings::ast_channel,
                 data: *const c_char,
             ) -> c_int {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 // SAFETY: Asterisk passes the channel running the application.
                 unsafe { entry::app_execute::<$module>(app, chan, data) }
             }
@@ -371,6 +430,7 @@ macro_rules! declare_module {
                 buf: *mut c_char,
                 len: usize,
             ) -> c_int {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 // SAFETY: Asterisk passes the evaluating channel and a buffer of len bytes.
                 unsafe { entry::function_read::<$module>(function, chan, data, buf, len) }
             }
@@ -381,6 +441,7 @@ macro_rules! declare_module {
                 data: *const c_char,
                 value: *const c_char,
             ) -> c_int {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 // SAFETY: Asterisk passes the evaluating channel and C strings.
                 unsafe { entry::function_write::<$module>(function, chan, data, value) }
             }
@@ -391,6 +452,7 @@ macro_rules! declare_module {
                 buf: *mut c_char,
                 len: usize,
             ) -> c_int {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 // SAFETY: Asterisk passes the evaluating channel and a buffer of len bytes.
                 unsafe { $crate::asterisk::functions::dial_read_fixed::<$module>(chan, data, buf, len) }
             }
@@ -401,20 +463,24 @@ macro_rules! declare_module {
                 out: *mut *mut bindings::ast_str,
                 maxlen: isize,
             ) -> c_int {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 // SAFETY: Asterisk passes the evaluating channel and its ast_str.
                 unsafe { $crate::asterisk::functions::dial_read_str::<$module>(chan, data, out, maxlen) }
             }
             #[no_mangle]
             pub extern "C" fn multireg_on_pjsip_loaded(object_type: *const c_char) {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 entry::pjsip_loaded::<$module>(object_type)
             }
             #[no_mangle]
             pub unsafe extern "C" fn multireg_on_contact_deleted(contact: *const c_void) {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 // SAFETY: sorcery passes the contact being reported.
                 unsafe { entry::contact_deleted::<$module>(contact) }
             }
             #[no_mangle]
             pub extern "C" fn multireg_on_challenge_sent(address: *const c_char, nonce: *const c_char) {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 entry::challenge_sent::<$module>(address, nonce)
             }
             #[no_mangle]
@@ -424,6 +490,7 @@ macro_rules! declare_module {
                 address: *const c_char,
                 challenge: *const c_char,
             ) {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 entry::auth_event::<$module>(outcome, account, address, challenge)
             }
             #[no_mangle]
@@ -432,6 +499,7 @@ macro_rules! declare_module {
                 interface: *const c_char,
                 state_interface: *const c_char,
             ) {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 entry::queue_member_added::<$module>(queue, interface, state_interface)
             }
         }
