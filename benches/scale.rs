@@ -682,7 +682,7 @@ fn main() {
     println!("res_pjsip_multireg vs stock Asterisk 22 with hand-written secondaries, {elapsed:.0} s");
     println!("machine: {machine}; load average before {load_before}, after {load_after}");
     println!("command: {command}");
-    println!("module: {module_rev}");
+    println!("commit: {module_rev}");
     println!();
     report::print_table(&rows);
     println!();
@@ -692,8 +692,8 @@ fn main() {
 
     let mut section = String::new();
     section.push_str(&format!(
-        "Run of {} UTC, {elapsed:.0} s. Machine: {machine}. Load average (1/5/15 min) before {load_before}, after \
-         {load_after} (the machine is shared).\n\nCommand: `{command}`\n\nModule: `{module_rev}`\n\n",
+        "Run finished {} UTC, took {elapsed:.0} s. Machine: {machine}. Load average (1/5/15 min) before {load_before}, after \
+         {load_after} (the machine is shared).\n\nCommand: `{command}`\n\nCommit: `{module_rev}`\n\n",
         utc_now()
     ));
     section.push_str(&report::markdown(&rows));

@@ -155,7 +155,14 @@ impl Instance {
         let log = std::fs::File::create(self.dir().join("log/stdout.log")).unwrap();
         let _ = std::fs::remove_file(self.dir().join("run/asterisk.ctl"));
         let started = Instant::now();
-        let child = Command::new("chroot")
+        let mut command = Command::new("chroot");
+        // glibc keeps up to 8 malloc arenas per core; with Asterisk's many threads RSS then says
+        // more about the allocator than about the objects. BENCH_MALLOC_ARENA_MAX caps them for
+        // both instances alike.
+        if let Ok(arenas) = std::env::var("BENCH_MALLOC_ARENA_MAX") {
+            command.env("MALLOC_ARENA_MAX", arenas);
+        }
+        let child = command
             .arg(&self.root)
             .args(["/usr/sbin/asterisk", "-f", "-C", &self.conf_path()])
             .stdin(Stdio::null())
