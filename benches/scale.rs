@@ -660,9 +660,10 @@ fn main() {
 
     let load_after = bench_support::load_average();
     let elapsed = begun.elapsed().as_secs_f64();
+    let arenas = std::env::var("BENCH_MALLOC_ARENA_MAX").map(|v| format!("BENCH_MALLOC_ARENA_MAX={v} ")).unwrap_or_default();
     let command = format!(
         "BENCH_SIZES={} BENCH_DEVICES={} BENCH_ROUNDS={} BENCH_ROUNDS_LARGE={} BENCH_WINDOW={} BENCH_MASS_WINDOW={} \
-         BENCH_RELOAD_EXTENSIONS={} BENCH_RELOAD_ROUNDS={} BENCH_RELOADS={} make bench-scale",
+         BENCH_RELOAD_EXTENSIONS={} BENCH_RELOAD_ROUNDS={} BENCH_RELOADS={} {arenas}make bench-scale",
         settings.sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","),
         settings.devices,
         settings.rounds,
