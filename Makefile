@@ -8,7 +8,7 @@ ROOT := $(MULTIREG_CACHE)/root
 INSTANCE := run
 C ?= core show version
 
-.PHONY: all deps asterisk build docs run stop cli console test unit integration bench soak install clean \
+.PHONY: all deps asterisk build docs run stop cli console test unit integration bench bench-scale soak install clean \
 	asterisk-source test-source deb
 
 all: build
@@ -68,6 +68,13 @@ test: build docs
 # Speed against stock Asterisk (module not loaded) measured in the same run; prints ratios.
 bench: build docs
 	cargo bench --bench register
+
+# The full benchmark (long): REGISTER load at BENCH_SIZES contacts (default 1000,10000,50000), mass
+# registration, dial string, reload/load/boot and memory with 10,000 extensions; stock Asterisk with
+# hand-written secondaries vs the module, ratios printed and written to docs/benchmarks.md.
+# See benches/scale.rs for every BENCH_* setting.
+bench-scale: build docs
+	cargo bench --bench scale
 
 # Repeats the integration suite SOAK_ROUNDS times (default 10), stopping at the first failure, to
 # catch rare races; not part of `make test`.
