@@ -98,8 +98,10 @@ struct AgentRule {
     builtin: bool,
 }
 
+/// User-Agents are short: a small lazy-DFA cache per thread is plenty, and Asterisk has many
+/// threads (the default cache may grow to 2 MB in each).
 fn compile(source: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(source).case_insensitive(true).size_limit(1 << 20).build()
+    RegexBuilder::new(source).case_insensitive(true).size_limit(1 << 20).dfa_size_limit(1 << 16).build()
 }
 
 fn builtin(source: &'static str) -> AgentRule {
