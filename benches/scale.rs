@@ -22,9 +22,9 @@
 //! BENCH_MASS_WINDOW (500), BENCH_DIAL_EVALS (500), BENCH_RELOAD_EXTENSIONS (10000; 0 skips),
 //! BENCH_RELOAD_ROUNDS (2), BENCH_RELOADS (10), BENCH_TIMEOUT (900 s: boot, reload, one run),
 //! BENCH_DOCS (1: write the results into docs/benchmarks.md).
+mod bench_support;
 #[path = "../tests/common/mod.rs"]
 mod common;
-mod bench_support;
 
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
@@ -243,8 +243,7 @@ fn generator_note(stock: &Outcome, module: &Outcome) -> String {
     let cpu = (stock.generator_cpu + module.generator_cpu).as_secs_f64();
     let wall = (stock.wall + module.wall).as_secs_f64();
     let mut note = format!("generator CPU {:.0} % of its wall time", 100.0 * cpu / wall.max(1e-9));
-    let (retransmissions, overloaded) =
-        (stock.retransmissions + module.retransmissions, stock.overloaded + module.overloaded);
+    let (retransmissions, overloaded) = (stock.retransmissions + module.retransmissions, stock.overloaded + module.overloaded);
     if retransmissions + overloaded > 0 {
         note.push_str(&format!(
             "; retransmissions stock {} / module {}; 503 stock {} / module {}",
@@ -267,9 +266,8 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
     let mut sides: Vec<Side> = [("stock", Flavor::Baseline), ("module", Flavor::Module)]
         .into_iter()
         .map(|(label, flavor)| {
-            let mut instance = Instance::create(label, flavor == Flavor::Module, |ip| {
-                config::pjsip_conf(ip, extensions, devices, flavor, 0)
-            });
+            let mut instance =
+                Instance::create(label, flavor == Flavor::Module, |ip| config::pjsip_conf(ip, extensions, devices, flavor, 0));
             // Booted one after the other: the first is idle while the second boots.
             let boot = instance.boot(settings.timeout);
             log(format!("{label}: booted with {extensions} extensions in {:.1} s on {}", boot.as_secs_f64(), instance.ip));
@@ -379,11 +377,7 @@ fn dial_devices() -> Vec<DeviceSpec> {
     agents
         .iter()
         .flat_map(|(agent, count)| (0..*count).map(move |n| format!("{agent}{n}")))
-        .map(|user_agent| DeviceSpec {
-            user: DIAL_EXTENSION.into(),
-            password: config::password(DIAL_EXTENSION),
-            user_agent,
-        })
+        .map(|user_agent| DeviceSpec { user: DIAL_EXTENSION.into(), password: config::password(DIAL_EXTENSION), user_agent })
         .collect()
 }
 
@@ -484,7 +478,10 @@ fn reload_workloads(settings: &Settings, rows: &mut Vec<Row>) -> Option<(usize, 
     }
     let devices = settings.devices;
     let timeout = settings.timeout;
-    log(format!("reload set: {extensions} extensions, {} rounds, {} reloads for memory", settings.reload_rounds, settings.reloads));
+    log(format!(
+        "reload set: {extensions} extensions, {} rounds, {} reloads for memory",
+        settings.reload_rounds, settings.reloads
+    ));
     let flavors = [Flavor::Baseline, Flavor::Module];
     let mut instances: Vec<Instance> = [("stock", Flavor::Baseline), ("module", Flavor::Module)]
         .into_iter()
@@ -563,7 +560,13 @@ fn reload_workloads(settings: &Settings, rows: &mut Vec<Row>) -> Option<(usize, 
             conf(&instances[i], flavors[i], marker);
             instances[i].timed_cli("module reload res_pjsip.so", timeout);
         }
-        log(format!("memory: reload {} of {}: RSS stock {:.0} MB, module {:.0} MB", n + 1, settings.reloads, mb(instances[0].rss()), mb(instances[1].rss())));
+        log(format!(
+            "memory: reload {} of {}: RSS stock {:.0} MB, module {:.0} MB",
+            n + 1,
+            settings.reloads,
+            mb(instances[0].rss()),
+            mb(instances[1].rss())
+        ));
     }
     let rss_after = [instances[0].rss(), instances[1].rss()];
     let rounds = settings.reload_rounds as f64;

@@ -22,14 +22,7 @@ impl Row {
     }
 
     pub fn module_only(workload: impl Into<String>, unit: &'static str, module: f64, note: impl Into<String>) -> Row {
-        Row {
-            workload: workload.into(),
-            unit,
-            stock: None,
-            module: Some(module),
-            better: Better::Lower,
-            note: note.into(),
-        }
+        Row { workload: workload.into(), unit, stock: None, module: Some(module), better: Better::Lower, note: note.into() }
     }
 
     pub fn with_note(mut self, note: impl Into<String>) -> Row {

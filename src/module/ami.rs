@@ -1,9 +1,6 @@
 //! AMI actions: MultiregShowExtensions, MultiregShowExtension, MultiregSetRingMode,
-//! MultiregShowBlocks, MultiregClearBlocks. Also the block listing shared with the CLI.
-use std::fmt::Write;
-use std::net::IpAddr;
-
-use super::{ringmodes, views};
+//! MultiregShowBlocks, MultiregClearBlocks, MultiregShowStats.
+use super::{ring_mode_store, views};
 use crate::asterisk::manager::AmiRequest;
 use crate::policy::classify::ClientType;
 use crate::policy::ringmode::RingMode;
@@ -52,7 +49,7 @@ fn show_extensions(request: &AmiRequest) {
 
 fn show_extension(request: &AmiRequest) {
     let extension = request.header("Extension");
-    let Some(config) = ringmodes::policy_for(&extension) else {
+    let Some(config) = super::policies::for_extension(&extension) else {
         request.error(&format!("Extension '{extension}' has no type=multireg policy"));
         return;
     };
@@ -84,7 +81,7 @@ fn show_extension(request: &AmiRequest) {
 
 fn set_ring_mode(request: &AmiRequest) {
     let extension = request.header("Extension");
-    let Some(config) = ringmodes::policy_for(&extension) else {
+    let Some(config) = super::policies::for_extension(&extension) else {
         request.error(&format!("Extension '{extension}' has no type=multireg policy"));
         return;
     };
@@ -92,7 +89,7 @@ fn set_ring_mode(request: &AmiRequest) {
         request.error("Mode must be home, remote or both (or 1, 2, 3)");
         return;
     };
-    match ringmodes::set(&config, mode, "AMI") {
+    match ring_mode_store::set(&config, mode, "AMI") {
         Ok(_) => request.ack(&format!("Ring mode of {} set to {mode}", config.endpoint)),
         Err(reason) => request.error(&reason),
     }
@@ -116,43 +113,9 @@ fn show_blocks(request: &AmiRequest) {
 fn clear_blocks(request: &AmiRequest) {
     let address = request.header("Address");
     let mut text = String::new();
-    if clear_blocks_text(Some(address.as_str()).filter(|a| !a.is_empty()), &mut text) == 0 {
+    if super::cli::clear_blocks_text(Some(address.as_str()).filter(|a| !a.is_empty()), &mut text) == 0 {
         request.ack(text.trim());
     } else {
         request.error(text.trim());
     }
-}
-
-pub fn blocks_text(out: &mut String) -> i32 {
-    let blocked = super::authblock::blocked();
-    let _ = writeln!(out, "{:<40} {:<16} {:>12} {:>9}", "Address", "Extension", "Seconds left", "Failures");
-    for block in &blocked {
-        let _ = writeln!(
-            out,
-            "{:<40} {:<16} {:>12} {:>9}",
-            block.address,
-            block.extension,
-            block.remaining.as_secs(),
-            block.failures
-        );
-    }
-    let _ = writeln!(out, "{} blocked addresses", blocked.len());
-    0
-}
-
-pub fn clear_blocks_text(address: Option<&str>, out: &mut String) -> i32 {
-    // "2001:db8:1:2::/64" as `multireg show blocks` prints an IPv6 source: any address in it.
-    let address = address.map(|a| a.split_once('/').map_or(a, |(a, _)| a).trim());
-    let address = match address.map(str::parse::<IpAddr>) {
-        Some(Err(_)) => {
-            let _ = writeln!(out, "'{}' is not an IP address", address.unwrap_or_default());
-            return 2;
-        }
-        Some(Ok(ip)) => Some(ip),
-        None => None,
-    };
-    let cleared = super::authblock::clear(address);
-    let _ = writeln!(out, "Cleared {cleared} blocked addresses");
-    tracing::info!("multireg: authentication blocks cleared ({cleared})");
-    0
 }

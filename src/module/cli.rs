@@ -1,7 +1,8 @@
 //! CLI: multireg show extensions | show extension <ext> | set ringmode | show blocks | clear blocks.
 use std::fmt::Write;
+use std::net::IpAddr;
 
-use super::{ringmodes, views};
+use super::{ring_mode_store, views};
 use crate::asterisk::cli::CliCommand;
 use crate::asterisk::entry::CliOutcome;
 use crate::policy::classify::ClientType;
@@ -24,16 +25,14 @@ fn run(command: CliCommand, args: &[String], out: &mut String) -> i32 {
         CliCommand::ShowExtensions if args.len() == 3 => show_extensions(out),
         CliCommand::ShowExtension if args.len() == 4 => show_extension(&args[3], out),
         CliCommand::SetRingMode if args.len() == 5 => set_ring_mode(&args[3], &args[4], out),
-        CliCommand::ShowBlocks if args.len() == 3 => super::ami::blocks_text(out),
+        CliCommand::ShowBlocks if args.len() == 3 => blocks_text(out),
         CliCommand::ShowStats if args.len() == 3 => {
             for (name, value) in super::stats::snapshot() {
                 let _ = writeln!(out, "{name}: {value}");
             }
             SUCCESS
         }
-        CliCommand::ClearBlocks if args.len() == 3 || args.len() == 4 => {
-            super::ami::clear_blocks_text(args.get(3).map(String::as_str), out)
-        }
+        CliCommand::ClearBlocks if args.len() == 3 || args.len() == 4 => clear_blocks_text(args.get(3).map(String::as_str), out),
         _ => SHOW_USAGE,
     }
 }
@@ -83,7 +82,7 @@ fn show_extensions(out: &mut String) -> i32 {
 }
 
 fn show_extension(extension: &str, out: &mut String) -> i32 {
-    let Some(config) = ringmodes::policy_for(extension) else {
+    let Some(config) = super::policies::for_extension(extension) else {
         let _ = writeln!(out, "Extension {extension} has no type=multireg policy");
         return FAILURE;
     };
@@ -124,7 +123,7 @@ fn show_extension(extension: &str, out: &mut String) -> i32 {
 }
 
 fn set_ring_mode(extension: &str, mode: &str, out: &mut String) -> i32 {
-    let Some(config) = ringmodes::policy_for(extension) else {
+    let Some(config) = super::policies::for_extension(extension) else {
         let _ = writeln!(out, "Extension {extension} has no type=multireg policy");
         return FAILURE;
     };
@@ -132,7 +131,7 @@ fn set_ring_mode(extension: &str, mode: &str, out: &mut String) -> i32 {
         let _ = writeln!(out, "Unknown ring mode '{mode}': use home, remote or both");
         return SHOW_USAGE;
     };
-    match ringmodes::set(&config, mode, "CLI") {
+    match ring_mode_store::set(&config, mode, "CLI") {
         Ok(old) => {
             let _ = writeln!(out, "Ring mode of {} changed from {old} to {mode}", config.endpoint);
             SUCCESS
@@ -142,4 +141,38 @@ fn set_ring_mode(extension: &str, mode: &str, out: &mut String) -> i32 {
             FAILURE
         }
     }
+}
+
+pub fn blocks_text(out: &mut String) -> i32 {
+    let blocked = super::authblock::blocked();
+    let _ = writeln!(out, "{:<40} {:<16} {:>12} {:>9}", "Address", "Extension", "Seconds left", "Failures");
+    for block in &blocked {
+        let _ = writeln!(
+            out,
+            "{:<40} {:<16} {:>12} {:>9}",
+            block.address,
+            block.extension,
+            block.remaining.as_secs(),
+            block.failures
+        );
+    }
+    let _ = writeln!(out, "{} blocked addresses", blocked.len());
+    0
+}
+
+pub fn clear_blocks_text(address: Option<&str>, out: &mut String) -> i32 {
+    // "2001:db8:1:2::/64" as `multireg show blocks` prints an IPv6 source: any address in it.
+    let address = address.map(|a| a.split_once('/').map_or(a, |(a, _)| a).trim());
+    let address = match address.map(str::parse::<IpAddr>) {
+        Some(Err(_)) => {
+            let _ = writeln!(out, "'{}' is not an IP address", address.unwrap_or_default());
+            return 2;
+        }
+        Some(Ok(ip)) => Some(ip),
+        None => None,
+    };
+    let cleared = super::authblock::clear(address);
+    let _ = writeln!(out, "Cleared {cleared} blocked addresses");
+    tracing::info!("multireg: authentication blocks cleared ({cleared})");
+    0
 }

@@ -5,12 +5,13 @@
 pub mod ami;
 pub mod authblock;
 pub mod books;
+pub mod call_limit;
 pub mod cli;
 pub mod dialplan;
 pub mod events;
 pub mod policies;
 pub mod registrar;
-pub mod ringmodes;
+pub mod ring_mode_store;
 pub mod secondaries;
 pub mod state;
 pub mod stats;
@@ -104,7 +105,7 @@ impl AsteriskModule for Multireg {
             return registrar::on_register(request);
         }
         if request.method() == "INVITE" {
-            return dialplan::refuse_over_call_limit(request);
+            return call_limit::refuse_over_call_limit(request);
         }
         false
     }

@@ -1,7 +1,7 @@
 //! What the CLI and AMI show: one summary per extension and one line per device.
 use super::dialplan::active_calls;
 use super::registrar::{device_from_store, endpoint_aors, now_unix};
-use super::{books, policies, ringmodes};
+use super::{books, policies, ring_mode_store};
 use crate::asterisk::sorcery;
 use crate::policy::classify::ClientType;
 use crate::policy::config::MultiregConfig;
@@ -76,7 +76,7 @@ pub fn extension(config: &MultiregConfig) -> ExtensionView {
     ExtensionView {
         config: config.clone(),
         devices,
-        ring_mode: ringmodes::current(config).as_str().to_string(),
+        ring_mode: ring_mode_store::current(config).as_str().to_string(),
         busy: calls > 0,
         active_calls: calls,
     }

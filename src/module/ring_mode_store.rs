@@ -1,13 +1,9 @@
-//! Stored ring modes (astdb, so they survive restarts) and their change events.
+//! Where ring modes are kept: the astdb (so they survive restarts), with a cache per (re)load,
+//! and the change event. The rules about modes are in `policy::ringmode`.
 use super::state::STATE;
 use crate::asterisk::{astdb, manager};
 use crate::policy::config::MultiregConfig;
 use crate::policy::ringmode::{astdb_key, decode_or_default, encode, RingMode, ASTDB_FAMILY};
-
-/// The primary extension's policy for any of its endpoints (`101` or `101r`).
-pub fn policy_for(name: &str) -> Option<std::sync::Arc<MultiregConfig>> {
-    super::policies::for_extension(name)
-}
 
 /// The stored mode. The astdb is read once per extension and (re)load, then cached, because
 /// every call to the extension asks.
