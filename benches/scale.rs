@@ -98,7 +98,7 @@ fn module_stats(instance: &Instance) -> Option<(u64, u64)> {
     let value = |name: &str| {
         output.lines().find_map(|line| {
             let (key, value) = line.split_once(':')?;
-            (key.trim() == name).then(|| value.trim().split_whitespace().next()?.parse::<u64>().ok()).flatten()
+            (key.trim() == name).then(|| value.split_whitespace().next()?.parse::<u64>().ok()).flatten()
         })
     };
     Some((value("register_decisions")?, value("register_decision_ns")?))

@@ -88,15 +88,6 @@ static pjsip_module multireg_pjsip_module = {
 	.on_tx_response = shim_on_tx_response,
 };
 
-int multireg_shim_register_service(void)
-{
-	return ast_sip_register_service(&multireg_pjsip_module);
-}
-
-void multireg_shim_unregister_service(void)
-{
-	ast_sip_unregister_service(&multireg_pjsip_module);
-}
 
 /* ---- SIP URIs: pjsip offers these as inline functions and macros ---- */
 int multireg_shim_uri_is_sip(const pjsip_uri *uri)
@@ -659,14 +650,24 @@ static pjsip_module multireg_guard_module = {
 	.on_tx_response = shim_guard_on_tx_response,
 };
 
-int multireg_shim_register_guard(void)
+/* Both PJSIP services, all or nothing: the request service (before the registrar) and the
+ * address guard (before the authenticator). */
+int multireg_shim_register_services(void)
 {
-	return ast_sip_register_service(&multireg_guard_module);
+	if (ast_sip_register_service(&multireg_pjsip_module)) {
+		return -1;
+	}
+	if (ast_sip_register_service(&multireg_guard_module)) {
+		ast_sip_unregister_service(&multireg_pjsip_module);
+		return -1;
+	}
+	return 0;
 }
 
-void multireg_shim_unregister_guard(void)
+void multireg_shim_unregister_services(void)
 {
 	ast_sip_unregister_service(&multireg_guard_module);
+	ast_sip_unregister_service(&multireg_pjsip_module);
 }
 
 /* ---- Stasis: security events and queue membership ---- */

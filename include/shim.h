@@ -21,8 +21,8 @@ void multireg_shim_log(int severity, const char *file, int line, const char *fun
 int multireg_shim_debug_enabled(int level);
 
 /* The PJSIP service that sees each authenticated REGISTER just before the registrar. */
-int multireg_shim_register_service(void);
-void multireg_shim_unregister_service(void);
+int multireg_shim_register_services(void);
+void multireg_shim_unregister_services(void);
 
 /* CLI commands (table in shim.c); each dispatches to multireg_cli_execute(index, ...). */
 enum multireg_cli_command {
@@ -81,8 +81,6 @@ void multireg_shim_free(void *pointer);
 
 /* A second PJSIP module before the authenticator: refuses requests from blocked addresses, and
  * notes the nonce and destination of every digest challenge (401) Asterisk sends. */
-int multireg_shim_register_guard(void);
-void multireg_shim_unregister_guard(void);
 
 /* SIP URIs (pjsip inline functions and macros). */
 int multireg_shim_uri_is_sip(const pjsip_uri *uri);

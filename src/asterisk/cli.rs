@@ -32,26 +32,6 @@ impl TryFrom<c_int> for CliCommand {
     }
 }
 
-/// The registered CLI table; dropping it unregisters every command.
-pub struct CliCommands(());
-
-impl CliCommands {
-    pub fn register() -> Result<CliCommands, String> {
-        // SAFETY: registers the shim's static CLI table with this module as owner.
-        match unsafe { bindings::multireg_shim_register_cli() } {
-            0 => Ok(CliCommands(())),
-            _ => Err("could not register the CLI commands".into()),
-        }
-    }
-}
-
-impl Drop for CliCommands {
-    fn drop(&mut self) {
-        // SAFETY: unregisters the table registered in `register`.
-        unsafe { bindings::multireg_shim_unregister_cli() }
-    }
-}
-
 /// Writes text to the CLI session `fd`.
 pub fn print(fd: i32, text: &str) {
     let text = to_c(text);

@@ -39,25 +39,3 @@ impl TryFrom<c_int> for DialplanFunction {
         }
     }
 }
-
-/// The registered applications and functions; dropping it unregisters them.
-pub struct DialplanItems(());
-
-impl DialplanItems {
-    pub fn register() -> Result<DialplanItems, String> {
-        // SAFETY: registers the shim's static applications and functions (the shim undoes its
-        // own partial registrations on failure).
-        match unsafe { bindings::multireg_shim_register_dialplan() } {
-            0 => Ok(DialplanItems(())),
-            _ => Err("could not register the dialplan applications and functions".into()),
-        }
-    }
-}
-
-impl Drop for DialplanItems {
-    fn drop(&mut self) {
-        // SAFETY: unregisters exactly what `register` registered; Asterisk waits for running
-        // applications on module unload.
-        unsafe { bindings::multireg_shim_unregister_dialplan() }
-    }
-}

@@ -2,26 +2,6 @@
 use super::text::{from_c, to_c};
 use crate::bindings::{self, mansession, message};
 
-/// The module's AMI actions; dropping unregisters them.
-pub struct ManagerActions(());
-
-impl ManagerActions {
-    pub fn register() -> Result<ManagerActions, String> {
-        // SAFETY: registers the shim's static action table (all or none) with this module as owner.
-        match unsafe { bindings::multireg_shim_register_manager() } {
-            0 => Ok(ManagerActions(())),
-            _ => Err("could not register the AMI actions".into()),
-        }
-    }
-}
-
-impl Drop for ManagerActions {
-    fn drop(&mut self) {
-        // SAFETY: unregisters the actions registered in `register`.
-        unsafe { bindings::multireg_shim_unregister_manager() }
-    }
-}
-
 /// AMI fields are one line each; keep user text from breaking the framing or carrying terminal
 /// escapes to an operator's screen (control characters are written as `\xHH`).
 fn field_value(value: &str) -> String {

@@ -100,47 +100,6 @@ impl RxRequest<'_> {
     }
 }
 
-/// The PJSIP service that sees each authenticated request just before the registrar (and its
-/// responses); dropping it unregisters it, after which PJSIP makes no further calls into us.
-pub struct RequestService(());
-
-impl RequestService {
-    pub fn register() -> Result<RequestService, String> {
-        // SAFETY: registers the shim's static pjsip_module; res_pjsip is loaded (a requirement).
-        match unsafe { bindings::multireg_shim_register_service() } {
-            0 => Ok(RequestService(())),
-            _ => Err("could not register the PJSIP request service".into()),
-        }
-    }
-}
-
-impl Drop for RequestService {
-    fn drop(&mut self) {
-        // SAFETY: unregisters the module registered in `register`.
-        unsafe { bindings::multireg_shim_unregister_service() }
-    }
-}
-
-/// The PJSIP service before authentication (refuses blocked addresses); dropping unregisters.
-pub struct AddressGuardService(());
-
-impl AddressGuardService {
-    pub fn register() -> Result<AddressGuardService, String> {
-        // SAFETY: registers the shim's static guard module.
-        match unsafe { bindings::multireg_shim_register_guard() } {
-            0 => Ok(AddressGuardService(())),
-            _ => Err("could not register the PJSIP address guard".into()),
-        }
-    }
-}
-
-impl Drop for AddressGuardService {
-    fn drop(&mut self) {
-        // SAFETY: unregisters the module registered in `register`.
-        unsafe { bindings::multireg_shim_unregister_guard() }
-    }
-}
-
 impl RxRequest<'_> {
     /// The request's method name ("INVITE", "ACK", ...).
     pub fn method(&self) -> String {

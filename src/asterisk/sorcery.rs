@@ -85,18 +85,15 @@ unsafe fn contact_fields(contact: *const bindings::ast_sip_contact) -> Fields {
     }
 }
 
-/// Every contact currently registered to `aor_name` (empty if the AOR does not exist).
-pub fn aor_contacts(aor_name: &str) -> Vec<StoredContact> {
+/// Calls `each` with every contact registered to `aor_name` now (none if the AOR does not exist).
+fn for_each_contact(aor_name: &str, mut each: impl FnMut(Ao2<bindings::ast_sip_contact>)) {
     let name = to_c(aor_name);
-    let mut contacts = Vec::new();
-    // SAFETY: each call returns a new reference (or null) that we release; the iterator holds its
-    // own reference to the container until destroyed.
+    // SAFETY: each call returns a new reference (or null) that Ao2 releases; the iterator holds
+    // its own reference to the container until destroyed.
     unsafe {
-        let Some(aor) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor(name.as_ptr())) else {
-            return contacts;
-        };
+        let Some(aor) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor(name.as_ptr())) else { return };
         let Some(container) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor_contacts(aor.as_ptr())) else {
-            return contacts;
+            return;
         };
         let mut iterator = bindings::ao2_iterator_init(container.as_ptr(), 0);
         loop {
@@ -105,43 +102,31 @@ pub fn aor_contacts(aor_name: &str) -> Vec<StoredContact> {
                 std::ptr::null(),
                 c"res_pjsip_multireg".as_ptr(),
                 0,
-                c"aor_contacts".as_ptr(),
+                c"for_each_contact".as_ptr(),
             );
-            let Some(handle) = Ao2::from_owned(object.cast::<bindings::ast_sip_contact>()) else { break };
-            let fields = contact_fields(handle.as_ptr());
-            contacts.push(StoredContact { handle, fields });
+            let Some(contact) = Ao2::from_owned(object.cast::<bindings::ast_sip_contact>()) else { break };
+            each(contact);
         }
         bindings::ao2_iterator_destroy(&mut iterator);
     }
+}
+
+/// Every contact currently registered to `aor_name` (empty if the AOR does not exist).
+pub fn aor_contacts(aor_name: &str) -> Vec<StoredContact> {
+    let mut contacts = Vec::new();
+    for_each_contact(aor_name, |handle| {
+        // SAFETY: `handle` is a live contact we hold a reference to.
+        let fields = unsafe { contact_fields(handle.as_ptr()) };
+        contacts.push(StoredContact { handle, fields });
+    });
     contacts
 }
 
 /// The Contact URIs registered to `aor_name` now (the dial path needs nothing else).
 pub fn aor_contact_uris(aor_name: &str) -> Vec<String> {
-    let name = to_c(aor_name);
     let mut uris = Vec::new();
-    // SAFETY: as in `aor_contacts`: every reference taken is released, the iterator is destroyed.
-    unsafe {
-        let Some(aor) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor(name.as_ptr())) else {
-            return uris;
-        };
-        let Some(container) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor_contacts(aor.as_ptr())) else {
-            return uris;
-        };
-        let mut iterator = bindings::ao2_iterator_init(container.as_ptr(), 0);
-        loop {
-            let object = bindings::__ao2_iterator_next(
-                &mut iterator,
-                std::ptr::null(),
-                c"res_pjsip_multireg".as_ptr(),
-                0,
-                c"aor_contact_uris".as_ptr(),
-            );
-            let Some(contact) = Ao2::from_owned(object.cast::<bindings::ast_sip_contact>()) else { break };
-            uris.push(from_c((*contact.as_ptr()).uri));
-        }
-        bindings::ao2_iterator_destroy(&mut iterator);
-    }
+    // SAFETY: the contact is live while we hold it; `uri` is a NUL-terminated string field.
+    for_each_contact(aor_name, |contact| uris.push(from_c(unsafe { (*contact.as_ptr()).uri })));
     uris
 }
 

@@ -20,14 +20,13 @@ pub mod views;
 use std::sync::Mutex;
 
 use crate::asterisk::channel::Channel;
-use crate::asterisk::cli::{CliCommand, CliCommands};
-use crate::asterisk::dialplan::{DialplanApp, DialplanFunction, DialplanItems};
+use crate::asterisk::cli::CliCommand;
+use crate::asterisk::dialplan::{DialplanApp, DialplanFunction};
 use crate::asterisk::entry::{AsteriskModule, AuthOutcome, CliOutcome};
-use crate::asterisk::manager::{AmiRequest, ManagerActions};
+use crate::asterisk::manager::AmiRequest;
 use crate::asterisk::memory_objects::MemoryWizard;
-use crate::asterisk::observers::{ContactObserver, PjsipReloadObserver};
-use crate::asterisk::pjsip::{AddressGuardService, RequestService, RxRequest, TxResponse};
-use crate::asterisk::stasis::{QueueSubscription, SecuritySubscription};
+use crate::asterisk::pjsip::{RxRequest, TxResponse};
+use crate::asterisk::registration::{Kind, Registration};
 use crate::asterisk::{config, guard, logger};
 use crate::policy::config::{apply_reload, parse_sections};
 
@@ -35,15 +34,14 @@ use crate::policy::config::{apply_reload, parse_sections};
 /// order here is the teardown order: first what brings new work in, last the secondaries'
 /// objects that work may still read.
 struct Registrations {
-    _reload_observer: PjsipReloadObserver,
-    _queue_subscription: QueueSubscription,
-    _security_subscription: SecuritySubscription,
-    _contact_observer: ContactObserver,
-    _address_guard: AddressGuardService,
-    _request_service: RequestService,
-    _manager_actions: ManagerActions,
-    _dialplan: DialplanItems,
-    _cli: CliCommands,
+    _reload_observer: Registration,
+    _queue_events: Registration,
+    _security_events: Registration,
+    _contact_observer: Registration,
+    _pjsip_services: Registration,
+    _manager_actions: Registration,
+    _dialplan: Registration,
+    _cli: Registration,
     _secondaries: secondaries::Secondaries,
 }
 
@@ -66,22 +64,20 @@ impl AsteriskModule for Multireg {
         if let Err(reason) = reload() {
             tracing::error!("multireg: {reason}; starting without type=multireg policies");
         }
-        let cli = CliCommands::register()?;
-        let dialplan = DialplanItems::register()?;
-        let manager_actions = ManagerActions::register()?;
-        let request_service = RequestService::register()?;
-        let address_guard = AddressGuardService::register()?;
-        let contact_observer = ContactObserver::add()?;
-        let security_subscription = SecuritySubscription::subscribe()?;
-        let queue_subscription = QueueSubscription::subscribe()?;
-        let reload_observer = PjsipReloadObserver::add()?;
+        let cli = Registration::new(Kind::CliCommands)?;
+        let dialplan = Registration::new(Kind::DialplanItems)?;
+        let manager_actions = Registration::new(Kind::ManagerActions)?;
+        let pjsip_services = Registration::new(Kind::PjsipServices)?;
+        let contact_observer = Registration::new(Kind::ContactObserver)?;
+        let security_events = Registration::new(Kind::SecurityEvents)?;
+        let queue_events = Registration::new(Kind::QueueEvents)?;
+        let reload_observer = Registration::new(Kind::PjsipReloadObserver)?;
         let registrations = Registrations {
             _reload_observer: reload_observer,
-            _queue_subscription: queue_subscription,
-            _security_subscription: security_subscription,
+            _queue_events: queue_events,
+            _security_events: security_events,
             _contact_observer: contact_observer,
-            _address_guard: address_guard,
-            _request_service: request_service,
+            _pjsip_services: pjsip_services,
             _manager_actions: manager_actions,
             _dialplan: dialplan,
             _cli: cli,
