@@ -1,16 +1,23 @@
 //! Queue membership: the two devices of one extension are never members of the same queue.
 //!
-//! app_queue's QueueMemberAdded arrives through a Stasis subscription (`asterisk::stasis`), not
-//! through a hook on the AMI event stream. The module keeps no copy of queue membership: for each
-//! addition it asks app_queue for that queue's members as they are now (QueueStatus, run inside
-//! Asterisk), so members removed in any way, `Local/` members and static members can never leave
-//! a stale entry behind. Events arrive in the order app_queue added the members, and the device
-//! whose addition is being handled is the one removed, so when two devices are added one after the
-//! other the second is refused. (Two devices added within the same few milliseconds, before the
-//! first event is handled, both appear in the first look-up; then the first is removed and the
-//! second stays: one device remains either way.)
+//! app_queue's QueueMemberAdded arrives through a Stasis subscription (`Kind::QueueEvents`), not
+//! through a hook on the AMI event stream. For each addition the module asks app_queue for that
+//! queue's members as they are now (QueueStatus, run inside Asterisk), so members removed in any
+//! way, `Local/` members and static members never leave a stale entry behind. Only members that
+//! came earlier count against the one being handled (`policy::calls::QueueArrivals`: present at
+//! load, or already handled), so when two devices are added one after the other the second is
+//! refused, however late the first event is handled.
+use std::sync::Mutex;
+
 use crate::asterisk::manager;
-use crate::policy::calls::{member_device, queue_member_conflict, QueueMember};
+use crate::policy::calls::{member_device, queue_member_conflict, QueueArrivals, QueueMember};
+
+static ARRIVALS: Mutex<Option<QueueArrivals>> = Mutex::new(None);
+
+fn with_arrivals<R>(f: impl FnOnce(&mut QueueArrivals) -> R) -> R {
+    let mut arrivals = ARRIVALS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    f(arrivals.get_or_insert_with(QueueArrivals::default))
+}
 
 fn fields(block: &str) -> impl Iterator<Item = (&str, &str)> {
     block.lines().filter_map(|line| line.split_once(':')).map(|(k, v)| (k.trim(), v.trim()))
@@ -20,14 +27,27 @@ fn field<'a>(block: &'a str, name: &str) -> &'a str {
     fields(block).find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v).unwrap_or("")
 }
 
-/// The members of `queue` now, from app_queue itself.
-fn current_members(queue: &str) -> Vec<QueueMember> {
-    let action = format!("Action: QueueStatus\r\nQueue: {}\r\n\r\n", queue.replace(['\r', '\n'], ""));
-    let text = manager::run_action(&action).unwrap_or_default();
+/// The members of `queue` now (every queue when None), from app_queue itself, with their queue.
+fn current_members(queue: Option<&str>) -> Vec<(String, QueueMember)> {
+    let filter = queue.map(|q| format!("Queue: {}\r\n", q.replace(['\r', '\n'], ""))).unwrap_or_default();
+    let text = manager::run_action(&format!("Action: QueueStatus\r\n{filter}\r\n")).unwrap_or_default();
     text.split("\r\n\r\n")
-        .filter(|block| field(block, "Event") == "QueueMember" && field(block, "Queue") == queue)
-        .map(|block| QueueMember::new(field(block, "Location"), field(block, "StateInterface")))
+        .filter(|block| field(block, "Event") == "QueueMember" && queue.is_none_or(|q| field(block, "Queue") == q))
+        .map(|block| {
+            (field(block, "Queue").to_string(), QueueMember::new(field(block, "Location"), field(block, "StateInterface")))
+        })
         .collect()
+}
+
+/// Members already in queues when the module loads count as earlier than any addition after.
+pub fn remember_current_members() {
+    let members = current_members(None);
+    with_arrivals(|arrivals| {
+        *arrivals = QueueArrivals::default();
+        for (queue, member) in &members {
+            arrivals.record(queue, member);
+        }
+    });
 }
 
 /// app_queue added `interface` (whose device state is read from `state_interface`) to `queue`.
@@ -37,8 +57,12 @@ pub fn member_added(queue: &str, interface: &str, state_interface: &str) {
     let extension =
         super::policies::for_extension(&device).and_then(|config| Some((config.endpoint.clone(), config.secondary_endpoint()?)));
     let Some((primary, secondary)) = extension else { return };
-    let members = current_members(queue);
-    let Some(message) = queue_member_conflict(&members, &added, &primary, &secondary) else { return };
+    let members: Vec<QueueMember> = current_members(Some(queue)).into_iter().map(|(_, member)| member).collect();
+    let earlier = with_arrivals(|arrivals| arrivals.earlier(queue, &members, &added));
+    let Some(message) = queue_member_conflict(&earlier, &added, &primary, &secondary) else {
+        with_arrivals(|arrivals| arrivals.record(queue, &added));
+        return;
+    };
     tracing::warn!("multireg: queue {queue}: {message}");
     manager::run_action(&format!(
         "Action: QueueRemove\r\nQueue: {}\r\nInterface: {}\r\n\r\n",

@@ -71,6 +71,7 @@ impl AsteriskModule for Multireg {
         let contact_observer = Registration::new(Kind::ContactObserver)?;
         let security_events = Registration::new(Kind::SecurityEvents)?;
         let queue_events = Registration::new(Kind::QueueEvents)?;
+        events::remember_current_members();
         let reload_observer = Registration::new(Kind::PjsipReloadObserver)?;
         let registrations = Registrations {
             _reload_observer: reload_observer,

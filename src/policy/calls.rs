@@ -89,6 +89,41 @@ pub fn counts_as_call(state: ChannelState) -> bool {
     state == ChannelState::Other
 }
 
+/// Which members of a queue came before the one whose addition is being handled: those present
+/// when the module loaded, and those whose addition was handled already. app_queue reports
+/// additions in the order it made them, so a member present now but not handled yet was added
+/// after, and it is the one refused when its own addition is handled.
+#[derive(Debug, Default)]
+pub struct QueueArrivals {
+    known: std::collections::HashSet<(String, String)>,
+}
+
+impl QueueArrivals {
+    /// Bound on remembered (queue, device) pairs; past it the memory starts over (the live member
+    /// list still decides, so the worst case is one conflict left in place until the next addition).
+    const MAX: usize = 100_000;
+
+    pub fn record(&mut self, queue: &str, member: &QueueMember) {
+        let Some(device) = member_device(member) else { return };
+        if self.known.len() >= Self::MAX {
+            self.known.clear();
+        }
+        self.known.insert((queue.to_string(), device.to_string()));
+    }
+
+    /// `members` as they are now, keeping `added` and the members that came before it.
+    pub fn earlier(&self, queue: &str, members: &[QueueMember], added: &QueueMember) -> Vec<QueueMember> {
+        members
+            .iter()
+            .filter(|m| {
+                m.interface == added.interface
+                    || member_device(m).is_some_and(|d| self.known.contains(&(queue.to_string(), d.to_string())))
+            })
+            .cloned()
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -194,5 +229,21 @@ mod tests {
         assert_eq!(only(&["PJSIP/alicer"], "PJSIP/ALICE", "alice", "alicer"), None);
         // Without a secondary there is nothing to conflict with.
         assert_eq!(only(&["PJSIP/101"], "PJSIP/101", "101", ""), None);
+    }
+
+    #[test]
+    fn the_device_added_second_is_the_one_refused_whatever_the_event_delay() {
+        let (home, remote) = (QueueMember::new("PJSIP/101", ""), QueueMember::new("PJSIP/101r", ""));
+        let both = [home.clone(), remote.clone()];
+        let mut arrivals = QueueArrivals::default();
+        // 101 was added, then 101r, before the first event was handled: both are listed.
+        assert!(queue_member_conflict(&arrivals.earlier("q", &both, &home), &home, "101", "101r").is_none());
+        arrivals.record("q", &home);
+        assert!(queue_member_conflict(&arrivals.earlier("q", &both, &remote), &remote, "101", "101r").is_some());
+        // A member present when the module loaded counts as earlier.
+        let mut loaded = QueueArrivals::default();
+        loaded.record("q", &remote);
+        assert!(queue_member_conflict(&loaded.earlier("q", &both, &home), &home, "101", "101r").is_some());
+        assert!(queue_member_conflict(&loaded.earlier("other", &both, &home), &home, "101", "101r").is_none());
     }
 }
