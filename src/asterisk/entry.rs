@@ -270,16 +270,21 @@ pub unsafe fn function_read<M: AsteriskModule>(
     let result = guarded("dialplan function read", Err("internal error".to_string()), || {
         M::read_function(function, channel.as_ref(), &data)
     });
-    let (value, status) = match result {
+    let (value, status) = value_or_warning(result);
+    // SAFETY: the caller's contract on buf and len.
+    unsafe { super::text::copy_to_buffer(&value, buf, len) };
+    status
+}
+
+/// A dialplan function's answer: its value and 0, or (logged) an empty value and -1.
+pub(super) fn value_or_warning(result: Result<String, String>) -> (String, c_int) {
+    match result {
         Ok(value) => (value, 0),
         Err(reason) => {
             tracing::warn!("{reason}");
             (String::new(), -1)
         }
-    };
-    // SAFETY: the caller's contract on buf and len.
-    unsafe { super::text::copy_to_buffer(&value, buf, len) };
-    status
+    }
 }
 
 /// # Safety

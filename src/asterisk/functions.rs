@@ -3,7 +3,7 @@
 //! only whole dial targets that fit the caller's limit. `declare_module!` exports them.
 use std::ffi::{c_char, c_int};
 
-use super::entry::AsteriskModule;
+use super::entry::{value_or_warning, AsteriskModule};
 use super::guard::guarded;
 use crate::bindings::{self, ast_channel, ast_str};
 
@@ -21,13 +21,7 @@ pub unsafe fn dial_read_fixed<M: AsteriskModule>(
         // SAFETY: chan is null or the channel evaluating the function.
         let channel = unsafe { super::channel::Channel::from_callback(chan) };
         let result = M::read_dial(channel.as_ref(), &super::text::from_c(data), Some(len.saturating_sub(1)));
-        let (value, status) = match result {
-            Ok(value) => (value, 0),
-            Err(reason) => {
-                tracing::warn!("{reason}");
-                (String::new(), -1)
-            }
-        };
+        let (value, status) = value_or_warning(result);
         // SAFETY: Asterisk hands us `buf` with `len` writable bytes; the value already fits.
         unsafe { super::text::copy_to_buffer(&value, buf, len) };
         status
@@ -57,13 +51,7 @@ pub unsafe fn dial_read_str<M: AsteriskModule>(
         };
         // SAFETY: chan is null or the channel evaluating the function.
         let channel = unsafe { super::channel::Channel::from_callback(chan) };
-        let (value, status) = match M::read_dial(channel.as_ref(), &super::text::from_c(data), limit) {
-            Ok(value) => (value, 0),
-            Err(reason) => {
-                tracing::warn!("{reason}");
-                (String::new(), -1)
-            }
-        };
+        let (value, status) = value_or_warning(M::read_dial(channel.as_ref(), &super::text::from_c(data), limit));
         let value = super::text::to_c(&value);
         // SAFETY: `out` is the caller's ast_str; the shim sets it through ast_str_set("%s").
         unsafe { bindings::multireg_shim_str_set(out, maxlen, value.as_ptr()) };
