@@ -20,7 +20,6 @@ use crate::policy::secondary::{
 };
 
 /// The object sets of one secondary, as put into the memory wizard.
-#[derive(Clone, PartialEq, Eq)]
 struct Derived {
     primary: String,
     endpoint: Vec<Field>,
@@ -28,10 +27,38 @@ struct Derived {
     aor: Vec<Field>,
 }
 
+/// What a sync put for one secondary: a fingerprint of each object set, not the sets themselves
+/// (thousands of secondaries would otherwise keep a second copy of every derived field).
+#[derive(Clone, PartialEq, Eq)]
+struct Fingerprint {
+    primary: String,
+    endpoint: u64,
+    auth: Option<u64>,
+    aor: u64,
+}
+
+fn hash_of(fields: &[Field]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    fields.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl Derived {
+    fn fingerprint(&self) -> Fingerprint {
+        Fingerprint {
+            primary: self.primary.clone(),
+            endpoint: hash_of(&self.endpoint),
+            auth: self.auth.as_deref().map(hash_of),
+            aor: hash_of(&self.aor),
+        }
+    }
+}
+
 /// What the last sync put, by secondary name; also serialises syncs.
 #[derive(Default)]
 struct Tracker {
-    put: HashMap<String, Derived>,
+    put: HashMap<String, Fingerprint>,
     /// Last message logged per section for a secondary not created, so the three notifications
     /// of one reload log it once.
     refused: HashMap<String, String>,
@@ -90,11 +117,11 @@ fn derive_for(config: &MultiregConfig) -> Result<(String, Derived, Vec<String>),
 
 /// Puts what differs from `before` (None: nothing of ours exists). Returns the types written,
 /// or None when Asterisk refused one.
-fn apply(name: &str, wanted: &Derived, before: Option<&Derived>) -> Option<Vec<&'static str>> {
+fn apply(name: &str, wanted: &Derived, before: Option<&Fingerprint>) -> Option<Vec<&'static str>> {
     let mut written = Vec::new();
     // Auth and AOR first: the endpoint's apply handler checks what it references.
-    match (&wanted.auth, before.and_then(|b| b.auth.as_ref())) {
-        (Some(auth), old) if old != Some(auth) => {
+    match (&wanted.auth, before.and_then(|b| b.auth)) {
+        (Some(auth), old) if old != Some(hash_of(auth)) => {
             memory_objects::put(ObjectType::Auth, name, auth).then_some(())?;
             written.push("auth");
         }
@@ -104,11 +131,11 @@ fn apply(name: &str, wanted: &Derived, before: Option<&Derived>) -> Option<Vec<&
         }
         _ => {}
     }
-    if before.map(|b| &b.aor) != Some(&wanted.aor) {
+    if before.map(|b| b.aor) != Some(hash_of(&wanted.aor)) {
         memory_objects::put(ObjectType::Aor, name, &wanted.aor).then_some(())?;
         written.push("aor");
     }
-    if before.map(|b| &b.endpoint) != Some(&wanted.endpoint) {
+    if before.map(|b| b.endpoint) != Some(hash_of(&wanted.endpoint)) {
         memory_objects::put(ObjectType::Endpoint, name, &wanted.endpoint).then_some(())?;
         written.push("endpoint");
     }
@@ -117,7 +144,7 @@ fn apply(name: &str, wanted: &Derived, before: Option<&Derived>) -> Option<Vec<&
 
 /// Whether every object `derived` describes is still in our memory wizard (a module load starts
 /// with empty wizards).
-fn still_there(name: &str, derived: &Derived) -> bool {
+fn still_there(name: &str, derived: &Fingerprint) -> bool {
     memory_objects::owned(ObjectType::Endpoint, name)
         && memory_objects::owned(ObjectType::Aor, name)
         && (derived.auth.is_none() || memory_objects::owned(ObjectType::Auth, name))
@@ -152,18 +179,27 @@ pub fn sync_after(update: impl FnOnce()) {
     }
     let configs: Vec<MultiregConfig> =
         super::policies::current().sorted().iter().filter(|c| c.dual_registration).map(|c| (**c).clone()).collect();
-    let mut wanted: HashMap<String, Derived> = HashMap::new();
+    // Only the secondaries that need writing keep their derived objects past this loop, so a
+    // reload that changes nothing holds one set at a time.
+    let mut wanted: HashMap<String, Fingerprint> = HashMap::new();
+    let mut changed: Vec<(String, Derived)> = Vec::new();
     let mut refused = HashMap::new();
     for config in &configs {
         match derive_for(config) {
             Ok((name, derived, warnings)) => {
-                let unchanged = tracker.put.get(&name) == Some(&derived);
-                if !unchanged {
-                    for warning in &warnings {
-                        tracing::warn!("multireg [{}]: {warning}", config.section);
+                let fingerprint = derived.fingerprint();
+                let before = tracker.put.get(&name).filter(|before| still_there(&name, before));
+                if before != Some(&fingerprint) {
+                    if tracker.put.get(&name) != Some(&fingerprint) {
+                        for warning in &warnings {
+                            tracing::warn!("multireg [{}]: {warning}", config.section);
+                        }
                     }
+                    changed.push((name.clone(), derived));
+                } else {
+                    tracing::debug!("multireg: secondary objects of {} unchanged", config.endpoint);
                 }
-                wanted.insert(name, derived);
+                wanted.insert(name, fingerprint);
             }
             Err(reason) => {
                 if tracker.refused.get(&config.section) != Some(&reason) {
@@ -194,16 +230,12 @@ pub fn sync_after(update: impl FnOnce()) {
         }
     }
 
-    for (name, derived) in wanted {
-        let before = tracker.put.get(&name).filter(|before| still_there(&name, before));
-        if before == Some(&derived) {
-            tracing::debug!("multireg: secondary objects of {} unchanged", derived.primary);
-            continue;
-        }
-        match apply(&name, &derived, before) {
+    for (name, derived) in changed {
+        let before = tracker.put.get(&name).filter(|before| still_there(&name, before)).cloned();
+        match apply(&name, &derived, before.as_ref()) {
             Some(written) => {
                 tracing::debug!("multireg: secondary {name}: {} written", written.join(", "));
-                tracker.put.insert(name, derived);
+                tracker.put.insert(name, derived.fingerprint());
             }
             None => {
                 tracing::error!(
