@@ -95,14 +95,14 @@ unsafe fn contacts_of(msg: *mut pjsip_msg) -> Result<Vec<ContactHeader>, Unreada
             }
             let sip = bindings::multireg_shim_uri_is_sip(contact.uri) != 0;
             let uri = if sip {
-                let mut buffer = vec![0u8; URI_BUFFER];
+                let mut buffer = [0u8; URI_BUFFER];
                 let length =
                     bindings::multireg_shim_contact_uri_print(contact.uri, buffer.as_mut_ptr().cast::<c_char>(), buffer.len());
                 if length < 0 {
                     return Err(Unreadable("a Contact URI is too long"));
                 }
-                buffer.truncate(length as usize);
-                lossless(&buffer)
+                let printed = buffer.get(..length as usize).ok_or(Unreadable("a Contact URI is too long"))?;
+                lossless(printed)
             } else {
                 String::new()
             };
@@ -186,12 +186,11 @@ pub struct RegisterAnswer {
     pub status: i32,
     pub call_id: String,
     pub cseq: u32,
-    /// On a 2xx: every binding of the AOR with its seconds left (permanent contacts left out).
-    pub contacts: Vec<(String, u32)>,
 }
 
 impl TxResponse<'_> {
-    /// Reads the answer when this is a final response to a REGISTER; cheap for anything else.
+    /// Which REGISTER this final response answers, and how; cheap for anything else. The bindings
+    /// it lists are read separately (`bindings`), only for answers the module waits for.
     pub fn register_answer(&self) -> Option<RegisterAnswer> {
         // SAFETY: tdata->msg is the response being sent; the headers found belong to it.
         unsafe {
@@ -213,18 +212,27 @@ impl TxResponse<'_> {
             if call_id.is_null() {
                 return None;
             }
-            let contacts = if (200..300).contains(&status) {
-                contacts_of(msg)
-                    .ok()?
-                    .into_iter()
-                    .filter(|c| c.sip && !c.star)
-                    .filter_map(|c| c.expires.map(|seconds| (c.uri, seconds)))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            Some(RegisterAnswer { status, call_id: lossless(pj_bytes(&(*call_id).id)), cseq: (*cseq).cseq as u32, contacts })
+            Some(RegisterAnswer { status, call_id: lossless(pj_bytes(&(*call_id).id)), cseq: (*cseq).cseq as u32 })
         }
+    }
+
+    /// The bindings a registrar's 2xx lists: every binding of the AOR with its seconds left
+    /// (permanent contacts, which carry no expires, left out).
+    pub fn bindings(&self) -> Vec<(String, u32)> {
+        // SAFETY: tdata->msg is the response being sent (null-checked); its headers belong to it.
+        let contacts = unsafe {
+            let msg = (*self.raw()).msg;
+            if msg.is_null() {
+                return Vec::new();
+            }
+            contacts_of(msg)
+        };
+        contacts
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.sip && !c.star)
+            .filter_map(|c| c.expires.map(|seconds| (c.uri, seconds)))
+            .collect()
     }
 }
 

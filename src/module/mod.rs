@@ -116,9 +116,7 @@ impl AsteriskModule for Multireg {
     }
 
     fn on_response(response: &TxResponse<'_>) {
-        if let Some(answer) = response.register_answer() {
-            registrar::on_answer(&answer);
-        }
+        registrar::on_response(response);
     }
 
     fn cli(command: CliCommand, args: &[String], out: &mut String) -> CliOutcome {

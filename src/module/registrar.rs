@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::{books, policies, stats};
-use crate::asterisk::sip_message::{same_contact_uri, ContactHeader, RegisterAnswer, RegisterMessage};
+use crate::asterisk::sip_message::{same_contact_uri, ContactHeader, RegisterMessage};
 use crate::asterisk::{manager, pjsip, sorcery};
 use crate::policy::aor_lookup::{registrar_aor, AorQuery};
 use crate::policy::classify::{ClassifierRules, DeviceFacts};
@@ -258,13 +258,16 @@ fn remove_device(endpoint: &str, aor: &str, device: &Device, cause: &RemovalCaus
     }
 }
 
-/// The registrar answered a REGISTER the module admitted: its answer becomes the book.
-pub fn on_answer(answer: &RegisterAnswer) {
-    let key = RequestKey { call_id: answer.call_id.clone(), cseq: answer.cseq };
+/// A response is being sent: if it answers a REGISTER the module admitted, the registrar's
+/// answer updates the book. Answers nobody waits for cost one hash lookup.
+pub fn on_response(response: &pjsip::TxResponse<'_>) {
+    let Some(answer) = response.register_answer() else { return };
+    let key = RequestKey { call_id: answer.call_id, cseq: answer.cseq };
     let Some(aor) = books::answered(&key) else { return };
     let Some(book) = books::existing(&aor) else { return };
     let success = (200..300).contains(&answer.status);
-    let complete = books::lock_book(&book).on_answer(&key, success, &answer.contacts, now_unix());
+    let bindings = if success { response.bindings() } else { Vec::new() };
+    let complete = books::lock_book(&book).on_answer(&key, success, &bindings, now_unix());
     if !complete {
         tracing::debug!("multireg: AOR {aor} holds a binding this module did not see registering; re-reading it next time");
     }
