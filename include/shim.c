@@ -395,39 +395,26 @@ void multireg_shim_manager_event(const char *event, const char *body)
 }
 
 /* ---- res_pjsip reloads ---- */
-static void pjsip_endpoints_loaded(const char *object_type)
+/* One notification after every pjsip object type has been (re)loaded, on the reloading thread,
+ * instead of one per type on the types' serializers: the configuration and the secondaries are
+ * then derived once per reload. */
+static void pjsip_instance_loaded(const char *name, const struct ast_sorcery *sorcery, int reloaded)
 {
-	multireg_on_pjsip_loaded(object_type);
+	multireg_on_pjsip_loaded(reloaded ? "reload" : "load");
 }
 
-static const struct ast_sorcery_observer pjsip_observer = {
-	.loaded = pjsip_endpoints_loaded,
+static const struct ast_sorcery_instance_observer pjsip_observer = {
+	.instance_loaded = pjsip_instance_loaded,
 };
-
-static const char *observed_types[] = { "endpoint", "auth", "aor" };
 
 int multireg_shim_observe_pjsip(void)
 {
-	size_t i;
-
-	for (i = 0; i < ARRAY_LEN(observed_types); i++) {
-		if (ast_sorcery_observer_add(ast_sip_get_sorcery(), observed_types[i], &pjsip_observer)) {
-			while (i-- > 0) {
-				ast_sorcery_observer_remove(ast_sip_get_sorcery(), observed_types[i], &pjsip_observer);
-			}
-			return -1;
-		}
-	}
-	return 0;
+	return ast_sorcery_instance_observer_add(ast_sip_get_sorcery(), &pjsip_observer);
 }
 
 void multireg_shim_unobserve_pjsip(void)
 {
-	size_t i;
-
-	for (i = 0; i < ARRAY_LEN(observed_types); i++) {
-		ast_sorcery_observer_remove(ast_sip_get_sorcery(), observed_types[i], &pjsip_observer);
-	}
+	ast_sorcery_instance_observer_remove(ast_sip_get_sorcery(), &pjsip_observer);
 }
 
 /* ---- secondary objects ---- */

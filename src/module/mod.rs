@@ -147,15 +147,11 @@ impl AsteriskModule for Multireg {
         dialplan::write_function(function, channel, data, value)
     }
 
-    /// Endpoints re-read our configuration; auths and AORs re-derive the secondaries (whatever
-    /// order the types load in, the last one wins).
-    fn pjsip_loaded(object_type: &str) {
-        if object_type == "endpoint" {
-            if let Err(reason) = reload() {
-                tracing::error!("multireg configuration not reloaded, previous settings stay in force: {reason}");
-            }
-        } else {
-            secondaries::sync();
+    /// After res_pjsip (re)loaded all its object types: re-read our configuration and re-derive
+    /// the secondaries once.
+    fn pjsip_loaded(_when: &str) {
+        if let Err(reason) = reload() {
+            tracing::error!("multireg configuration not reloaded, previous settings stay in force: {reason}");
         }
     }
 

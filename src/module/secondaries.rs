@@ -165,11 +165,6 @@ fn remove(name: &str, registrations: bool) {
     }
 }
 
-/// Brings the secondaries in line with the active configuration and the primaries' settings.
-pub fn sync() {
-    sync_after(|| {});
-}
-
 /// Runs `update` (e.g. replacing the configuration) and then a sync, with no other sync between.
 pub fn sync_after(update: impl FnOnce()) {
     let mut tracker = tracker();
