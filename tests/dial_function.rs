@@ -115,3 +115,31 @@ fn a_growable_buffer_gets_every_target() {
     assert!(value.split('&').any(|t| t == REMOTE));
     assert_eq!(status, "OK");
 }
+
+/// The dial path skips the location store only for an AOR whose device book knows it is empty:
+/// a secondary registering after such a dial is dialled at once, one unregistering is dropped,
+/// and a permanent contact from the configuration (which no REGISTER brings) is never missed.
+#[test]
+fn the_dial_string_follows_registrations_after_the_store_was_skipped() {
+    const DUAL: &str = "[101]\ntype = multireg\ndual_registration = yes\n";
+    let asterisk = Asterisk::start_with(Config { pjsip_extra: DUAL.into(), ..Config::default() });
+    let mut ami = asterisk.ami();
+    let mut dial = || ami.action("Getvar", &[("Variable", "MULTIREG_DIAL(101)")]).get("Value").cloned().unwrap_or_default();
+    assert_eq!(dial(), "", "nothing registered yet");
+    assert_eq!(dial(), "", "both books are now known to be empty");
+
+    let mut secondary = asterisk.agent(Transport::Udp, "127.0.0.1", "101r", "pass101");
+    assert_eq!(secondary.register(), 200);
+    let value = dial();
+    assert!(value.starts_with("PJSIP/101r/sip:101r@127.0.0.1:"), "the new secondary device is dialled: {value:?}");
+    assert_eq!(secondary.unregister(), 200);
+    assert_eq!(dial(), "", "the unregistered device is not dialled");
+
+    let permanent = "sip:101@127.9.9.9:5090";
+    asterisk.rewrite_pjsip(|base| base.replace("[101](aor-common)\n", &format!("[101](aor-common)\ncontact = {permanent}\n")), DUAL);
+    asterisk.cli("module reload res_pjsip.so");
+    let wanted = format!("PJSIP/101/{permanent}");
+    let seen = common::wait_for(Duration::from_secs(5), || dial().contains(&wanted).then_some(()));
+    assert!(seen.is_some(), "the permanent contact is dialled: {}", dial());
+    assert!(dial().contains(&wanted), "and again when the book is known");
+}

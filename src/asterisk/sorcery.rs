@@ -168,3 +168,16 @@ pub fn endpoint_acl_rules(endpoint: &str) -> Option<Fields> {
     };
     Some(text.lines().filter_map(|line| line.split_once('\t')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
 }
+
+/// Whether `aor_name` has contacts from its configuration (`contact=`), which no REGISTER
+/// brings and the device books therefore never see. False when the AOR does not exist.
+pub fn aor_has_permanent_contacts(aor_name: &str) -> bool {
+    let name = to_c(aor_name);
+    // SAFETY: the retrieve returns a new reference (or null) that Ao2 releases; the container
+    // pointer is a field of the live AOR and is only counted while we hold the AOR.
+    unsafe {
+        let Some(aor) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor(name.as_ptr())) else { return false };
+        let permanent = (*aor.as_ptr()).permanent_contacts;
+        !permanent.is_null() && bindings::ao2_container_count(permanent) > 0
+    }
+}

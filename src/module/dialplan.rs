@@ -15,8 +15,14 @@ const INVALID_KEY_SOUND: &str = "invalid";
 /// Channel variable MULTIREG_DIAL and MultiregDial set: OK, BUSY, UNAVAILABLE or INVALID.
 const STATUS_VARIABLE: &str = "MULTIREG_DIAL_STATUS";
 
+/// Registered Contact URIs of an endpoint; the AORs of a policy endpoint go through its books.
 fn contacts_of(endpoint: &str) -> Vec<String> {
-    endpoint_aors(endpoint).iter().flat_map(|aor| sorcery::aor_contact_uris(aor)).collect()
+    let policies = super::policies::current();
+    let aors = endpoint_aors(endpoint);
+    match policies.for_endpoint(endpoint) {
+        Some((config, _)) => aors.iter().flat_map(|aor| super::registrar::dial_contact_uris(aor, config)).collect(),
+        None => aors.iter().flat_map(|aor| sorcery::aor_contact_uris(aor)).collect(),
+    }
 }
 
 /// Calls on both devices of the extension, not counting devices only ringing.

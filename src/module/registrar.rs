@@ -200,6 +200,28 @@ fn read_register(message: &RegisterMessage, rules: &ClassifierRules, transport: 
 }
 
 /// The AOR's contacts in the store, classified from what the registrar stored with them.
+/// The Contact URIs of a policy AOR for the dial path. An AOR whose book knows it holds no
+/// device (the usual unused secondary) costs no store read; an AOR never seen since load is read
+/// once and its book filled from that read.
+pub fn dial_contact_uris(aor: &str, config: &MultiregConfig) -> Vec<String> {
+    let now = now_unix();
+    let book = books::book(aor, &config.endpoint);
+    let (known, known_empty, read_at) = {
+        let book = books::lock_book(&book);
+        (book.is_known(), book.is_known_empty(now), book.generation())
+    };
+    if known_empty && !sorcery::aor_has_permanent_contacts(aor) {
+        return Vec::new();
+    }
+    if known {
+        return sorcery::aor_contact_uris(aor);
+    }
+    let stored = stored_devices(aor, &config.classifier);
+    let uris = stored.iter().map(|device| device.uri.clone()).collect();
+    books::lock_book(&book).load_from_store(stored, now, read_at);
+    uris
+}
+
 fn stored_devices(aor: &str, rules: &ClassifierRules) -> Vec<Device> {
     stats::store_read();
     sorcery::aor_contacts(aor).iter().map(|stored| device_from_store(stored, rules)).collect()

@@ -169,6 +169,14 @@ impl DeviceBook {
         self.loaded_at.is_some()
     }
 
+    /// Known to hold no device and no REGISTER in flight: the store has no contact of this AOR
+    /// that came through the registrar (permanent contacts from the configuration are not here).
+    pub fn is_known_empty(&self, now: u64) -> bool {
+        self.is_known()
+            && !self.devices.iter().any(|d| d.expires_at > now)
+            && !self.reservations.iter().any(|r| r.until > now)
+    }
+
     /// Marks the book as possibly wrong (a contact was removed behind the registrar's back).
     pub fn forget(&mut self) {
         self.loaded_at = None;
@@ -534,6 +542,22 @@ mod tests {
             book.decide(&register("w", 1, vec![binding("sip:w@h;transport=ws", Web)]), &lim, NOW, false, &exact),
             Verdict::Admit { .. }
         ));
+    }
+
+    #[test]
+    fn known_empty_only_when_read_and_nothing_registered_or_in_flight() {
+        let lim = limits(1, 1, AtLimit::Reject);
+        assert!(!DeviceBook::default().is_known_empty(NOW), "never read: unknown");
+        let mut book = loaded();
+        assert!(book.is_known_empty(NOW));
+        let request = register("a", 1, vec![binding("sip:a@h", IpPhone)]);
+        assert!(matches!(book.decide(&request, &lim, NOW, true, &exact), Verdict::Admit { .. }));
+        assert!(!book.is_known_empty(NOW), "a REGISTER awaiting its answer may already be stored");
+        assert!(book.on_answer(&request.key, true, &[("sip:a@h".into(), 600)], NOW));
+        assert!(!book.is_known_empty(NOW));
+        assert!(book.is_known_empty(NOW + 601), "its binding expired");
+        book.forget();
+        assert!(!book.is_known_empty(NOW + 601));
     }
 
     #[test]
