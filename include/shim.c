@@ -426,9 +426,13 @@ int multireg_shim_secondary_setup(void)
 {
 	size_t i;
 
+	if (multireg_shim_store_register()) {
+		return -1;
+	}
 	for (i = 0; i < ARRAY_LEN(secondary_types); i++) {
 		if (__ast_sorcery_object_type_insert_wizard(ast_sip_get_sorcery(), secondary_types[i], AST_MODULE,
-			"memory", "multireg", AST_SORCERY_WIZARD_APPLY_READONLY | AST_SORCERY_WIZARD_APPLY_ALLOW_DUPLICATE,
+			MULTIREG_SECONDARY_WIZARD, "multireg",
+			AST_SORCERY_WIZARD_APPLY_READONLY | AST_SORCERY_WIZARD_APPLY_ALLOW_DUPLICATE,
 			AST_SORCERY_WIZARD_POSITION_LAST, &secondary_wizard[i], &secondary_wizard_data[i])) {
 			return -1;
 		}
@@ -442,11 +446,14 @@ void multireg_shim_secondary_teardown(void)
 
 	for (i = 0; i < ARRAY_LEN(secondary_types); i++) {
 		if (secondary_wizard[i]) {
-			__ast_sorcery_object_type_remove_wizard(ast_sip_get_sorcery(), secondary_types[i], AST_MODULE, "memory", "multireg");
+			__ast_sorcery_object_type_remove_wizard(ast_sip_get_sorcery(), secondary_types[i], AST_MODULE,
+				MULTIREG_SECONDARY_WIZARD, "multireg");
 			secondary_wizard[i] = NULL;
 			secondary_wizard_data[i] = NULL;
 		}
 	}
+	/* After the mappings are gone nothing can call into the wizard any more. */
+	multireg_shim_store_unregister();
 }
 
 /* Serialises put and delete: "update, else create" is two wizard calls. */

@@ -65,6 +65,10 @@ void multireg_shim_unobserve_pjsip(void);
 
 /* Secondary ("101r") objects live in a memory wizard mapped after pjsip.conf for auth, aor and
  * endpoint. type_index: 0 auth, 1 aor, 2 endpoint. */
+/* The sorcery wizard holding the secondaries (include/secondary_store.c). */
+#define MULTIREG_SECONDARY_WIZARD "multireg_secondaries"
+int multireg_shim_store_register(void);
+void multireg_shim_store_unregister(void);
 int multireg_shim_secondary_setup(void);
 void multireg_shim_secondary_teardown(void);
 int multireg_shim_secondary_put(int type_index, const char *id, const char *const *names, const char *const *values, int count);

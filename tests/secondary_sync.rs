@@ -180,3 +180,29 @@ fn the_secondary_refuses_addresses_the_primary_refuses() {
     let shown = asterisk.cli("pjsip show endpoint 105r");
     assert!(shown.contains("\"Eve\" <105>"), "{shown}");
 }
+
+/// The derived objects live in the module's own sorcery store: every kind of lookup Asterisk
+/// makes finds them (by id, by regular expression, all of a type, by fields), and they go with
+/// the module.
+#[test]
+fn derived_objects_answer_every_kind_of_lookup() {
+    let asterisk = start("[101]\ntype = multireg\ndual_registration = yes\n[102]\ntype = multireg\ndual_registration = yes\n");
+    settles(&asterisk, "101r", 1);
+    assert!(asterisk.cli("pjsip show endpoint 101r").contains("Endpoint:  101r/"), "by id");
+    assert!(asterisk.cli("pjsip show auth 101r").contains("101r"), "auth by id");
+    assert!(asterisk.cli("pjsip show aor 101r").contains("Aor:  101r"), "aor by id");
+    let like = asterisk.cli("pjsip show endpoints like 10[12]r");
+    assert!(like.contains("Endpoint:  101r/") && like.contains("Endpoint:  102r/"), "by regular expression: {like}");
+    assert!(!like.contains("Endpoint:  101/"), "{like}");
+    let all = asterisk.cli("pjsip show aors");
+    assert!(all.contains("Aor:  101r") && all.contains("Aor:  102r") && all.contains("Aor:  103 "), "all AORs: {all}");
+    let mut ami = asterisk.ami();
+    let (_, endpoints) = ami.action_list("PJSIPShowEndpoints", &[]);
+    assert!(endpoints.iter().any(|e| e.get("ObjectName").map(String::as_str) == Some("102r")), "AMI lists the secondary");
+    // A device of the secondary registers (the registrar reads the AOR by id).
+    assert_eq!(register_status(&asterisk, "127.0.0.1", "102r", "pass102"), 200);
+    asterisk.cli("module unload res_pjsip_multireg.so");
+    assert_eq!(endpoint_count(&asterisk, "101r"), 0, "the objects go with the module");
+    asterisk.cli("module load res_pjsip_multireg.so");
+    settles(&asterisk, "102r", 1);
+}
