@@ -242,6 +242,7 @@ pub fn device_from_store(stored: &sorcery::StoredContact, rules: &ClassifierRule
         source: format!("{}:{}", stored.field("via_addr"), stored.field("via_port")),
         transport: String::new(),
         call_id: stored.field("call_id").to_string(),
+        cseq: 0,
         instance: None,
         registered_at: 0,
         expires_at,

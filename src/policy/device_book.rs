@@ -45,6 +45,9 @@ pub struct Device {
     pub source: String,
     pub transport: String,
     pub call_id: String,
+    /// CSeq of the last REGISTER of `call_id` the registrar confirmed for it (0: read from the
+    /// store), so an answer to an older REGISTER of the same device never undoes a newer one.
+    pub cseq: u32,
     /// `+sip.instance`, normalised (see `normalize_instance`).
     pub instance: Option<String>,
     /// First registration (unix seconds); refreshes keep it.
@@ -116,6 +119,8 @@ pub enum Verdict {
 struct Reservation {
     key: RequestKey,
     devices: Vec<Device>,
+    /// Bindings the REGISTER removes (Expires 0), not `Contact: *`.
+    removes: Vec<String>,
     until: u64,
 }
 
@@ -380,6 +385,7 @@ impl DeviceBook {
             source: register.source.clone(),
             transport: register.transport.clone(),
             call_id: register.key.call_id.clone(),
+            cseq: register.key.cseq,
             instance: binding.instance.clone(),
             registered_at: known.map(|d| d.registered_at).filter(|t| *t > 0).unwrap_or(now),
             expires_at: now + u64::from(register.expires.max(1)),
@@ -388,15 +394,18 @@ impl DeviceBook {
 
     fn reserve(&mut self, register: &Register, devices: Vec<Device>, now: u64) {
         self.reservations.retain(|r| r.until > now && r.key != register.key);
-        self.reservations.push(Reservation { key: register.key.clone(), devices, until: now + RESERVATION_SECONDS });
+        let removes = register.contacts.iter().filter(|b| b.removes && !register.star).map(|b| b.uri.clone()).collect();
+        self.reservations.push(Reservation { key: register.key.clone(), devices, removes, until: now + RESERVATION_SECONDS });
     }
 
     /// The registrar answered REGISTER `key`. On success `bindings` is its list of (URI, seconds
     /// left) for the whole AOR: every binding in it is added or refreshed. Bindings missing from it
-    /// are not removed here: answers to concurrent REGISTERs can arrive in another order than the
-    /// registrar handled them, so a missing binding may be one added just after. Removals come
-    /// from the store (`on_removed`, then a store read), and a stale entry can only make the book
-    /// count more, which the store check before any refusal corrects. On failure only the
+    /// are not removed here (answers to concurrent REGISTERs can arrive in another order than the
+    /// registrar handled them, so a missing binding may be one added just after), with one
+    /// exception: a binding this REGISTER removed, of a device whose latest confirmed REGISTER
+    /// (same Call-ID, CSeq not above this one) it is. Other removals come from the store
+    /// (`on_removed`, then a store read), and a stale entry can only make the book count more,
+    /// which the store check before any refusal corrects. On failure only the
     /// reservation ends. Returns false when the answer named a binding the book knew nothing
     /// about (it is counted as an IP phone until the store is read again).
     pub fn on_answer(&mut self, key: &RequestKey, success: bool, bindings: &[(String, u32)], now: u64) -> bool {
@@ -430,6 +439,14 @@ impl DeviceBook {
                 }
             }
         }
+        // A device that unregistered itself is gone when the answer to its own latest REGISTER no
+        // longer lists it. Only then: a binding missing after another device's REGISTER, or
+        // after an older REGISTER of this one, may have been added again since (see above).
+        for uri in reservation.iter().flat_map(|r| r.removes.iter()) {
+            if !bindings.iter().any(|(listed, _)| listed == uri) {
+                self.devices.retain(|d| !(&d.uri == uri && d.call_id == key.call_id && d.cseq <= key.cseq));
+            }
+        }
         if !complete {
             self.loaded_at = None;
         }
@@ -459,6 +476,7 @@ fn unknown_device(uri: &str, now: u64) -> Device {
         source: String::new(),
         transport: String::new(),
         call_id: String::new(),
+        cseq: 0,
         instance: None,
         registered_at: now,
         expires_at: now,
@@ -558,6 +576,47 @@ mod tests {
         assert!(book.is_known_empty(NOW + 601), "its binding expired");
         book.forget();
         assert!(!book.is_known_empty(NOW + 601));
+    }
+
+    fn unregister(call_id: &str, cseq: u32, uri: &str) -> Register {
+        let mut request = register(call_id, cseq, vec![binding(uri, IpPhone)]);
+        request.contacts[0].removes = true;
+        request
+    }
+
+    #[test]
+    fn a_device_unregistering_itself_leaves_the_book_known_and_without_it() {
+        let lim = limits(2, 1, AtLimit::Reject);
+        let mut book = loaded();
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        registered(&mut book, register("b", 1, vec![binding("sip:b@h", IpPhone)]), &lim);
+        let bye = unregister("a", 2, "sip:a@h");
+        assert!(matches!(book.decide(&bye, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        assert!(book.on_answer(&bye.key, true, &[("sip:b@h".into(), 500)], NOW));
+        assert_eq!(uris(&book), ["sip:b@h"]);
+        assert!(!book.on_removed("sip:a@h", NOW), "the store's removal is already known");
+        assert!(book.is_known(), "no store read needed");
+        // The freed slot is usable without asking the store.
+        let c = register("c", 1, vec![binding("sip:c@h", IpPhone)]);
+        assert!(matches!(book.decide(&c, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+    }
+
+    #[test]
+    fn an_older_unregister_answered_late_never_removes_a_newer_registration() {
+        let lim = limits(2, 1, AtLimit::Reject);
+        let mut book = loaded();
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        let bye = unregister("a", 2, "sip:a@h");
+        assert!(matches!(book.decide(&bye, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        // The device registers again (CSeq 3) and that answer is handled first.
+        registered(&mut book, register("a", 3, vec![binding("sip:a@h", IpPhone)]), &lim);
+        assert!(book.on_answer(&bye.key, true, &[], NOW));
+        assert_eq!(uris(&book), ["sip:a@h"], "kept: the newer REGISTER may have re-added it");
+        // Another device's REGISTER cannot remove it either.
+        let other = unregister("z", 9, "sip:a@h");
+        assert!(matches!(book.decide(&other, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        assert!(book.on_answer(&other.key, true, &[], NOW));
+        assert_eq!(uris(&book), ["sip:a@h"]);
     }
 
     #[test]
