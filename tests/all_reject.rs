@@ -69,6 +69,7 @@ fn one_decline_stops_the_other_devices_and_the_caller_gets_busy() {
         .and_then(|e| e.get("Status").cloned());
     assert_eq!(status.as_deref(), Some("BUSY"));
     assert!(asterisk.messages_log_with("All Reject Mode stops the 2 other ringing channel(s)").contains("declined with 603"));
+    no_errors(&asterisk);
 }
 
 #[test]
@@ -84,4 +85,11 @@ fn without_all_reject_mode_the_others_keep_ringing() {
     devices[1].reject(&invites[1], 486, "Busy Here");
     devices[2].reject(&invites[2], 486, "Busy Here");
     caller.join().unwrap();
+    no_errors(&asterisk);
+}
+
+/// No ERROR lines but the host's name lookups (this machine resolves no names).
+fn no_errors(asterisk: &Asterisk) {
+    let errors: Vec<String> = asterisk.errors().into_iter().filter(|l| !l.contains("getaddrinfo")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
 }

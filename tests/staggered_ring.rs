@@ -70,6 +70,7 @@ fn the_mobile_app_rings_after_its_delay_and_the_phone_at_once() {
     assert_eq!(call.final_status, 200, "the caller is connected to the mobile app");
     caller_agent.hangup(&mut call);
     assert!(mobile.wait_request("BYE", Duration::from_secs(3)).is_some());
+    no_errors(&asterisk);
 }
 
 #[test]
@@ -89,4 +90,11 @@ fn a_delayed_type_is_never_rung_when_someone_answered_or_the_timeout_ran_out() {
     assert!(mobile.wait_invite(DELAY + Duration::from_secs(2)).is_none(), "the mobile app never rings after the timeout");
     let (_, call) = caller.join().unwrap();
     assert_ne!(call.final_status, 200);
+    no_errors(&asterisk);
+}
+
+/// No ERROR lines but the host's name lookups (this machine resolves no names).
+fn no_errors(asterisk: &Asterisk) {
+    let errors: Vec<String> = asterisk.errors().into_iter().filter(|l| !l.contains("getaddrinfo")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
 }
