@@ -427,7 +427,7 @@ mod tests {
             assert!(table.start_call(&n.to_string(), &[486]));
         }
         assert!(!table.start_call("one more", &[486]));
-        assert!(table.start_call("0", &[486]) == false);
+        assert!(!table.start_call("0", &[486]), "already in the table");
         table.leave("0");
         assert!(table.start_call("one more", &[486]));
         for n in 0..200 {
