@@ -1,6 +1,6 @@
-//! Staggered ring by device type (issue 12): the desk phone rings at once, the mobile app only
-//! after ring_delay_mobile, and never when the phone answered first or the call's timeout (which
-//! counts from the start) ran out.
+//! Staggered ring by device type (issue 12): the desk phone rings at once, the secondary (remote
+//! side) after ring_delay_remote, the mobile app after ring_delay_mobile, and a delayed device never
+//! when the phone answered first or the call's timeout (which counts from the start) ran out.
 mod common;
 
 use std::time::{Duration, Instant};
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use common::{Agent, Asterisk, Config, Transport};
 
 const DELAY: Duration = Duration::from_secs(3);
+const REMOTE_DELAY: Duration = Duration::from_secs(1);
 
 const DIALPLAN: &str = "[general]
 static = yes
@@ -20,9 +21,11 @@ exten => _9XXX,1,MultiregDial(${EXTEN:1},2)
  same => n,Hangup()
 ";
 
-fn setup() -> (Asterisk, Agent, Agent) {
+fn setup() -> (Asterisk, Agent, Agent, Agent) {
     let asterisk = Asterisk::start_with(Config {
-        pjsip_extra: "[101]\ntype = multireg\nmax_mobile_clients = 1\nring_delay_mobile = 3\n".into(),
+        pjsip_extra: "[101]\ntype = multireg\nmax_mobile_clients = 1\nring_delay_mobile = 3\ndual_registration = yes\n\
+                      ring_delay_remote = 1\n"
+            .into(),
         extensions: Some(DIALPLAN.into()),
         ..Config::default()
     });
@@ -32,9 +35,11 @@ fn setup() -> (Asterisk, Agent, Agent) {
     let mut mobile = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
     mobile.user_agent = "Groundwire/24.1 (iPhone)".into();
     assert_eq!(mobile.register(), 200);
+    let mut remote = asterisk.agent(Transport::Udp, "127.0.0.1", "101r", "pass101");
+    assert_eq!(remote.register(), 200);
     let cli = asterisk.cli("multireg show extension 101");
-    assert!(cli.contains("Ring delays (s):  ip_phone 0, web 0, desktop 0, mobile 3, remote 0"), "{cli}");
-    (asterisk, phone, mobile)
+    assert!(cli.contains("Ring delays (s):  ip_phone 0, web 0, desktop 0, mobile 3, remote 1"), "{cli}");
+    (asterisk, phone, mobile, remote)
 }
 
 fn call_in_background(asterisk: &Asterisk, number: &str) -> std::thread::JoinHandle<(Agent, common::sip::Call)> {
@@ -49,15 +54,22 @@ fn call_in_background(asterisk: &Asterisk, number: &str) -> std::thread::JoinHan
 
 #[test]
 fn the_mobile_app_rings_after_its_delay_and_the_phone_at_once() {
-    let (asterisk, phone, mobile) = setup();
-    let started = Instant::now();
+    let (asterisk, phone, mobile, remote) = setup();
+    // The caller registers first; the call starts with the thread.
     let caller = call_in_background(&asterisk, "101");
+    let started = Instant::now();
     let phone_invite = phone.wait_invite(Duration::from_secs(3)).expect("the phone rings");
     let phone_after = started.elapsed();
+    remote.wait_invite(Duration::from_secs(4)).expect("the secondary rings later");
+    let remote_after = started.elapsed();
     let mobile_invite = mobile.wait_invite(Duration::from_secs(8)).expect("the mobile app rings later");
     let mobile_after = started.elapsed();
-    eprintln!("phone INVITE after {phone_after:?}, mobile INVITE after {mobile_after:?}");
-    assert!(phone_after < Duration::from_millis(1500), "the phone rings at once: {phone_after:?}");
+    eprintln!("phone INVITE after {phone_after:?}, secondary after {remote_after:?}, mobile after {mobile_after:?}");
+    assert!(phone_after < Duration::from_millis(900), "the phone rings at once: {phone_after:?}");
+    assert!(
+        remote_after >= REMOTE_DELAY - Duration::from_millis(300) && remote_after <= REMOTE_DELAY + Duration::from_millis(1500),
+        "the secondary rings about {REMOTE_DELAY:?} after the start: {remote_after:?}"
+    );
     assert!(
         mobile_after >= DELAY - Duration::from_millis(300) && mobile_after <= DELAY + Duration::from_millis(1500),
         "the mobile app rings about {DELAY:?} after the start: {mobile_after:?}"
@@ -65,6 +77,7 @@ fn the_mobile_app_rings_after_its_delay_and_the_phone_at_once() {
     // The mobile app answers: the first to answer takes the call; the phone stops ringing.
     let _media = mobile.answer(&mobile_invite);
     assert!(phone.wait_request("CANCEL", Duration::from_secs(3)).is_some(), "the phone stops ringing");
+    assert!(remote.wait_request("CANCEL", Duration::from_secs(3)).is_some(), "the secondary stops ringing");
     let _ = phone_invite;
     let (caller_agent, mut call) = caller.join().unwrap();
     assert_eq!(call.final_status, 200, "the caller is connected to the mobile app");
@@ -75,13 +88,14 @@ fn the_mobile_app_rings_after_its_delay_and_the_phone_at_once() {
 
 #[test]
 fn a_delayed_type_is_never_rung_when_someone_answered_or_the_timeout_ran_out() {
-    let (asterisk, phone, mobile) = setup();
+    let (asterisk, phone, mobile, remote) = setup();
     let caller = call_in_background(&asterisk, "101");
     let invite = phone.wait_invite(Duration::from_secs(3)).expect("the phone rings");
     let _media = phone.answer(&invite);
     let (caller_agent, mut call) = caller.join().unwrap();
     assert_eq!(call.final_status, 200);
     assert!(mobile.wait_invite(DELAY + Duration::from_secs(2)).is_none(), "the mobile app never rings after the phone answered");
+    assert!(remote.wait_invite(Duration::from_millis(100)).is_none(), "nor does the secondary");
     caller_agent.hangup(&mut call);
 
     // Timeout 2 s from the start, mobile delay 3 s: the mobile app's turn never comes.
