@@ -55,6 +55,9 @@ fn call_in_background(asterisk: &Asterisk, number: &str) -> std::thread::JoinHan
 #[test]
 fn the_mobile_app_rings_after_its_delay_and_the_phone_at_once() {
     let (asterisk, phone, mobile, remote) = setup();
+    // The module's own context survives a reload of extensions.conf.
+    asterisk.cli("dialplan reload");
+    assert!(asterisk.cli("dialplan show multireg-delayed-ring").contains("MultiregDelayedRing"));
     // The caller registers first; the call starts with the thread.
     let caller = call_in_background(&asterisk, "101");
     let started = Instant::now();

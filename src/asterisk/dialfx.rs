@@ -66,14 +66,9 @@ pub unsafe extern "C" fn multireg_on_dial_event(
     let _in_flight = InFlight::enter();
     let Some(handler) = DIAL_HANDLER.get() else { return };
     guarded("dial message", (), || {
-        let (dialer, peer, name, status) = (from_c(caller_uniqueid), from_c(peer_uniqueid), from_c(peer_name), from_c(dialstatus));
-        handler(&DialEvent {
-            dialer_uniqueid: &dialer,
-            peer_uniqueid: &peer,
-            peer_name: &name,
-            status: &status,
-            peer_cause,
-        });
+        let (dialer, peer, name, status) =
+            (from_c(caller_uniqueid), from_c(peer_uniqueid), from_c(peer_name), from_c(dialstatus));
+        handler(&DialEvent { dialer_uniqueid: &dialer, peer_uniqueid: &peer, peer_name: &name, status: &status, peer_cause });
     })
 }
 

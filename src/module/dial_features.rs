@@ -180,7 +180,11 @@ pub fn staggered_targets(config: &MultiregConfig, targets: &DialTargets, reject_
     let mut pending = lock(&PENDING);
     for group in staggered.later {
         if pending.len() >= MAX_PENDING_GROUPS {
-            tracing::warn!("multireg: {}: too many delayed ring groups waiting; {} rings at once", config.endpoint, group.group.as_str());
+            tracing::warn!(
+                "multireg: {}: too many delayed ring groups waiting; {} rings at once",
+                config.endpoint,
+                group.group.as_str()
+            );
             dial.extend(group.targets);
             continue;
         }
@@ -209,9 +213,11 @@ pub fn staggered_targets(config: &MultiregConfig, targets: &DialTargets, reject_
 
 /// MultiregDelayedRing(token), on the Local channel of a delayed group: ring after the delay.
 pub fn delayed_ring_application(channel: &Channel<'_>, data: &str) -> i32 {
-    let group = data.trim().parse::<u64>().ok().and_then(|token| {
-        lock(&PENDING).get(&token).map(|g| (g.delay, g.group, g.targets.clone(), g.reject_call.clone()))
-    });
+    let group = data
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|token| lock(&PENDING).get(&token).map(|g| (g.delay, g.group, g.targets.clone(), g.reject_call.clone())));
     let Some((delay, group, targets, reject_call)) = group else {
         tracing::debug!("MultiregDelayedRing({data}): no such ring group (the call is over)");
         return -1;

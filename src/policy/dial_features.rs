@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use crate::policy::classify::ClientType;
 
-
 pub const MAX_RING_DELAY: u32 = 300;
 
 /// The dial-time options of one `type=multireg` section.
@@ -66,7 +65,12 @@ fn parse_codes(value: &str) -> Result<Vec<u16>, String> {
 
 impl DialFeatures {
     /// Applies one option of this file; None when the option is not one of them.
-    pub fn apply_option(&mut self, option: &str, value: &str, parse_bool: fn(&str) -> Result<bool, String>) -> Option<Result<(), String>> {
+    pub fn apply_option(
+        &mut self,
+        option: &str,
+        value: &str,
+        parse_bool: fn(&str) -> Result<bool, String>,
+    ) -> Option<Result<(), String>> {
         let result = match option {
             "all_reject_mode" => parse_bool(value).map(|v| self.all_reject_mode = v),
             "all_reject_codes" => parse_codes(value).map(|v| self.all_reject_codes = v),
@@ -359,6 +363,24 @@ mod tests {
         assert!(features.apply_option("max_ip_phones", "1", parse_bool).is_none());
         assert!(features.staggered());
         assert_eq!(features.delays_text(), "ip_phone 0, web 0, desktop 0, mobile 10, remote 0");
+    }
+
+    #[test]
+    fn bad_values_name_section_and_option() {
+        let options = |pairs: &[(&str, &str)]| pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect::<Vec<_>>();
+        let errors = crate::policy::config::parse_section(
+            "101",
+            &options(&[("ring_delay_mobile", "301"), ("all_reject_codes", "486,abc")]),
+        )
+        .unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(text.iter().any(|e| e.contains("[101], option 'ring_delay_mobile'")), "{text:?}");
+        assert!(text.iter().any(|e| e.contains("option 'all_reject_codes': 'abc'")), "{text:?}");
+        let config =
+            crate::policy::config::parse_section("101", &options(&[("all_reject_mode", "yes"), ("ring_delay_remote", "15")]))
+                .unwrap();
+        assert!(config.dial.all_reject_mode && config.dial.ring_delay_remote == 15 && config.dial.staggered());
+        assert!(!DialFeatures::default().staggered());
     }
 
     #[test]
