@@ -137,6 +137,8 @@ fn main() {
     println!("cargo:rerun-if-changed=include/shim.c");
     println!("cargo:rerun-if-changed=include/shim.h");
     println!("cargo:rerun-if-changed=include/secondary_store.c");
+    println!("cargo:rerun-if-changed=include/dialfx.c");
+    println!("cargo:rerun-if-changed=include/dialfx.h");
 
     let mut include_dirs = vec![PathBuf::from("include"), headers.asterisk.clone()];
     include_dirs.extend(headers.pjproject.iter().cloned());
@@ -144,6 +146,7 @@ fn main() {
     let mut shim = cc::Build::new();
     shim.file("include/shim.c")
         .file("include/secondary_store.c")
+        .file("include/dialfx.c")
         .flag("-fPIC")
         .warnings(true)
         .flag_if_supported("-Wno-unused-parameter")

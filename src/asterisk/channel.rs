@@ -19,6 +19,11 @@ impl<'a> Channel<'a> {
         (!chan.is_null()).then_some(Channel { chan, _callback: PhantomData })
     }
 
+    /// The raw channel, for the wrappers of this layer (valid during the callback).
+    pub(crate) fn as_ptr(&self) -> *mut ast_channel {
+        self.chan
+    }
+
     pub fn name(&self) -> String {
         // SAFETY: the channel is alive during the callback; the name is copied at once.
         from_c(unsafe { bindings::ast_channel_name(self.chan) })

@@ -8,6 +8,10 @@ use crate::bindings;
 pub enum DialplanApp {
     RingMode,
     MultiregDial,
+    /// MultiregFlip([extension]) (include/dialfx.c).
+    MultiregFlip,
+    /// MultiregDelayedRing(token): a staggered ring group's Local channel (include/dialfx.c).
+    MultiregDelayedRing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +27,8 @@ impl TryFrom<c_int> for DialplanApp {
         match index as u32 {
             bindings::MULTIREG_APP_RINGMODE => Ok(DialplanApp::RingMode),
             bindings::MULTIREG_APP_MULTIREGDIAL => Ok(DialplanApp::MultiregDial),
+            bindings::MULTIREG_APP_MULTIREGFLIP => Ok(DialplanApp::MultiregFlip),
+            bindings::MULTIREG_APP_MULTIREGDELAYEDRING => Ok(DialplanApp::MultiregDelayedRing),
             _ => Err(index),
         }
     }

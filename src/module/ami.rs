@@ -37,9 +37,26 @@ fn extension_fields(view: &views::ExtensionView) -> Vec<(&'static str, String)> 
     fields.push(("SecondaryDevices", view.secondary_devices().to_string()));
     fields.push(("RingMode", view.ring_mode.clone()));
     fields.push(("AllBusyMode", if view.config.all_busy_mode { "yes" } else { "no" }.to_string()));
+    let dial = &view.config.dial;
+    fields.push(("AllRejectMode", if dial.all_reject_mode { "yes" } else { "no" }.to_string()));
+    fields.push(("AllRejectCodes", dial.codes_text()));
+    for group in crate::policy::dial_features::RingGroup::ALL {
+        fields.push((ring_delay_field(group), dial.delay_of(group).to_string()));
+    }
     fields.push(("ActiveCalls", view.active_calls.to_string()));
     fields.push(("Busy", if view.busy { "yes" } else { "no" }.to_string()));
     fields
+}
+
+fn ring_delay_field(group: crate::policy::dial_features::RingGroup) -> &'static str {
+    use crate::policy::dial_features::RingGroup;
+    match group {
+        RingGroup::Type(ClientType::IpPhone) => "RingDelayIpPhone",
+        RingGroup::Type(ClientType::Web) => "RingDelayWeb",
+        RingGroup::Type(ClientType::Desktop) => "RingDelayDesktop",
+        RingGroup::Type(ClientType::Mobile) => "RingDelayMobile",
+        RingGroup::Remote => "RingDelayRemote",
+    }
 }
 
 fn show_extensions(request: &AmiRequest) {

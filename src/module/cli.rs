@@ -102,6 +102,13 @@ fn show_extension(extension: &str, out: &mut String) -> i32 {
     let remote = if config.remote_destination.is_empty() { "-" } else { config.remote_destination.as_str() };
     let _ = writeln!(out, "Remote dest.:     {remote}");
     let _ = writeln!(out, "All Busy Mode:    {}", if config.all_busy_mode { "on" } else { "off" });
+    let dial = &config.dial;
+    let _ = writeln!(
+        out,
+        "All Reject Mode:  {}",
+        if dial.all_reject_mode { format!("on ({})", dial.codes_text()) } else { "off".into() }
+    );
+    let _ = writeln!(out, "Ring delays (s):  {}", dial.delays_text());
     let limit = if config.max_concurrent_calls == 0 { "unlimited".to_string() } else { config.max_concurrent_calls.to_string() };
     let _ = writeln!(
         out,

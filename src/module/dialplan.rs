@@ -2,11 +2,13 @@
 use super::registrar::endpoint_aors;
 use super::ring_mode_store;
 use crate::asterisk::channel::{active_channels, Channel};
+use crate::asterisk::dialfx::uniqueid;
 use crate::asterisk::dialplan::{DialplanApp, DialplanFunction};
 use crate::asterisk::sorcery;
 use crate::policy::call_plan::{self, CallPlan};
 use crate::policy::calls::endpoint_of_channel;
 use crate::policy::config::MultiregConfig;
+use crate::policy::dialstring::DialTargets;
 use crate::policy::ringmode::{parse_ringmode_args, PromptSession, PromptStep, RingMode, DEFAULT_PROMPT_TRIES};
 
 /// Stock core sound played after a key other than 1, 2 or 3.
@@ -52,6 +54,8 @@ pub fn run_application(app: DialplanApp, channel: &Channel<'_>, data: &str) -> i
     match app {
         DialplanApp::RingMode => ring_mode_application(channel, data),
         DialplanApp::MultiregDial => multireg_dial_application(channel, data),
+        DialplanApp::MultiregFlip => super::dial_features::flip_application(channel, data),
+        DialplanApp::MultiregDelayedRing => super::dial_features::delayed_ring_application(channel, data),
     }
 }
 
@@ -78,16 +82,37 @@ fn multireg_dial_application(channel: &Channel<'_>, data: &str) -> i32 {
         }
         Ok((args, CallPlan::Ring { targets, .. })) => {
             channel.set_variable(STATUS_VARIABLE, "OK");
-            match channel.exec("Dial", &args.dial_data(&targets)) {
-                Ok(result) => result,
-                Err(reason) => {
-                    tracing::error!("MultiregDial: {reason}");
-                    channel.set_variable("DIALSTATUS", "CHANUNAVAIL");
-                    0
-                }
-            }
+            dial_targets(channel, &args, &targets)
         }
     }
+}
+
+/// Runs Dial for a call that rings, with the extension's All Reject Mode and staggered ring.
+fn dial_targets(channel: &Channel<'_>, args: &call_plan::DialArgs, targets: &DialTargets) -> i32 {
+    use super::dial_features::{staggered_targets, PendingGroups, RejectCall};
+    let config = super::policies::for_extension(args.extension.trim());
+    let features = config.as_ref().map(|config| &config.dial);
+    let reject = match features {
+        Some(features) if features.all_reject_mode => RejectCall::start(uniqueid(channel), &features.all_reject_codes),
+        _ => None,
+    };
+    let (dial, _groups) = match &config {
+        Some(config) if config.dial.staggered() => staggered_targets(config, targets, reject.as_ref().map(RejectCall::id)),
+        _ => (targets.joined(), PendingGroups::default()),
+    };
+    let result = match channel.exec("Dial", &args.dial_data_for(&dial)) {
+        Ok(result) => result,
+        Err(reason) => {
+            tracing::error!("MultiregDial: {reason}");
+            channel.set_variable("DIALSTATUS", "CHANUNAVAIL");
+            return 0;
+        }
+    };
+    if let Some((device, code)) = reject.as_ref().and_then(RejectCall::finish) {
+        tracing::info!("MultiregDial({}): {device} declined with {code}; DIALSTATUS is BUSY (All Reject Mode)", args.extension);
+        channel.set_variable("DIALSTATUS", "BUSY");
+    }
+    result
 }
 
 /// The extension a RingMode() call is about: the argument, or the calling device's extension.

@@ -7,6 +7,7 @@ pub mod authblock;
 pub mod books;
 pub mod call_limit;
 pub mod cli;
+pub mod dial_features;
 pub mod dialplan;
 pub mod events;
 pub mod policies;
@@ -21,6 +22,7 @@ use std::sync::Mutex;
 
 use crate::asterisk::channel::Channel;
 use crate::asterisk::cli::CliCommand;
+use crate::asterisk::dialfx::DialFeaturesRegistration;
 use crate::asterisk::dialplan::{DialplanApp, DialplanFunction};
 use crate::asterisk::entry::{AsteriskModule, AuthOutcome, CliOutcome};
 use crate::asterisk::manager::AmiRequest;
@@ -40,6 +42,7 @@ struct Registrations {
     _contact_observer: Registration,
     _pjsip_services: Registration,
     _manager_actions: Registration,
+    _dial_features: DialFeaturesRegistration,
     _dialplan: Registration,
     _cli: Registration,
     _secondaries: secondaries::Secondaries,
@@ -66,6 +69,7 @@ impl AsteriskModule for Multireg {
         }
         let cli = Registration::new(Kind::CliCommands)?;
         let dialplan = Registration::new(Kind::DialplanItems)?;
+        let dial_features = DialFeaturesRegistration::start(dial_features::on_dial)?;
         let manager_actions = Registration::new(Kind::ManagerActions)?;
         let pjsip_services = Registration::new(Kind::PjsipServices)?;
         let contact_observer = Registration::new(Kind::ContactObserver)?;
@@ -80,6 +84,7 @@ impl AsteriskModule for Multireg {
             _contact_observer: contact_observer,
             _pjsip_services: pjsip_services,
             _manager_actions: manager_actions,
+            _dial_features: dial_features,
             _dialplan: dialplan,
             _cli: cli,
             _secondaries: secondaries,

@@ -112,7 +112,12 @@ pub fn parse_dial_args(data: &str) -> Result<DialArgs, String> {
 impl DialArgs {
     /// The data of the Dial application for these targets.
     pub fn dial_data(&self, targets: &DialTargets) -> String {
-        format!("{},{},{}", targets.joined(), self.timeout, self.options)
+        self.dial_data_for(&targets.joined())
+    }
+
+    /// The data of the Dial application for an already joined target list.
+    pub fn dial_data_for(&self, joined: &str) -> String {
+        format!("{joined},{},{}", self.timeout, self.options)
     }
 }
 

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use crate::policy::authblock::{parse_cidr_list, Cidr};
 use crate::policy::classify::{ClassifierRules, ClientType};
+use crate::policy::dial_features::DialFeatures;
 use crate::policy::dialstring::is_dial_unsafe;
 use crate::policy::limits::{AtLimit, TypeLimits, DEFAULT_LIMITS};
 use crate::policy::names::validate_extension_name;
@@ -44,6 +45,14 @@ pub const OPTION_DOCS: &[(&str, &str, &str)] = &[
     ("ring_mode_prompt", DEFAULT_RING_MODE_PROMPT, "Sound files (&-separated, characters A-Z a-z 0-9 _ / & -) played by RingMode() to ask for 1, 2 or 3."),
     ("ring_mode_confirm", DEFAULT_RING_MODE_CONFIRM, "Sound files (&-separated) played by RingMode() after a mode is stored."),
     ("ring_mode_timeout", "5", "Seconds RingMode() waits for a key after the prompt, 1-30; silence counts as one of the three tries."),
+    // Dial-time call features (policy/dial_features.rs).
+    ("all_reject_mode", "no", "yes/no: when one device declines a MultiregDial call with a code in all_reject_codes, every other device stops ringing at once and DIALSTATUS is BUSY (off: the others keep ringing)."),
+    ("all_reject_codes", "486,603", "Comma-separated SIP final response codes (400-699) that count as declining for all_reject_mode."),
+    ("ring_delay_ip_phone", "0", "Seconds after the start of a MultiregDial call before the extension's IP phones ring, 0-300 (0 = at once)."),
+    ("ring_delay_web", "0", "Seconds before web clients ring, 0-300."),
+    ("ring_delay_desktop", "0", "Seconds before desktop softphones ring, 0-300."),
+    ("ring_delay_mobile", "0", "Seconds before mobile apps ring, 0-300."),
+    ("ring_delay_remote", "0", "Seconds before the remote side (the secondary's devices or remote_destination) rings, 0-300."),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +130,8 @@ pub struct MultiregConfig {
     pub ring_mode_confirm: String,
     /// Seconds RingMode() waits for a key after each prompt (default 5, range 1-30).
     pub ring_mode_timeout: u32,
+    /// All Reject Mode and staggered ring (policy/dial_features.rs).
+    pub dial: DialFeatures,
 }
 
 impl MultiregConfig {
@@ -153,6 +164,7 @@ impl MultiregConfig {
             ring_mode_prompt: DEFAULT_RING_MODE_PROMPT.to_string(),
             ring_mode_confirm: DEFAULT_RING_MODE_CONFIRM.to_string(),
             ring_mode_timeout: 5,
+            dial: DialFeatures::default(),
         }
     }
 
@@ -313,7 +325,7 @@ fn apply_option(config: &mut MultiregConfig, option: &str, value: &str) -> Resul
         "ring_mode_prompt" => config.ring_mode_prompt = parse_sounds(value)?,
         "ring_mode_confirm" => config.ring_mode_confirm = parse_sounds(value)?,
         "ring_mode_timeout" => config.ring_mode_timeout = parse_range(value, 1, 30)?,
-        _ => return Err("unknown option".to_string()),
+        _ => return config.dial.apply_option(option, value, parse_bool).unwrap_or_else(|| Err("unknown option".to_string())),
     }
     Ok(())
 }

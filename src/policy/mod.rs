@@ -8,6 +8,7 @@ pub mod calls;
 pub mod classify;
 pub mod config;
 pub mod device_book;
+pub mod dial_features;
 pub mod dialstring;
 pub mod display;
 pub mod limits;

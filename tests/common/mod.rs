@@ -4,6 +4,7 @@
 
 pub mod ami;
 pub mod asterisk;
+pub mod media;
 pub mod raw;
 pub mod runtime;
 pub mod sip;
