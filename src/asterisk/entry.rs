@@ -47,7 +47,7 @@ pub trait AsteriskModule {
     /// res_pjsip finished (re)loading objects of `object_type` (endpoint, auth, aor).
     fn pjsip_loaded(object_type: &str);
     /// A contact left the location store.
-    fn contact_removed(aor: &str, uri: &str);
+    fn contact_removed(contact: &RemovedContact);
     /// The address guard saw Asterisk send a digest challenge with `nonce` to `address`.
     fn challenge_sent(address: &str, nonce: &str);
     /// A PJSIP security event about an authentication of `account` from `address` (Asterisk's
@@ -55,6 +55,19 @@ pub trait AsteriskModule {
     fn auth_event(outcome: AuthOutcome, account: &str, address: &str, challenge: &str);
     /// app_queue added a member to a queue.
     fn queue_member_added(queue: &str, interface: &str, state_interface: &str);
+}
+
+/// A contact that left the location store, as it was stored.
+#[derive(Debug, Clone, Default)]
+pub struct RemovedContact {
+    pub aor: String,
+    pub uri: String,
+    pub endpoint: String,
+    pub user_agent: String,
+    /// "address:port" of the REGISTER that stored it.
+    pub source: String,
+    /// When it was due to expire (unix seconds).
+    pub expiration_time: i64,
 }
 
 /// What a PJSIP security event says about an authentication.
@@ -320,11 +333,18 @@ pub unsafe fn contact_deleted<M: AsteriskModule>(contact: *const c_void) {
         return;
     }
     // SAFETY: the caller's contract; the string fields live as long as the object.
-    let (aor, uri) = unsafe {
+    let removed = unsafe {
         let contact = &*contact.cast::<bindings::ast_sip_contact>();
-        (from_c(contact.aor), lossless_c(contact.uri))
+        RemovedContact {
+            aor: from_c(contact.aor),
+            uri: lossless_c(contact.uri),
+            endpoint: from_c(contact.endpoint_name),
+            user_agent: from_c(contact.user_agent),
+            source: format!("{}:{}", from_c(contact.via_addr), contact.via_port),
+            expiration_time: contact.expiration_time.tv_sec,
+        }
     };
-    guarded("contact observer", (), || M::contact_removed(&aor, &uri))
+    guarded("contact observer", (), || M::contact_removed(&removed))
 }
 
 pub fn challenge_sent<M: AsteriskModule>(address: *const c_char, nonce: *const c_char) {

@@ -7,6 +7,7 @@ pub mod authblock;
 pub mod books;
 pub mod call_limit;
 pub mod cli;
+pub mod device_events;
 pub mod dialplan;
 pub mod events;
 pub mod policies;
@@ -22,7 +23,7 @@ use std::sync::Mutex;
 use crate::asterisk::channel::Channel;
 use crate::asterisk::cli::CliCommand;
 use crate::asterisk::dialplan::{DialplanApp, DialplanFunction};
-use crate::asterisk::entry::{AsteriskModule, AuthOutcome, CliOutcome};
+use crate::asterisk::entry::{AsteriskModule, AuthOutcome, CliOutcome, RemovedContact};
 use crate::asterisk::manager::AmiRequest;
 use crate::asterisk::memory_objects::MemoryWizard;
 use crate::asterisk::pjsip::{RxRequest, TxResponse};
@@ -159,8 +160,9 @@ impl AsteriskModule for Multireg {
         }
     }
 
-    fn contact_removed(aor: &str, uri: &str) {
-        registrar::on_contact_removed(aor, uri)
+    fn contact_removed(contact: &RemovedContact) {
+        registrar::on_contact_removed(&contact.aor, &contact.uri);
+        device_events::unregistered(contact);
     }
 
     fn challenge_sent(address: &str, nonce: &str) {

@@ -15,3 +15,4 @@ pub mod names;
 pub mod policy_index;
 pub mod ringmode;
 pub mod secondary;
+pub mod unregister_reasons;
