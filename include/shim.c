@@ -177,6 +177,14 @@ static const struct cli_command_text cli_texts[] = {
 		"Usage: multireg show stats\n"
 		"       Counters of the module's own work on the REGISTER path: decisions taken, the time\n"
 		"       spent in them (nanoseconds, total and average), location store reads, refusals.\n" },
+	[MULTIREG_CLI_LOGOUT] = { "multireg logout",
+		"Usage: multireg logout <extension> <device>\n"
+		"       Removes one registered device of the extension (its number in 'multireg show\n"
+		"       extension', or its Contact URI) and refuses it for the extension's\n"
+		"       logout_block_time seconds (403 \"Logged out by the administrator\").\n" },
+	[MULTIREG_CLI_CLEAR_LOGOUTS] = { "multireg clear logouts",
+		"Usage: multireg clear logouts [extension]\n"
+		"       Lets logged-out devices of one extension, or of all, register again at once.\n" },
 };
 
 static char *cli_handler(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a);
@@ -188,6 +196,8 @@ static struct ast_cli_entry cli_entries[] = {
 	AST_CLI_DEFINE(cli_handler, "Show addresses blocked after failed authentication"),
 	AST_CLI_DEFINE(cli_handler, "Clear authentication blocks"),
 	AST_CLI_DEFINE(cli_handler, "Show the module's REGISTER path counters"),
+	AST_CLI_DEFINE(cli_handler, "Log out one device of an extension"),
+	AST_CLI_DEFINE(cli_handler, "Lift remote logouts"),
 };
 
 /* Offers Rust's newline-separated candidates (extension names, ring modes) for tab completion.
@@ -352,6 +362,8 @@ static const struct {
 	{ "MultiregShowBlocks", EVENT_FLAG_SYSTEM | EVENT_FLAG_REPORTING },
 	{ "MultiregClearBlocks", EVENT_FLAG_SYSTEM },
 	{ "MultiregShowStats", EVENT_FLAG_SYSTEM | EVENT_FLAG_REPORTING },
+	{ "MultiregLogout", EVENT_FLAG_SYSTEM },
+	{ "MultiregClearLogouts", EVENT_FLAG_SYSTEM },
 };
 
 static int ami_handler(struct mansession *s, const struct message *m)

@@ -32,6 +32,9 @@ enum multireg_cli_command {
 	MULTIREG_CLI_SHOW_BLOCKS = 3,
 	MULTIREG_CLI_CLEAR_BLOCKS = 4,
 	MULTIREG_CLI_SHOW_STATS = 5,
+	/* Remote logout (issue 12). */
+	MULTIREG_CLI_LOGOUT = 6,
+	MULTIREG_CLI_CLEAR_LOGOUTS = 7,
 };
 int multireg_shim_register_cli(void);
 void multireg_shim_unregister_cli(void);

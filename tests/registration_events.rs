@@ -56,4 +56,6 @@ fn devices_arriving_and_leaving_raise_events_with_type_and_reason() {
     assert_eq!(field(&event, "Reason"), "replaced", "{event:?}");
     assert!(field(&event, "SourceAddress").ends_with(&port), "{event:?}");
     assert!(ami.wait_event("MultiregDeviceRegistered", wait, |_| true).is_some(), "the second phone arrived");
+    let documented = asterisk.cli("manager show event MultiregDeviceUnregistered");
+    assert!(documented.contains("logged_out") && documented.contains("Classification"), "{documented}");
 }

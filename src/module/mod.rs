@@ -10,6 +10,7 @@ pub mod cli;
 pub mod device_events;
 pub mod dialplan;
 pub mod events;
+pub mod logout;
 pub mod policies;
 pub mod registrar;
 pub mod ring_mode_store;
@@ -57,6 +58,7 @@ impl AsteriskModule for Multireg {
         guard::install_quiet_panic_hook();
         state::reset();
         authblock::reset();
+        logout::reset();
         books::clear();
         stats::reset();
         policies::replace(Default::default());

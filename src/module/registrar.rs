@@ -3,7 +3,7 @@
 //! Guard-clause style, like res_pjsip_registrar.c: read, find the AOR, decide, act, report.
 use std::time::Instant;
 
-use super::{books, device_events, policies, stats};
+use super::{books, device_events, logout, policies, stats};
 use crate::asterisk::sip_message::{same_contact_uri, ContactHeader, RegisterMessage};
 use crate::asterisk::{manager, pjsip, sorcery};
 use crate::policy::aor_lookup::{registrar_aor, AorQuery};
@@ -83,6 +83,9 @@ fn decide(
     };
     let transport = request.transport_type();
     let register = read_register(&message, &config.classifier, &transport, &source);
+    if logout::refuse_logged_out(request, &config.endpoint, aor, &register) {
+        return true;
+    }
     let now = now_unix();
     let limits = config.limits_for(side);
     let book = books::book(aor, &config.endpoint);

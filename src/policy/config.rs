@@ -44,6 +44,7 @@ pub const OPTION_DOCS: &[(&str, &str, &str)] = &[
     ("ring_mode_prompt", DEFAULT_RING_MODE_PROMPT, "Sound files (&-separated, characters A-Z a-z 0-9 _ / & -) played by RingMode() to ask for 1, 2 or 3."),
     ("ring_mode_confirm", DEFAULT_RING_MODE_CONFIRM, "Sound files (&-separated) played by RingMode() after a mode is stored."),
     ("ring_mode_timeout", "5", "Seconds RingMode() waits for a key after the prompt, 1-30; silence counts as one of the three tries."),
+    ("logout_block_time", "600", "Seconds a device logged out with multireg logout or MultiregLogout is refused (403 Logged out) when it registers again, 0-86400; 0 = removed only, not refused."),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +122,8 @@ pub struct MultiregConfig {
     pub ring_mode_confirm: String,
     /// Seconds RingMode() waits for a key after each prompt (default 5, range 1-30).
     pub ring_mode_timeout: u32,
+    /// Seconds a logged-out device is refused, 0-86400, default 600 (0 = not refused).
+    pub logout_block_time: u32,
 }
 
 impl MultiregConfig {
@@ -153,6 +156,7 @@ impl MultiregConfig {
             ring_mode_prompt: DEFAULT_RING_MODE_PROMPT.to_string(),
             ring_mode_confirm: DEFAULT_RING_MODE_CONFIRM.to_string(),
             ring_mode_timeout: 5,
+            logout_block_time: 600,
         }
     }
 
@@ -313,6 +317,7 @@ fn apply_option(config: &mut MultiregConfig, option: &str, value: &str) -> Resul
         "ring_mode_prompt" => config.ring_mode_prompt = parse_sounds(value)?,
         "ring_mode_confirm" => config.ring_mode_confirm = parse_sounds(value)?,
         "ring_mode_timeout" => config.ring_mode_timeout = parse_range(value, 1, 30)?,
+        "logout_block_time" => config.logout_block_time = parse_range(value, 0, 86400)?,
         _ => return Err("unknown option".to_string()),
     }
     Ok(())

@@ -11,6 +11,7 @@ pub mod device_book;
 pub mod dialstring;
 pub mod display;
 pub mod limits;
+pub mod logouts;
 pub mod names;
 pub mod policy_index;
 pub mod ringmode;
