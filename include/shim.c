@@ -19,6 +19,8 @@
 #include <asterisk/acl.h>
 #include <asterisk/lock.h>
 #include <asterisk/strings.h>
+#include <asterisk/devicestate.h>
+#include <asterisk/channel.h>
 #include "shim.h"
 
 /* Implemented in Rust (src/asterisk/entry.rs); each is panic-guarded there. */
@@ -41,6 +43,8 @@ extern void multireg_on_challenge_sent(const char *address, const char *nonce);
 extern void multireg_on_auth_event(int outcome, const char *account, const char *address, const char *challenge);
 extern void multireg_on_queue_member_added(const char *queue, const char *interface, const char *state_interface);
 extern int multireg_dial_read_fixed(struct ast_channel *chan, const char *data, char *buf, size_t len);
+extern int multireg_devstate(const char *extension);
+extern void multireg_on_device_state(const char *device);
 extern int multireg_dial_read_str(struct ast_channel *chan, const char *data, struct ast_str **buf, ssize_t len);
 
 void multireg_shim_log(int severity, const char *file, int line, const char *function, const char *message)
@@ -882,6 +886,70 @@ char *multireg_shim_run_action(const char *message)
 	}
 	action_output = outer;
 	return text;
+}
+
+/* ---- busy lamp: Multireg:<extension> ---- */
+static enum ast_device_state busy_lamp_state(const char *extension)
+{
+	return (enum ast_device_state) multireg_devstate(extension);
+}
+
+static struct stasis_subscription *devstate_subscription;
+
+/* Every device state change; only PJSIP devices go on to Rust (which ignores those of endpoints
+ * without a policy), so the lamp's own Multireg: changes never loop back. */
+static void devstate_event_cb(void *data, struct stasis_subscription *sub, struct stasis_message *message)
+{
+	struct ast_device_state_message *state;
+
+	if (stasis_message_type(message) != ast_device_state_message_type()) {
+		return;
+	}
+	state = stasis_message_data(message);
+	if (!state || !state->device || strncasecmp(state->device, "PJSIP/", 6)) {
+		return;
+	}
+	multireg_on_device_state(state->device);
+}
+
+int multireg_shim_busy_lamp_start(void)
+{
+	if (ast_devstate_prov_add("Multireg", busy_lamp_state)) {
+		return -1;
+	}
+	devstate_subscription = stasis_subscribe_pool(ast_device_state_topic_all(), devstate_event_cb, NULL);
+	if (!devstate_subscription) {
+		ast_devstate_prov_del("Multireg");
+		return -1;
+	}
+	stasis_subscription_accept_message_type(devstate_subscription, ast_device_state_message_type());
+	stasis_subscription_set_filter(devstate_subscription, STASIS_SUBSCRIPTION_FILTER_SELECTIVE);
+	return 0;
+}
+
+void multireg_shim_busy_lamp_stop(void)
+{
+	/* Waits until the callback has run for the last time. */
+	devstate_subscription = stasis_unsubscribe_and_join(devstate_subscription);
+	ast_devstate_prov_del("Multireg");
+}
+
+void multireg_shim_busy_lamp_changed(const char *extension)
+{
+	ast_devstate_changed(AST_DEVICE_UNKNOWN, AST_DEVSTATE_CACHABLE, "Multireg:%s", extension);
+}
+
+int multireg_shim_channel_bridged(const char *name)
+{
+	struct ast_channel *chan = ast_channel_get_by_name(name);
+	int bridged;
+
+	if (!chan) {
+		return -1;
+	}
+	bridged = ast_channel_is_bridged(chan) ? 1 : 0;
+	ast_channel_unref(chan);
+	return bridged;
 }
 
 static int load_module(void)

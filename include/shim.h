@@ -114,4 +114,14 @@ void multireg_shim_unsubscribe_queues(void);
  * multireg_shim_free), or NULL. Sees only that action's response, never other AMI traffic. */
 char *multireg_shim_run_action(const char *message);
 
+/* Busy lamp (issue 12): the "Multireg" device state provider (Multireg:<extension>) and a
+ * subscription to device state changes of PJSIP/ devices, each of which reaches
+ * multireg_on_device_state. All or nothing. */
+int multireg_shim_busy_lamp_start(void);
+void multireg_shim_busy_lamp_stop(void);
+/* ast_devstate_changed(AST_DEVICE_UNKNOWN, cachable, "Multireg:%s", extension). */
+void multireg_shim_busy_lamp_changed(const char *extension);
+/* 1 if the channel of that name is in a bridge, 0 if not, -1 if there is no such channel. */
+int multireg_shim_channel_bridged(const char *name);
+
 #endif

@@ -55,6 +55,10 @@ pub trait AsteriskModule {
     fn auth_event(outcome: AuthOutcome, account: &str, address: &str, challenge: &str);
     /// app_queue added a member to a queue.
     fn queue_member_added(queue: &str, interface: &str, state_interface: &str);
+    /// The state of the busy lamp `Multireg:<extension>` (an `enum ast_device_state` value).
+    fn busy_lamp_state(extension: &str) -> i32;
+    /// The state of a `PJSIP/...` device changed.
+    fn device_state_changed(device: &str);
 }
 
 /// A contact that left the location store, as it was stored.
@@ -367,6 +371,16 @@ pub fn queue_member_added<M: AsteriskModule>(queue: *const c_char, interface: *c
     guarded("queue member added", (), || M::queue_member_added(&queue, &interface, &state_interface))
 }
 
+pub fn busy_lamp_state<M: AsteriskModule>(extension: *const c_char) -> c_int {
+    let extension = from_c(extension);
+    guarded("busy lamp", bindings::AST_DEVICE_UNKNOWN as c_int, || M::busy_lamp_state(&extension))
+}
+
+pub fn device_state_changed<M: AsteriskModule>(device: *const c_char) {
+    let device = from_c(device);
+    guarded("device state observer", (), || M::device_state_changed(&device))
+}
+
 /// Generates the `extern "C"` functions the shim (include/shim.c) calls, each forwarding to the
 /// guarded function of the same name in this file for `$module`.
 macro_rules! declare_module {
@@ -517,6 +531,16 @@ macro_rules! declare_module {
             ) {
                 let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 entry::auth_event::<$module>(outcome, account, address, challenge)
+            }
+            #[no_mangle]
+            pub extern "C" fn multireg_devstate(extension: *const c_char) -> c_int {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
+                entry::busy_lamp_state::<$module>(extension)
+            }
+            #[no_mangle]
+            pub extern "C" fn multireg_on_device_state(device: *const c_char) {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
+                entry::device_state_changed::<$module>(device)
             }
             #[no_mangle]
             pub extern "C" fn multireg_on_queue_member_added(

@@ -7,6 +7,7 @@ pub mod astdb;
 pub mod channel;
 pub mod cli;
 pub mod config;
+pub mod devstate;
 pub mod dialplan;
 pub mod entry;
 pub mod functions;

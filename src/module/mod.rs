@@ -5,6 +5,7 @@
 pub mod ami;
 pub mod authblock;
 pub mod books;
+pub mod busy_lamp;
 pub mod call_limit;
 pub mod cli;
 pub mod device_events;
@@ -36,6 +37,7 @@ use crate::policy::config::{apply_reload, parse_sections};
 /// order here is the teardown order: first what brings new work in, last the secondaries'
 /// objects that work may still read.
 struct Registrations {
+    _busy_lamp: Registration,
     _reload_observer: Registration,
     _queue_events: Registration,
     _security_events: Registration,
@@ -76,7 +78,9 @@ impl AsteriskModule for Multireg {
         let queue_events = Registration::new(Kind::QueueEvents)?;
         events::remember_current_members();
         let reload_observer = Registration::new(Kind::PjsipReloadObserver)?;
+        let busy_lamp = Registration::new(Kind::BusyLamp)?;
         let registrations = Registrations {
+            _busy_lamp: busy_lamp,
             _reload_observer: reload_observer,
             _queue_events: queue_events,
             _security_events: security_events,
@@ -165,6 +169,7 @@ impl AsteriskModule for Multireg {
     fn contact_removed(contact: &RemovedContact) {
         registrar::on_contact_removed(&contact.aor, &contact.uri);
         device_events::unregistered(contact);
+        busy_lamp::endpoint_changed(&contact.endpoint);
     }
 
     fn challenge_sent(address: &str, nonce: &str) {
@@ -183,6 +188,14 @@ impl AsteriskModule for Multireg {
 
     fn queue_member_added(queue: &str, interface: &str, state_interface: &str) {
         events::member_added(queue, interface, state_interface)
+    }
+
+    fn busy_lamp_state(extension: &str) -> i32 {
+        busy_lamp::state(extension).raw()
+    }
+
+    fn device_state_changed(device: &str) {
+        busy_lamp::device_changed(device)
     }
 }
 

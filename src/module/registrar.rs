@@ -294,6 +294,9 @@ pub fn on_response(response: &pjsip::TxResponse<'_>) {
     for device in &added {
         device_events::registered(&extension, &aor, device, now);
     }
+    if !added.is_empty() {
+        super::busy_lamp::endpoint_changed(&extension);
+    }
     if !complete {
         tracing::debug!("multireg: AOR {aor} holds a binding this module did not see registering; re-reading it next time");
     }

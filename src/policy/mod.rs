@@ -3,6 +3,7 @@
 
 pub mod aor_lookup;
 pub mod authblock;
+pub mod busy_lamp;
 pub mod call_plan;
 pub mod calls;
 pub mod classify;

@@ -7,6 +7,7 @@ pub mod asterisk;
 pub mod raw;
 pub mod runtime;
 pub mod sip;
+pub mod subscribe;
 pub mod wire;
 
 pub use ami::Ami;
