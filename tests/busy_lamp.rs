@@ -59,6 +59,8 @@ fn the_hint_follows_every_device_of_the_extension() {
     let states = wait_states(&watcher, &[DialogState::InUse]);
     assert_eq!(states, [DialogState::Idle, DialogState::Ringing, DialogState::InUse]);
     assert!(hint(&asterisk).contains("InUse"), "{}", hint(&asterisk));
+    let shown = asterisk.cli("multireg show extension 101");
+    assert!(shown.contains("Busy lamp:        Multireg:101 (InUse)"), "{shown}");
 
     caller.hangup(&mut call);
     let states = wait_states(&watcher, &[DialogState::Idle]);

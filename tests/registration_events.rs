@@ -21,7 +21,8 @@ fn devices_arriving_and_leaving_raise_events_with_type_and_reason() {
     phone.user_agent = "Yealink SIP-T46U 108.86.0.20".into();
     assert_eq!(phone.register(), 200);
     let port = format!(":{}", phone.local.port());
-    let event = ami.wait_event("MultiregDeviceRegistered", wait, |e| field(e, "SourceAddress").ends_with(&port)).expect("registered");
+    let event =
+        ami.wait_event("MultiregDeviceRegistered", wait, |e| field(e, "SourceAddress").ends_with(&port)).expect("registered");
     assert_eq!(field(&event, "Extension"), "101");
     assert_eq!(field(&event, "AOR"), "101");
     assert_eq!(field(&event, "ClientType"), "ip_phone");

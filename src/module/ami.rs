@@ -48,6 +48,7 @@ fn extension_fields(view: &views::ExtensionView) -> Vec<(&'static str, String)> 
     fields.push(("AllBusyMode", if view.config.all_busy_mode { "yes" } else { "no" }.to_string()));
     fields.push(("ActiveCalls", view.active_calls.to_string()));
     fields.push(("Busy", if view.busy { "yes" } else { "no" }.to_string()));
+    fields.push(("BusyLamp", super::busy_lamp::state(&view.config.endpoint).display_name().to_string()));
     fields.push(("LogoutBlockTime", view.config.logout_block_time.to_string()));
     fields.push(("LoggedOutDevices", super::logout::count(&view.config.endpoint).to_string()));
     fields

@@ -125,6 +125,8 @@ fn show_extension(extension: &str, out: &mut String) -> i32 {
         view.active_calls,
         if view.busy { "yes" } else { "no" }
     );
+    let lamp = super::busy_lamp::state(&config.endpoint).display_name();
+    let _ = writeln!(out, "Busy lamp:        Multireg:{} ({lamp})", config.endpoint);
     let _ = writeln!(
         out,
         "Logout block:     {} s ({} logged-out devices refused now)",

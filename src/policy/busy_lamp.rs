@@ -37,6 +37,21 @@ impl DeviceState {
         self as i32
     }
 
+    /// As `core show hints` words it.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            DeviceState::Unknown => "Unknown",
+            DeviceState::NotInUse => "Idle",
+            DeviceState::InUse => "InUse",
+            DeviceState::Busy => "Busy",
+            DeviceState::Invalid => "Invalid",
+            DeviceState::Unavailable => "Unavailable",
+            DeviceState::Ringing => "Ringing",
+            DeviceState::RingInUse => "InUse&Ringing",
+            DeviceState::OnHold => "Hold",
+        }
+    }
+
     /// How much a state says about the person, least first: a device that does not exist says
     /// nothing, one in use says more than an idle one.
     fn weight(self) -> u8 {

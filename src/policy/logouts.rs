@@ -117,7 +117,10 @@ mod tests {
 
     #[test]
     fn a_device_is_known_by_instance_else_by_call_id_and_address() {
-        assert_eq!(DeviceKey::for_device(Some("urn:uuid:1"), "c1", "10.0.0.1:5060"), Some(DeviceKey::Instance("urn:uuid:1".into())));
+        assert_eq!(
+            DeviceKey::for_device(Some("urn:uuid:1"), "c1", "10.0.0.1:5060"),
+            Some(DeviceKey::Instance("urn:uuid:1".into()))
+        );
         assert_eq!(
             DeviceKey::for_device(None, "c1", "10.0.0.1:5060"),
             Some(DeviceKey::CallIdFrom { call_id: "c1".into(), address: "10.0.0.1".into() })

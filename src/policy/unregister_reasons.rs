@@ -76,6 +76,10 @@ impl PendingReasons {
     pub fn len(&self) -> usize {
         self.notes.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.notes.is_empty()
+    }
 }
 
 #[cfg(test)]
