@@ -939,17 +939,19 @@ void multireg_shim_busy_lamp_changed(const char *extension)
 	ast_devstate_changed(AST_DEVICE_UNKNOWN, AST_DEVSTATE_CACHABLE, "Multireg:%s", extension);
 }
 
-int multireg_shim_channel_bridged(const char *name)
+int multireg_shim_channel_progress(const char *name)
 {
 	struct ast_channel *chan = ast_channel_get_by_name(name);
-	int bridged;
+	int progress;
 
 	if (!chan) {
 		return -1;
 	}
-	bridged = ast_channel_is_bridged(chan) ? 1 : 0;
+	ast_channel_lock(chan);
+	progress = (ast_channel_is_bridged(chan) ? 1 : 0) | (ast_channel_state(chan) == AST_STATE_UP ? 2 : 0);
+	ast_channel_unlock(chan);
 	ast_channel_unref(chan);
-	return bridged;
+	return progress;
 }
 
 static int load_module(void)

@@ -121,7 +121,8 @@ int multireg_shim_busy_lamp_start(void);
 void multireg_shim_busy_lamp_stop(void);
 /* ast_devstate_changed(AST_DEVICE_UNKNOWN, cachable, "Multireg:%s", extension). */
 void multireg_shim_busy_lamp_changed(const char *extension);
-/* 1 if the channel of that name is in a bridge, 0 if not, -1 if there is no such channel. */
-int multireg_shim_channel_bridged(const char *name);
+/* Of the channel of that name: bit 0 set if it is in a bridge, bit 1 if it is answered (Up);
+ * -1 if there is no such channel. */
+int multireg_shim_channel_progress(const char *name);
 
 #endif

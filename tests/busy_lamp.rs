@@ -72,3 +72,32 @@ fn the_hint_follows_every_device_of_the_extension() {
     let gone = common::wait_for(Duration::from_secs(5), || hint(&asterisk).contains("Unavailable").then_some(()));
     assert!(gone.is_some(), "{}", hint(&asterisk));
 }
+
+/// Calls MultiregDial placed to the remote destination count too: ringing, then in use.
+#[test]
+fn calls_to_the_remote_destination_light_the_lamp() {
+    let asterisk = Asterisk::start_with(Config {
+        pjsip_extra: "[101]\ntype = multireg\nremote_destination = PJSIP/104\nring_mode_default = remote\n".into(),
+        extensions: Some(DIALPLAN.into()),
+        ..Config::default()
+    });
+    let mut home = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
+    let mut mobile = asterisk.agent(Transport::Udp, "127.0.0.4", "104", "pass104");
+    assert_eq!(home.register(), 200);
+    assert_eq!(mobile.register(), 200);
+    let state = |word: &str| common::wait_for(Duration::from_secs(5), || hint(&asterisk).contains(word).then_some(()));
+    assert!(state("Idle").is_some(), "{}", hint(&asterisk));
+    let mut caller = asterisk.agent(Transport::Udp, "127.0.0.2", "102", "pass102");
+    let handle = std::thread::spawn(move || {
+        let call = caller.call("101", Duration::from_secs(10));
+        (caller, call)
+    });
+    let ringing = mobile.wait_invite(Duration::from_secs(5)).expect("the remote destination rings");
+    assert!(state("Ringing").is_some(), "{}", hint(&asterisk));
+    let _media = mobile.answer(&ringing);
+    let (caller, mut call) = handle.join().unwrap();
+    assert_eq!(call.final_status, 200);
+    assert!(state("InUse").is_some(), "{}", hint(&asterisk));
+    caller.hangup(&mut call);
+    assert!(state("Idle").is_some(), "{}", hint(&asterisk));
+}

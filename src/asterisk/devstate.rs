@@ -1,5 +1,5 @@
 //! Device states: reading one (`ast_device_state`), announcing that the busy lamp
-//! `Multireg:<extension>` changed, and whether a channel is bridged (answered through Dial).
+//! `Multireg:<extension>` changed, and how far a channel is (bridged, answered).
 use super::text::to_c;
 use crate::bindings;
 
@@ -17,13 +17,13 @@ pub fn lamp_changed(extension: &str) {
     unsafe { bindings::multireg_shim_busy_lamp_changed(extension.as_ptr()) }
 }
 
-/// Whether the channel called `name` is in a bridge; None when there is no such channel.
-pub fn channel_bridged(name: &str) -> Option<bool> {
+/// How far the channel called `name` is: (in a bridge, answered); None when there is no such
+/// channel.
+pub fn channel_progress(name: &str) -> Option<(bool, bool)> {
     let name = to_c(name);
     // SAFETY: a valid C string; the shim holds its own reference to the channel while asking.
-    match unsafe { bindings::multireg_shim_channel_bridged(name.as_ptr()) } {
-        0 => Some(false),
-        1 => Some(true),
+    match unsafe { bindings::multireg_shim_channel_progress(name.as_ptr()) } {
+        progress if progress >= 0 => Some((progress & 1 != 0, progress & 2 != 0)),
         _ => None,
     }
 }

@@ -10,10 +10,18 @@ use super::policies;
 use crate::asterisk::devstate;
 use crate::policy::busy_lamp::{lamp_state, DeviceState, RemoteCall};
 
-/// Caller channels of MultiregDial calls that rang the remote destination, per extension.
-static REMOTE_CALLS: Mutex<Option<HashMap<String, Vec<String>>>> = Mutex::new(None);
+/// A MultiregDial call that rang the remote destination: its caller channel, and whether the
+/// caller was already answered when Dial started (then only its bridge tells the answer).
+#[derive(Clone)]
+struct Caller {
+    channel: String,
+    was_up: bool,
+}
 
-fn with_remote<R>(f: impl FnOnce(&mut HashMap<String, Vec<String>>) -> R) -> R {
+/// The remote calls in progress, per extension.
+static REMOTE_CALLS: Mutex<Option<HashMap<String, Vec<Caller>>>> = Mutex::new(None);
+
+fn with_remote<R>(f: impl FnOnce(&mut HashMap<String, Vec<Caller>>) -> R) -> R {
     let mut calls = REMOTE_CALLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     f(calls.get_or_insert_with(HashMap::new))
 }
@@ -26,10 +34,26 @@ pub fn state(extension: &str) -> DeviceState {
         devices.push(DeviceState::from_raw(devstate::device_state(&format!("PJSIP/{secondary}"))));
     }
     let callers = with_remote(|calls| calls.get(&config.endpoint).cloned().unwrap_or_default());
+    // Answered: the remote destination's own device is in use (when it names a device, such as
+    // PJSIP/104), or Dial answered the caller (it was not up before), or bridged it.
+    let remote_in_use = !callers.is_empty()
+        && !config.remote_destination.contains('@')
+        && matches!(
+            DeviceState::from_raw(devstate::device_state(&config.remote_destination)),
+            DeviceState::InUse | DeviceState::Busy | DeviceState::OnHold | DeviceState::RingInUse
+        );
     let remote: Vec<RemoteCall> = callers
         .iter()
-        .filter_map(|caller| devstate::channel_bridged(caller))
-        .map(|bridged| if bridged { RemoteCall::Answered } else { RemoteCall::Ringing })
+        .filter_map(|caller| Some((caller.was_up, devstate::channel_progress(&caller.channel)?)))
+        .map(
+            |(was_up, (bridged, up))| {
+                if remote_in_use || bridged || (up && !was_up) {
+                    RemoteCall::Answered
+                } else {
+                    RemoteCall::Ringing
+                }
+            },
+        )
         .collect();
     // The channel walk only when a rule needs it.
     let busy_by_rule = (config.all_busy_mode || config.max_concurrent_calls > 0) && {
@@ -70,7 +94,8 @@ pub fn remote_call(extension: &str, caller: &str, targets: &str) -> Option<Remot
     if config.remote_destination.is_empty() || !targets.split('&').any(|target| target == config.remote_destination) {
         return None;
     }
-    with_remote(|calls| calls.entry(config.endpoint.clone()).or_default().push(caller.to_string()));
+    let was_up = devstate::channel_progress(caller).is_some_and(|(_, up)| up);
+    with_remote(|calls| calls.entry(config.endpoint.clone()).or_default().push(Caller { channel: caller.to_string(), was_up }));
     devstate::lamp_changed(&config.endpoint);
     Some(RemoteCallGuard { extension: config.endpoint.clone(), caller: caller.to_string() })
 }
@@ -79,7 +104,7 @@ impl Drop for RemoteCallGuard {
     fn drop(&mut self) {
         with_remote(|calls| {
             if let Some(callers) = calls.get_mut(&self.extension) {
-                if let Some(index) = callers.iter().position(|c| c == &self.caller) {
+                if let Some(index) = callers.iter().position(|c| c.channel == self.caller) {
                     callers.remove(index);
                 }
                 if callers.is_empty() {
