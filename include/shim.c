@@ -19,6 +19,8 @@
 #include <asterisk/acl.h>
 #include <asterisk/lock.h>
 #include <asterisk/strings.h>
+#include <asterisk/devicestate.h>
+#include <asterisk/channel.h>
 #include "shim.h"
 
 /* Implemented in Rust (src/asterisk/entry.rs); each is panic-guarded there. */
@@ -41,6 +43,8 @@ extern void multireg_on_challenge_sent(const char *address, const char *nonce);
 extern void multireg_on_auth_event(int outcome, const char *account, const char *address, const char *challenge);
 extern void multireg_on_queue_member_added(const char *queue, const char *interface, const char *state_interface);
 extern int multireg_dial_read_fixed(struct ast_channel *chan, const char *data, char *buf, size_t len);
+extern int multireg_devstate(const char *extension);
+extern void multireg_on_device_state(const char *device);
 extern int multireg_dial_read_str(struct ast_channel *chan, const char *data, struct ast_str **buf, ssize_t len);
 
 void multireg_shim_log(int severity, const char *file, int line, const char *function, const char *message)
@@ -177,6 +181,14 @@ static const struct cli_command_text cli_texts[] = {
 		"Usage: multireg show stats\n"
 		"       Counters of the module's own work on the REGISTER path: decisions taken, the time\n"
 		"       spent in them (nanoseconds, total and average), location store reads, refusals.\n" },
+	[MULTIREG_CLI_LOGOUT] = { "multireg logout",
+		"Usage: multireg logout <extension> <device>\n"
+		"       Removes one registered device of the extension (its number in 'multireg show\n"
+		"       extension', or its Contact URI) and refuses it for the extension's\n"
+		"       logout_block_time seconds (403 \"Logged out by the administrator\").\n" },
+	[MULTIREG_CLI_CLEAR_LOGOUTS] = { "multireg clear logouts",
+		"Usage: multireg clear logouts [extension]\n"
+		"       Lets logged-out devices of one extension, or of all, register again at once.\n" },
 };
 
 static char *cli_handler(struct ast_cli_entry *e, int cmd, struct ast_cli_args *a);
@@ -188,6 +200,8 @@ static struct ast_cli_entry cli_entries[] = {
 	AST_CLI_DEFINE(cli_handler, "Show addresses blocked after failed authentication"),
 	AST_CLI_DEFINE(cli_handler, "Clear authentication blocks"),
 	AST_CLI_DEFINE(cli_handler, "Show the module's REGISTER path counters"),
+	AST_CLI_DEFINE(cli_handler, "Log out one device of an extension"),
+	AST_CLI_DEFINE(cli_handler, "Lift remote logouts"),
 };
 
 /* Offers Rust's newline-separated candidates (extension names, ring modes) for tab completion.
@@ -352,6 +366,8 @@ static const struct {
 	{ "MultiregShowBlocks", EVENT_FLAG_SYSTEM | EVENT_FLAG_REPORTING },
 	{ "MultiregClearBlocks", EVENT_FLAG_SYSTEM },
 	{ "MultiregShowStats", EVENT_FLAG_SYSTEM | EVENT_FLAG_REPORTING },
+	{ "MultiregLogout", EVENT_FLAG_SYSTEM },
+	{ "MultiregClearLogouts", EVENT_FLAG_SYSTEM },
 };
 
 static int ami_handler(struct mansession *s, const struct message *m)
@@ -864,6 +880,72 @@ char *multireg_shim_run_action(const char *message)
 	}
 	action_output = outer;
 	return text;
+}
+
+/* ---- busy lamp: Multireg:<extension> ---- */
+static enum ast_device_state busy_lamp_state(const char *extension)
+{
+	return (enum ast_device_state) multireg_devstate(extension);
+}
+
+static struct stasis_subscription *devstate_subscription;
+
+/* Every device state change; only PJSIP devices go on to Rust (which ignores those of endpoints
+ * without a policy), so the lamp's own Multireg: changes never loop back. */
+static void devstate_event_cb(void *data, struct stasis_subscription *sub, struct stasis_message *message)
+{
+	struct ast_device_state_message *state;
+
+	if (stasis_message_type(message) != ast_device_state_message_type()) {
+		return;
+	}
+	state = stasis_message_data(message);
+	if (!state || !state->device || strncasecmp(state->device, "PJSIP/", 6)) {
+		return;
+	}
+	multireg_on_device_state(state->device);
+}
+
+int multireg_shim_busy_lamp_start(void)
+{
+	if (ast_devstate_prov_add("Multireg", busy_lamp_state)) {
+		return -1;
+	}
+	devstate_subscription = stasis_subscribe_pool(ast_device_state_topic_all(), devstate_event_cb, NULL);
+	if (!devstate_subscription) {
+		ast_devstate_prov_del("Multireg");
+		return -1;
+	}
+	stasis_subscription_accept_message_type(devstate_subscription, ast_device_state_message_type());
+	stasis_subscription_set_filter(devstate_subscription, STASIS_SUBSCRIPTION_FILTER_SELECTIVE);
+	return 0;
+}
+
+void multireg_shim_busy_lamp_stop(void)
+{
+	/* Waits until the callback has run for the last time. */
+	devstate_subscription = stasis_unsubscribe_and_join(devstate_subscription);
+	ast_devstate_prov_del("Multireg");
+}
+
+void multireg_shim_busy_lamp_changed(const char *extension)
+{
+	ast_devstate_changed(AST_DEVICE_UNKNOWN, AST_DEVSTATE_CACHABLE, "Multireg:%s", extension);
+}
+
+int multireg_shim_channel_progress(const char *name)
+{
+	struct ast_channel *chan = ast_channel_get_by_name(name);
+	int progress;
+
+	if (!chan) {
+		return -1;
+	}
+	ast_channel_lock(chan);
+	progress = (ast_channel_is_bridged(chan) ? 1 : 0) | (ast_channel_state(chan) == AST_STATE_UP ? 2 : 0);
+	ast_channel_unlock(chan);
+	ast_channel_unref(chan);
+	return progress;
 }
 
 static int load_module(void)

@@ -32,6 +32,9 @@ enum multireg_cli_command {
 	MULTIREG_CLI_SHOW_BLOCKS = 3,
 	MULTIREG_CLI_CLEAR_BLOCKS = 4,
 	MULTIREG_CLI_SHOW_STATS = 5,
+	/* Remote logout (issue 12). */
+	MULTIREG_CLI_LOGOUT = 6,
+	MULTIREG_CLI_CLEAR_LOGOUTS = 7,
 };
 int multireg_shim_register_cli(void);
 void multireg_shim_unregister_cli(void);
@@ -114,5 +117,16 @@ void multireg_shim_unsubscribe_queues(void);
 /* Runs an AMI action inside Asterisk and returns its response text (free with
  * multireg_shim_free), or NULL. Sees only that action's response, never other AMI traffic. */
 char *multireg_shim_run_action(const char *message);
+
+/* Busy lamp (issue 12): the "Multireg" device state provider (Multireg:<extension>) and a
+ * subscription to device state changes of PJSIP/ devices, each of which reaches
+ * multireg_on_device_state. All or nothing. */
+int multireg_shim_busy_lamp_start(void);
+void multireg_shim_busy_lamp_stop(void);
+/* ast_devstate_changed(AST_DEVICE_UNKNOWN, cachable, "Multireg:%s", extension). */
+void multireg_shim_busy_lamp_changed(const char *extension);
+/* Of the channel of that name: bit 0 set if it is in a bridge, bit 1 if it is answered (Up);
+ * -1 if there is no such channel. */
+int multireg_shim_channel_progress(const char *name);
 
 #endif

@@ -371,6 +371,22 @@ fn documentation_is_installed_for_dialplan_items() {
     let application = asterisk.cli("core show application MultiregDial");
     assert!(application.contains("MultiregDial(extension[,timeout[,options]])"), "{application}");
     assert!(application.contains("voicemail"), "{application}");
+    // As for Asterisk's own modules: the module attribute and <since> of the XML.
+    let after = |text: &str, heading: &str| {
+        let mut lines = text.lines().map(str::trim);
+        lines.by_ref().find(|line| line.contains(heading));
+        // Without the terminal colours Asterisk puts around the text.
+        let plain = |line: &str| {
+            let mut parts = line.split('\u{1b}');
+            let first = parts.next().unwrap_or("").to_string();
+            first + &parts.map(|part| part.split_once('m').map_or(part, |(_, rest)| rest)).collect::<String>()
+        };
+        lines.next().map(plain)
+    };
+    assert_eq!(after(&application, "[Provided By]").as_deref(), Some("res_pjsip_multireg"), "{application}");
+    assert_eq!(after(&application, "[Since]").as_deref(), Some("0.1.0"), "{application}");
+    let function = asterisk.cli("core show function RING_MODE");
+    assert_eq!(after(&function, "[Since]").as_deref(), Some("0.1.0"), "{function}");
     // The AMI actions' ActionID parameter is written out (an XInclude of it made libxml2 2.9 drop
     // the whole file).
     let action = asterisk.cli("manager show command MultiregShowExtension");

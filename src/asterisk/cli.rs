@@ -14,6 +14,8 @@ pub enum CliCommand {
     ShowBlocks,
     ClearBlocks,
     ShowStats,
+    Logout,
+    ClearLogouts,
 }
 
 impl TryFrom<c_int> for CliCommand {
@@ -27,6 +29,8 @@ impl TryFrom<c_int> for CliCommand {
             bindings::MULTIREG_CLI_SHOW_BLOCKS => CliCommand::ShowBlocks,
             bindings::MULTIREG_CLI_CLEAR_BLOCKS => CliCommand::ClearBlocks,
             bindings::MULTIREG_CLI_SHOW_STATS => CliCommand::ShowStats,
+            bindings::MULTIREG_CLI_LOGOUT => CliCommand::Logout,
+            bindings::MULTIREG_CLI_CLEAR_LOGOUTS => CliCommand::ClearLogouts,
             _ => return Err(index),
         })
     }

@@ -47,7 +47,7 @@ pub trait AsteriskModule {
     /// res_pjsip finished (re)loading objects of `object_type` (endpoint, auth, aor).
     fn pjsip_loaded(object_type: &str);
     /// A contact left the location store.
-    fn contact_removed(aor: &str, uri: &str);
+    fn contact_removed(contact: &RemovedContact);
     /// The address guard saw Asterisk send a digest challenge with `nonce` to `address`.
     fn challenge_sent(address: &str, nonce: &str);
     /// A PJSIP security event about an authentication of `account` from `address` (Asterisk's
@@ -55,6 +55,23 @@ pub trait AsteriskModule {
     fn auth_event(outcome: AuthOutcome, account: &str, address: &str, challenge: &str);
     /// app_queue added a member to a queue.
     fn queue_member_added(queue: &str, interface: &str, state_interface: &str);
+    /// The state of the busy lamp `Multireg:<extension>` (an `enum ast_device_state` value).
+    fn busy_lamp_state(extension: &str) -> i32;
+    /// The state of a `PJSIP/...` device changed.
+    fn device_state_changed(device: &str);
+}
+
+/// A contact that left the location store, as it was stored.
+#[derive(Debug, Clone, Default)]
+pub struct RemovedContact {
+    pub aor: String,
+    pub uri: String,
+    pub endpoint: String,
+    pub user_agent: String,
+    /// "address:port" of the REGISTER that stored it.
+    pub source: String,
+    /// When it was due to expire (unix seconds).
+    pub expiration_time: i64,
 }
 
 /// What a PJSIP security event says about an authentication.
@@ -320,11 +337,18 @@ pub unsafe fn contact_deleted<M: AsteriskModule>(contact: *const c_void) {
         return;
     }
     // SAFETY: the caller's contract; the string fields live as long as the object.
-    let (aor, uri) = unsafe {
+    let removed = unsafe {
         let contact = &*contact.cast::<bindings::ast_sip_contact>();
-        (from_c(contact.aor), lossless_c(contact.uri))
+        RemovedContact {
+            aor: from_c(contact.aor),
+            uri: lossless_c(contact.uri),
+            endpoint: from_c(contact.endpoint_name),
+            user_agent: from_c(contact.user_agent),
+            source: format!("{}:{}", from_c(contact.via_addr), contact.via_port),
+            expiration_time: contact.expiration_time.tv_sec,
+        }
     };
-    guarded("contact observer", (), || M::contact_removed(&aor, &uri))
+    guarded("contact observer", (), || M::contact_removed(&removed))
 }
 
 pub fn challenge_sent<M: AsteriskModule>(address: *const c_char, nonce: *const c_char) {
@@ -345,6 +369,16 @@ pub fn auth_event<M: AsteriskModule>(outcome: c_int, account: *const c_char, add
 pub fn queue_member_added<M: AsteriskModule>(queue: *const c_char, interface: *const c_char, state_interface: *const c_char) {
     let (queue, interface, state_interface) = (from_c(queue), from_c(interface), from_c(state_interface));
     guarded("queue member added", (), || M::queue_member_added(&queue, &interface, &state_interface))
+}
+
+pub fn busy_lamp_state<M: AsteriskModule>(extension: *const c_char) -> c_int {
+    let extension = from_c(extension);
+    guarded("busy lamp", bindings::AST_DEVICE_UNKNOWN as c_int, || M::busy_lamp_state(&extension))
+}
+
+pub fn device_state_changed<M: AsteriskModule>(device: *const c_char) {
+    let device = from_c(device);
+    guarded("device state observer", (), || M::device_state_changed(&device))
 }
 
 /// Generates the `extern "C"` functions the shim (include/shim.c) calls, each forwarding to the
@@ -497,6 +531,16 @@ macro_rules! declare_module {
             ) {
                 let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 entry::auth_event::<$module>(outcome, account, address, challenge)
+            }
+            #[no_mangle]
+            pub extern "C" fn multireg_devstate(extension: *const c_char) -> c_int {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
+                entry::busy_lamp_state::<$module>(extension)
+            }
+            #[no_mangle]
+            pub extern "C" fn multireg_on_device_state(device: *const c_char) {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
+                entry::device_state_changed::<$module>(device)
             }
             #[no_mangle]
             pub extern "C" fn multireg_on_queue_member_added(

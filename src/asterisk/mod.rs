@@ -8,6 +8,7 @@ pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod dialfx;
+pub mod devstate;
 pub mod dialplan;
 pub mod entry;
 pub mod functions;

@@ -16,6 +16,15 @@ pub fn execute(request: &AmiRequest) {
             let fields = super::stats::snapshot().into_iter().map(|(name, value)| (name, value.to_string())).collect();
             request.list("Statistics", "MultiregStats", &[fields], "MultiregStatsComplete");
         }
+        "multireglogout" => match super::logout::logout(&request.header("Extension"), &request.header("Device"), "AMI") {
+            Ok(text) => request.ack(&text),
+            Err(reason) => request.error(&reason),
+        },
+        "multiregclearlogouts" => {
+            let extension = request.header("Extension");
+            let cleared = super::logout::clear(Some(extension.as_str()).filter(|e| !e.is_empty()));
+            request.ack(&format!("Cleared {cleared} logged-out devices"));
+        }
         other => request.error(&format!("unknown action {other}")),
     }
 }
@@ -45,6 +54,9 @@ fn extension_fields(view: &views::ExtensionView) -> Vec<(&'static str, String)> 
     }
     fields.push(("ActiveCalls", view.active_calls.to_string()));
     fields.push(("Busy", if view.busy { "yes" } else { "no" }.to_string()));
+    fields.push(("BusyLamp", super::busy_lamp::state(&view.config.endpoint).display_name().to_string()));
+    fields.push(("LogoutBlockTime", view.config.logout_block_time.to_string()));
+    fields.push(("LoggedOutDevices", super::logout::count(&view.config.endpoint).to_string()));
     fields
 }
 

@@ -72,6 +72,11 @@ pub fn existing(aor: &str) -> Option<SharedBook> {
     lock(&BOOKS[shard_of(aor)]).get(aor).map(|entry| entry.book.clone())
 }
 
+/// The book of `aor` and the policy endpoint (extension) it belongs to.
+pub fn existing_with_owner(aor: &str) -> Option<(SharedBook, String)> {
+    lock(&BOOKS[shard_of(aor)]).get(aor).map(|entry| (entry.book.clone(), entry.endpoint.clone()))
+}
+
 /// Keeps only the books whose endpoint `keep` accepts (after a reload).
 pub fn retain(keep: impl Fn(&str) -> bool) {
     for shard in BOOKS.iter() {

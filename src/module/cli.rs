@@ -33,6 +33,21 @@ fn run(command: CliCommand, args: &[String], out: &mut String) -> i32 {
             SUCCESS
         }
         CliCommand::ClearBlocks if args.len() == 3 || args.len() == 4 => clear_blocks_text(args.get(3).map(String::as_str), out),
+        CliCommand::Logout if args.len() == 4 => match super::logout::logout(&args[2], &args[3], "CLI") {
+            Ok(text) => {
+                let _ = writeln!(out, "{text}");
+                SUCCESS
+            }
+            Err(reason) => {
+                let _ = writeln!(out, "{reason}");
+                FAILURE
+            }
+        },
+        CliCommand::ClearLogouts if args.len() == 3 || args.len() == 4 => {
+            let cleared = super::logout::clear(args.get(3).map(String::as_str));
+            let _ = writeln!(out, "Cleared {cleared} logged-out devices");
+            SUCCESS
+        }
         _ => SHOW_USAGE,
     }
 }
@@ -41,7 +56,8 @@ fn run(command: CliCommand, args: &[String], out: &mut String) -> i32 {
 pub fn candidates(command: CliCommand, position: usize, word: &str) -> Vec<String> {
     let extensions = || super::policies::current().sorted().iter().map(|c| c.endpoint.clone()).collect::<Vec<_>>();
     let options = match (command, position) {
-        (CliCommand::ShowExtension, 3) | (CliCommand::SetRingMode, 3) => extensions(),
+        (CliCommand::ShowExtension, 3) | (CliCommand::SetRingMode, 3) | (CliCommand::ClearLogouts, 3) => extensions(),
+        (CliCommand::Logout, 2) => extensions(),
         (CliCommand::SetRingMode, 4) => RingMode::ALL.iter().map(|m| m.as_str().to_string()).collect(),
         _ => Vec::new(),
     };
@@ -115,6 +131,14 @@ fn show_extension(extension: &str, out: &mut String) -> i32 {
         "Calls:            {} active (limit {limit}), busy: {}",
         view.active_calls,
         if view.busy { "yes" } else { "no" }
+    );
+    let lamp = super::busy_lamp::state(&config.endpoint).display_name();
+    let _ = writeln!(out, "Busy lamp:        Multireg:{} ({lamp})", config.endpoint);
+    let _ = writeln!(
+        out,
+        "Logout block:     {} s ({} logged-out devices refused now)",
+        config.logout_block_time,
+        super::logout::count(&config.endpoint)
     );
     let _ = writeln!(out, "\nDevices: {}", view.devices.len());
     for (index, device) in view.devices.iter().enumerate() {

@@ -82,6 +82,8 @@ fn multireg_dial_application(channel: &Channel<'_>, data: &str) -> i32 {
         }
         Ok((args, CallPlan::Ring { targets, .. })) => {
             channel.set_variable(STATUS_VARIABLE, "OK");
+            // The busy lamp counts a call to the remote destination while Dial runs.
+            let _remote_call = super::busy_lamp::remote_call(&args.extension, &channel.name(), &targets.joined());
             dial_targets(channel, &args, &targets)
         }
     }

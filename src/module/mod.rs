@@ -5,11 +5,14 @@
 pub mod ami;
 pub mod authblock;
 pub mod books;
+pub mod busy_lamp;
 pub mod call_limit;
 pub mod cli;
 pub mod dial_features;
+pub mod device_events;
 pub mod dialplan;
 pub mod events;
+pub mod logout;
 pub mod policies;
 pub mod registrar;
 pub mod ring_mode_store;
@@ -24,7 +27,7 @@ use crate::asterisk::channel::Channel;
 use crate::asterisk::cli::CliCommand;
 use crate::asterisk::dialfx::DialFeaturesRegistration;
 use crate::asterisk::dialplan::{DialplanApp, DialplanFunction};
-use crate::asterisk::entry::{AsteriskModule, AuthOutcome, CliOutcome};
+use crate::asterisk::entry::{AsteriskModule, AuthOutcome, CliOutcome, RemovedContact};
 use crate::asterisk::manager::AmiRequest;
 use crate::asterisk::memory_objects::MemoryWizard;
 use crate::asterisk::pjsip::{RxRequest, TxResponse};
@@ -36,6 +39,7 @@ use crate::policy::config::{apply_reload, parse_sections};
 /// order here is the teardown order: first what brings new work in, last the secondaries'
 /// objects that work may still read.
 struct Registrations {
+    _busy_lamp: Registration,
     _reload_observer: Registration,
     _queue_events: Registration,
     _security_events: Registration,
@@ -59,6 +63,7 @@ impl AsteriskModule for Multireg {
         guard::install_quiet_panic_hook();
         state::reset();
         authblock::reset();
+        logout::reset();
         books::clear();
         stats::reset();
         policies::replace(Default::default());
@@ -77,7 +82,9 @@ impl AsteriskModule for Multireg {
         let queue_events = Registration::new(Kind::QueueEvents)?;
         events::remember_current_members();
         let reload_observer = Registration::new(Kind::PjsipReloadObserver)?;
+        let busy_lamp = Registration::new(Kind::BusyLamp)?;
         let registrations = Registrations {
+            _busy_lamp: busy_lamp,
             _reload_observer: reload_observer,
             _queue_events: queue_events,
             _security_events: security_events,
@@ -160,8 +167,10 @@ impl AsteriskModule for Multireg {
         }
     }
 
-    fn contact_removed(aor: &str, uri: &str) {
-        registrar::on_contact_removed(aor, uri)
+    fn contact_removed(contact: &RemovedContact) {
+        registrar::on_contact_removed(&contact.aor, &contact.uri);
+        device_events::unregistered(contact);
+        busy_lamp::endpoint_changed(&contact.endpoint);
     }
 
     fn challenge_sent(address: &str, nonce: &str) {
@@ -180,6 +189,14 @@ impl AsteriskModule for Multireg {
 
     fn queue_member_added(queue: &str, interface: &str, state_interface: &str) {
         events::member_added(queue, interface, state_interface)
+    }
+
+    fn busy_lamp_state(extension: &str) -> i32 {
+        busy_lamp::state(extension).raw()
+    }
+
+    fn device_state_changed(device: &str) {
+        busy_lamp::device_changed(device)
     }
 }
 

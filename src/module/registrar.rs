@@ -3,7 +3,7 @@
 //! Guard-clause style, like res_pjsip_registrar.c: read, find the AOR, decide, act, report.
 use std::time::Instant;
 
-use super::{books, policies, stats};
+use super::{books, device_events, logout, policies, stats};
 use crate::asterisk::sip_message::{same_contact_uri, ContactHeader, RegisterMessage};
 use crate::asterisk::{manager, pjsip, sorcery};
 use crate::policy::aor_lookup::{registrar_aor, AorQuery};
@@ -11,6 +11,7 @@ use crate::policy::classify::{ClassifierRules, DeviceFacts};
 use crate::policy::config::{parse_bool, MultiregConfig};
 use crate::policy::device_book::{normalize_instance, Binding, Device, Register, RemovalCause, RequestKey, Verdict};
 use crate::policy::policy_index::Side;
+use crate::policy::unregister_reasons::UnregisterReason;
 
 pub use crate::asterisk::sorcery::endpoint_aors;
 
@@ -82,6 +83,9 @@ fn decide(
     };
     let transport = request.transport_type();
     let register = read_register(&message, &config.classifier, &transport, &source);
+    if logout::refuse_logged_out(request, &config.endpoint, aor, &register) {
+        return true;
+    }
     let now = now_unix();
     let limits = config.limits_for(side);
     let book = books::book(aor, &config.endpoint);
@@ -228,29 +232,37 @@ fn stored_devices(aor: &str, rules: &ClassifierRules) -> Vec<Device> {
 }
 
 pub fn device_from_store(stored: &sorcery::StoredContact, rules: &ClassifierRules) -> Device {
-    let uri = stored.field("uri");
+    Device {
+        source: format!("{}:{}", stored.field("via_addr"), stored.field("via_port")),
+        call_id: stored.field("call_id").to_string(),
+        expires_at: stored.field("expiration_time").parse().unwrap_or(0),
+        ..device_from_store_fields(stored.field("uri"), stored.field("user_agent"), rules)
+    }
+}
+
+/// A stored contact's device, classified from its URI and User-Agent only.
+pub fn device_from_store_fields(uri: &str, user_agent: &str, rules: &ClassifierRules) -> Device {
     let transport = if uri.to_ascii_lowercase().contains(";transport=ws") { "WS" } else { "" };
-    let mut classification =
-        rules.classify(&DeviceFacts { transport, user_agent: stored.field("user_agent"), contact_params: &[], contact_uri: uri });
+    let mut classification = rules.classify(&DeviceFacts { transport, user_agent, contact_params: &[], contact_uri: uri });
     classification.reason.push_str(" (from the stored contact)");
-    let expires_at: u64 = stored.field("expiration_time").parse().unwrap_or(0);
     Device {
         uri: uri.to_string(),
         client_type: classification.client_type,
         reason: classification.reason,
-        user_agent: stored.field("user_agent").to_string(),
-        source: format!("{}:{}", stored.field("via_addr"), stored.field("via_port")),
+        user_agent: user_agent.to_string(),
+        source: String::new(),
         transport: String::new(),
-        call_id: stored.field("call_id").to_string(),
+        call_id: String::new(),
         cseq: 0,
         instance: None,
         registered_at: 0,
-        expires_at,
+        expires_at: 0,
     }
 }
 
 /// Removes a device the decision replaced (or that moved) from the store, and reports it.
 fn remove_device(endpoint: &str, aor: &str, device: &Device, cause: &RemovalCause) {
+    device_events::removing(aor, &device.uri, UnregisterReason::Replaced);
     let removed = sorcery::aor_contacts(aor).iter().filter(|c| c.field("uri") == device.uri).all(sorcery::delete_contact);
     if !removed {
         tracing::warn!("multireg: {endpoint}: could not remove contact {} from AOR {aor}", device.uri);
@@ -287,10 +299,27 @@ pub fn on_response(response: &pjsip::TxResponse<'_>) {
     let Some(answer) = response.register_answer() else { return };
     let key = RequestKey { call_id: answer.call_id, cseq: answer.cseq };
     let Some(aor) = books::answered(&key) else { return };
-    let Some(book) = books::existing(&aor) else { return };
+    let Some((book, extension)) = books::existing_with_owner(&aor) else { return };
     let success = (200..300).contains(&answer.status);
     let bindings = if success { response.bindings() } else { Vec::new() };
-    let complete = books::lock_book(&book).on_answer(&key, success, &bindings, now_unix());
+    let now = now_unix();
+    let (complete, added) = {
+        let mut book = books::lock_book(&book);
+        let live_before: Vec<String> = book.devices(now).iter().map(|d| d.uri.clone()).collect();
+        let complete = book.on_answer(&key, success, &bindings, now);
+        let added: Vec<Device> = bindings
+            .iter()
+            .filter(|(uri, _)| !live_before.contains(uri))
+            .filter_map(|(uri, _)| book.device(uri).cloned())
+            .collect();
+        (complete, added)
+    };
+    for device in &added {
+        device_events::registered(&extension, &aor, device, now);
+    }
+    if !added.is_empty() {
+        super::busy_lamp::endpoint_changed(&extension);
+    }
     if !complete {
         tracing::debug!("multireg: AOR {aor} holds a binding this module did not see registering; re-reading it next time");
     }

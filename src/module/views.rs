@@ -39,6 +39,21 @@ impl ExtensionView {
     }
 }
 
+/// The stored contacts of the extension (primary, then secondary), in the order
+/// `multireg show extension` numbers its devices.
+pub fn device_contacts(config: &MultiregConfig) -> Vec<(String, String, sorcery::StoredContact)> {
+    let endpoints = std::iter::once(config.endpoint.clone()).chain(config.secondary_endpoint());
+    let mut contacts = Vec::new();
+    for endpoint in endpoints {
+        for aor in endpoint_aors(&endpoint) {
+            for stored in sorcery::aor_contacts(&aor) {
+                contacts.push((endpoint.clone(), aor.clone(), stored));
+            }
+        }
+    }
+    contacts
+}
+
 fn device_views(endpoint: &str, config: &MultiregConfig) -> Vec<DeviceView> {
     let now = now_unix() as i64;
     let mut views = Vec::new();

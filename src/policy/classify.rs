@@ -78,15 +78,19 @@ pub struct DeviceFacts<'a> {
     pub contact_uri: &'a str,
 }
 
-pub const BUILTIN_WEB_USER_AGENTS: &str = r"jssip|sip\.js|sipjs|sipml5|webrtc|janus|linkus\s*web|browser-?phone|web\s*phone";
+// Built from the corpus of real User-Agent strings in src/policy/user_agent_corpus.tsv (where
+// each was seen is noted there); a unit test checks that every string lands on its type.
+pub const BUILTIN_WEB_USER_AGENTS: &str = r"jssip|sip\.js|sipjs|sipml5|webrtc|janus|linkus\s*web|browser[\s-]?phone|web\s*phone";
+/// Platform words first: brands with desktop and mobile builds (Zoiper, Bria, Linphone, 3CX,
+/// Jami, baresip) name the platform, and mobile is tried before desktop.
 pub const BUILTIN_MOBILE_USER_AGENTS: &str = concat!(
     r"android|iphone|ipad|\bios\b|linphoneios|groundwire|acrobits|cloud\s*softphone|",
-    r"linkus\s*mobile|csipsimple|sipnetic|sessiontalk"
+    r"linkus\s*mobile|csipsimple|sipnetic|sessiontalk|grandstream\s*wave|sipdroid|mizudroid"
 );
 /// `^Z 5.6.1` is how Zoiper 5 for desktops names itself.
 pub const BUILTIN_DESKTOP_USER_AGENTS: &str = concat!(
-    r"zoiper|^z \d+\.\d+|microsip|bria|x-?lite|linphone|baresip|linkus\s*desktop|phonerlite|phoner|",
-    r"jitsi|blink|ekiga|twinkle|3cxphone|jami|sflphone"
+    r"zoiper|^z \d+\.\d+|microsip|bria|x-?lite|eyebeam|linphone|baresip|linkus\s*desktop|phonerlite|phoner|",
+    r"jitsi|blink|ekiga|twinkle|3cx|jami|sflphone|\btsip\b|sjphone|express\s*talk"
 );
 
 /// One User-Agent rule: the expression plus whether it is the built-in one (for the reason text).
@@ -328,6 +332,31 @@ mod tests {
             ["Yealink SIP-T46U 108.86.0.20", "Grandstream GXP2170 1.0.11", "PolycomVVX-VVX_411-UA/6.4", "snom D785/10.1", ""]
         {
             assert_eq!(kind(agent), ClientType::IpPhone, "{agent}");
+        }
+    }
+
+    /// Every string of the corpus lands on its type (and the corpus keeps 20 or more per type).
+    #[test]
+    fn every_corpus_user_agent_classifies_as_its_type() {
+        let corpus = include_str!("user_agent_corpus.tsv");
+        let mut counts = std::collections::HashMap::new();
+        let mut wrong = Vec::new();
+        for line in corpus.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+            let mut columns = line.split('\t');
+            let (Some(expected), Some(agent), Some(seen)) = (columns.next(), columns.next(), columns.next()) else {
+                panic!("corpus line needs type, User-Agent and where it was seen: {line:?}");
+            };
+            assert!(!seen.trim().is_empty(), "{line:?}");
+            let expected = ClientType::parse(expected).unwrap_or_else(|| panic!("unknown type in {line:?}"));
+            *counts.entry(expected).or_insert(0) += 1;
+            let got = classify("UDP", agent, "sip:101@192.0.2.10:5060", &[]);
+            if got.client_type != expected {
+                wrong.push(format!("{agent:?}: expected {expected}, got {} ({})", got.client_type, got.reason));
+            }
+        }
+        assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
+        for t in ClientType::ALL {
+            assert!(counts.get(&t).copied().unwrap_or(0) >= 20, "fewer than 20 {t} strings in the corpus: {counts:?}");
         }
     }
 

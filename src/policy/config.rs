@@ -53,6 +53,7 @@ pub const OPTION_DOCS: &[(&str, &str, &str)] = &[
     ("ring_delay_desktop", "0", "Seconds before desktop softphones ring, 0-300."),
     ("ring_delay_mobile", "0", "Seconds before mobile apps ring, 0-300."),
     ("ring_delay_remote", "0", "Seconds before the remote side (the secondary's devices or remote_destination) rings, 0-300."),
+    ("logout_block_time", "600", "Seconds a device logged out with multireg logout or MultiregLogout is refused (403 Logged out) when it registers again, 0-86400; 0 = removed only, not refused."),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +133,8 @@ pub struct MultiregConfig {
     pub ring_mode_timeout: u32,
     /// All Reject Mode and staggered ring (policy/dial_features.rs).
     pub dial: DialFeatures,
+    /// Seconds a logged-out device is refused, 0-86400, default 600 (0 = not refused).
+    pub logout_block_time: u32,
 }
 
 impl MultiregConfig {
@@ -165,6 +168,7 @@ impl MultiregConfig {
             ring_mode_confirm: DEFAULT_RING_MODE_CONFIRM.to_string(),
             ring_mode_timeout: 5,
             dial: DialFeatures::default(),
+            logout_block_time: 600,
         }
     }
 
@@ -325,6 +329,7 @@ fn apply_option(config: &mut MultiregConfig, option: &str, value: &str) -> Resul
         "ring_mode_prompt" => config.ring_mode_prompt = parse_sounds(value)?,
         "ring_mode_confirm" => config.ring_mode_confirm = parse_sounds(value)?,
         "ring_mode_timeout" => config.ring_mode_timeout = parse_range(value, 1, 30)?,
+        "logout_block_time" => config.logout_block_time = parse_range(value, 0, 86400)?,
         _ => return config.dial.apply_option(option, value, parse_bool).unwrap_or_else(|| Err("unknown option".to_string())),
     }
     Ok(())

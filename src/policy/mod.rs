@@ -3,6 +3,7 @@
 
 pub mod aor_lookup;
 pub mod authblock;
+pub mod busy_lamp;
 pub mod call_plan;
 pub mod calls;
 pub mod classify;
@@ -12,7 +13,9 @@ pub mod dial_features;
 pub mod dialstring;
 pub mod display;
 pub mod limits;
+pub mod logouts;
 pub mod names;
 pub mod policy_index;
 pub mod ringmode;
 pub mod secondary;
+pub mod unregister_reasons;

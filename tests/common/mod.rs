@@ -8,6 +8,7 @@ pub mod media;
 pub mod raw;
 pub mod runtime;
 pub mod sip;
+pub mod subscribe;
 pub mod wire;
 
 pub use ami::Ami;

@@ -15,7 +15,7 @@ use super::wire::Wire;
 
 static COUNTER: AtomicU64 = AtomicU64::new(1);
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     format!("{prefix}{}x{n}x{nanos:x}", std::process::id())
@@ -164,7 +164,7 @@ pub struct Agent {
     pub transport: Transport,
     pub local: SocketAddr,
     server: SocketAddr,
-    domain: String,
+    pub(crate) domain: String,
     pub user_agent: String,
     /// Extra Contact header parameters, e.g. ";+sip.instance=\"<urn:uuid:..>\"".
     pub contact_params: String,
@@ -260,7 +260,7 @@ impl Agent {
         format!("sip:{}@{};transport={}", self.user, self.sent_by(), self.transport.uri_param())
     }
 
-    fn via(&self, branch: &str) -> String {
+    pub(crate) fn via(&self, branch: &str) -> String {
         format!("SIP/2.0/{} {};rport;branch={branch}", self.transport.via_name(), self.sent_by())
     }
 
@@ -273,7 +273,7 @@ impl Agent {
         let _ = self.outgoing.send(message.to_string());
     }
 
-    fn wait_response(&self, call_id: &str, cseq: u32, timeout: Duration) -> Option<SipMessage> {
+    pub(crate) fn wait_response(&self, call_id: &str, cseq: u32, timeout: Duration) -> Option<SipMessage> {
         let deadline = Instant::now() + timeout;
         loop {
             {
@@ -291,7 +291,7 @@ impl Agent {
         }
     }
 
-    fn authorization(&self, challenge: &SipMessage, method: &str, uri: &str) -> Option<(String, String)> {
+    pub(crate) fn authorization(&self, challenge: &SipMessage, method: &str, uri: &str) -> Option<(String, String)> {
         let (header_name, value) = if challenge.status() == 407 {
             ("Proxy-Authorization", challenge.header("Proxy-Authenticate")?)
         } else {

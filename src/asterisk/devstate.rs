@@ -1,0 +1,29 @@
+//! Device states: reading one (`ast_device_state`), announcing that the busy lamp
+//! `Multireg:<extension>` changed, and how far a channel is (bridged, answered).
+use super::text::to_c;
+use crate::bindings;
+
+/// The state of a device such as `PJSIP/101`, as Asterisk's `enum ast_device_state` value.
+pub fn device_state(device: &str) -> i32 {
+    let device = to_c(device);
+    // SAFETY: a valid C string; Asterisk only reads it.
+    unsafe { bindings::ast_device_state(device.as_ptr()) as i32 }
+}
+
+/// Asks Asterisk to read `Multireg:<extension>` again (and tell its watchers if it changed).
+pub fn lamp_changed(extension: &str) {
+    let extension = to_c(extension);
+    // SAFETY: a valid C string, passed through a constant "Multireg:%s" format.
+    unsafe { bindings::multireg_shim_busy_lamp_changed(extension.as_ptr()) }
+}
+
+/// How far the channel called `name` is: (in a bridge, answered); None when there is no such
+/// channel.
+pub fn channel_progress(name: &str) -> Option<(bool, bool)> {
+    let name = to_c(name);
+    // SAFETY: a valid C string; the shim holds its own reference to the channel while asking.
+    match unsafe { bindings::multireg_shim_channel_progress(name.as_ptr()) } {
+        progress if progress >= 0 => Some((progress & 1 != 0, progress & 2 != 0)),
+        _ => None,
+    }
+}

@@ -1,0 +1,117 @@
+//! The busy lamp `Multireg:<extension>` (e.g. `exten => 101,hint,Multireg:101`): Asterisk asks
+//! `state`; the module tells Asterisk to ask again when a device state of the extension's
+//! endpoints changes, when a contact comes or goes, and when a MultiregDial to the remote
+//! destination starts or ends. Lookups are one hash lookup in the policy index.
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::dialplan::active_calls;
+use super::policies;
+use crate::asterisk::devstate;
+use crate::policy::busy_lamp::{lamp_state, DeviceState, RemoteCall};
+
+/// A MultiregDial call that rang the remote destination: its caller channel, and whether the
+/// caller was already answered when Dial started (then only its bridge tells the answer).
+#[derive(Clone)]
+struct Caller {
+    channel: String,
+    was_up: bool,
+}
+
+/// The remote calls in progress, per extension.
+static REMOTE_CALLS: Mutex<Option<HashMap<String, Vec<Caller>>>> = Mutex::new(None);
+
+fn with_remote<R>(f: impl FnOnce(&mut HashMap<String, Vec<Caller>>) -> R) -> R {
+    let mut calls = REMOTE_CALLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    f(calls.get_or_insert_with(HashMap::new))
+}
+
+/// The lamp of `extension` now.
+pub fn state(extension: &str) -> DeviceState {
+    let Some(config) = policies::current().for_extension(extension).cloned() else { return DeviceState::Invalid };
+    let mut devices = vec![DeviceState::from_raw(devstate::device_state(&format!("PJSIP/{}", config.endpoint)))];
+    if let Some(secondary) = config.secondary_endpoint() {
+        devices.push(DeviceState::from_raw(devstate::device_state(&format!("PJSIP/{secondary}"))));
+    }
+    let callers = with_remote(|calls| calls.get(&config.endpoint).cloned().unwrap_or_default());
+    // Answered: the remote destination's own device is in use (when it names a device, such as
+    // PJSIP/104), or Dial answered the caller (it was not up before), or bridged it.
+    let remote_in_use = !callers.is_empty()
+        && !config.remote_destination.contains('@')
+        && matches!(
+            DeviceState::from_raw(devstate::device_state(&config.remote_destination)),
+            DeviceState::InUse | DeviceState::Busy | DeviceState::OnHold | DeviceState::RingInUse
+        );
+    let remote: Vec<RemoteCall> = callers
+        .iter()
+        .filter_map(|caller| Some((caller.was_up, devstate::channel_progress(&caller.channel)?)))
+        .map(
+            |(was_up, (bridged, up))| {
+                if remote_in_use || bridged || (up && !was_up) {
+                    RemoteCall::Answered
+                } else {
+                    RemoteCall::Ringing
+                }
+            },
+        )
+        .collect();
+    // The channel walk only when a rule needs it.
+    let busy_by_rule = (config.all_busy_mode || config.max_concurrent_calls > 0) && {
+        let calls = active_calls(&config);
+        (config.all_busy_mode && calls > 0) || (config.max_concurrent_calls > 0 && calls >= config.max_concurrent_calls)
+    };
+    lamp_state(&devices, &remote, busy_by_rule)
+}
+
+/// The lamp of the extension `endpoint` belongs to may have changed.
+pub fn endpoint_changed(endpoint: &str) {
+    if let Some(config) = policies::current().for_extension(endpoint) {
+        devstate::lamp_changed(&config.endpoint);
+    }
+}
+
+/// A `PJSIP/<endpoint>` device state changed. While remote calls are in progress, any change
+/// (the remote side answering shows as a trunk or caller device change) asks for their lamps too.
+pub fn device_changed(device: &str) {
+    let Some(endpoint) = device.get(6..) else { return };
+    endpoint_changed(endpoint);
+    let with_remote_calls: Vec<String> = with_remote(|calls| calls.keys().cloned().collect());
+    for extension in with_remote_calls {
+        devstate::lamp_changed(&extension);
+    }
+}
+
+/// Held while a MultiregDial call to `extension` that rang its remote destination lasts.
+pub struct RemoteCallGuard {
+    extension: String,
+    caller: String,
+}
+
+/// Starts counting a MultiregDial call from channel `caller` whose targets (`&`-joined) include
+/// the extension's remote destination; None when they do not.
+pub fn remote_call(extension: &str, caller: &str, targets: &str) -> Option<RemoteCallGuard> {
+    let config = policies::for_extension(extension)?;
+    if config.remote_destination.is_empty() || !targets.split('&').any(|target| target == config.remote_destination) {
+        return None;
+    }
+    let was_up = devstate::channel_progress(caller).is_some_and(|(_, up)| up);
+    with_remote(|calls| calls.entry(config.endpoint.clone()).or_default().push(Caller { channel: caller.to_string(), was_up }));
+    devstate::lamp_changed(&config.endpoint);
+    Some(RemoteCallGuard { extension: config.endpoint.clone(), caller: caller.to_string() })
+}
+
+impl Drop for RemoteCallGuard {
+    fn drop(&mut self) {
+        with_remote(|calls| {
+            if let Some(callers) = calls.get_mut(&self.extension) {
+                if let Some(index) = callers.iter().position(|c| c.channel == self.caller) {
+                    callers.remove(index);
+                }
+                if callers.is_empty() {
+                    calls.remove(&self.extension);
+                }
+            }
+        });
+        devstate::lamp_changed(&self.extension);
+    }
+}

@@ -1,0 +1,73 @@
+//! `MultiregDeviceRegistered` and `MultiregDeviceUnregistered`: which devices an extension has,
+//! with their client type, for operator panels. Registered is raised when the registrar's 200 OK
+//! shows a binding the AOR did not have (refreshes raise nothing); Unregistered from the contact
+//! observer, with why (`policy::unregister_reasons`).
+use std::sync::Mutex;
+
+use super::{books, policies, registrar};
+use crate::asterisk::entry::RemovedContact;
+use crate::asterisk::manager;
+use crate::policy::device_book::Device;
+use crate::policy::display::escape_controls;
+use crate::policy::unregister_reasons::{unregister_reason, PendingReasons, UnregisterReason};
+
+static PENDING: Mutex<Option<PendingReasons>> = Mutex::new(None);
+
+fn with_pending<R>(f: impl FnOnce(&mut PendingReasons) -> R) -> R {
+    let mut pending = PENDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    f(pending.get_or_insert_with(PendingReasons::default))
+}
+
+/// The module is about to delete this contact for `reason`.
+pub fn removing(aor: &str, uri: &str, reason: UnregisterReason) {
+    with_pending(|pending| pending.note(aor, uri, reason, registrar::now_unix()));
+}
+
+/// A device of `extension` registered (a binding new to its AOR).
+pub fn registered(extension: &str, aor: &str, device: &Device, now: u64) {
+    manager::event(
+        "MultiregDeviceRegistered",
+        &[
+            ("Extension", extension.to_string()),
+            ("AOR", aor.to_string()),
+            ("ClientType", device.client_type.as_str().to_string()),
+            ("Classification", escape_controls(&device.reason)),
+            ("UserAgent", escape_controls(&device.user_agent)),
+            ("Contact", escape_controls(&device.uri)),
+            ("SourceAddress", escape_controls(&device.source)),
+            ("Transport", escape_controls(&device.transport)),
+            ("Expires", device.expires_at.saturating_sub(now).to_string()),
+        ],
+    );
+}
+
+/// A contact left the store: raised for the AORs of policy endpoints only.
+pub fn unregistered(contact: &RemovedContact) {
+    let now = registrar::now_unix();
+    let noted = with_pending(|pending| pending.take(&contact.aor, &contact.uri, now));
+    let Some(config) = policies::for_extension(&contact.endpoint) else { return };
+    let reason = unregister_reason(noted, contact.expiration_time, now as i64);
+    // What the module learned at registration, if it still knows the device.
+    let known = books::existing(&contact.aor).and_then(|book| books::lock_book(&book).device(&contact.uri).cloned());
+    let (client_type, classification, transport) = match &known {
+        Some(device) => (device.client_type.as_str().to_string(), device.reason.clone(), device.transport.clone()),
+        None => {
+            let device = registrar::device_from_store_fields(&contact.uri, &contact.user_agent, &config.classifier);
+            (device.client_type.as_str().to_string(), device.reason, String::new())
+        }
+    };
+    manager::event(
+        "MultiregDeviceUnregistered",
+        &[
+            ("Extension", config.endpoint.clone()),
+            ("AOR", contact.aor.clone()),
+            ("ClientType", client_type),
+            ("Classification", escape_controls(&classification)),
+            ("UserAgent", escape_controls(&contact.user_agent)),
+            ("Contact", escape_controls(&contact.uri)),
+            ("SourceAddress", escape_controls(&contact.source)),
+            ("Transport", escape_controls(&transport)),
+            ("Reason", reason.as_str().to_string()),
+        ],
+    );
+}
