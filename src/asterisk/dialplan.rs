@@ -8,6 +8,8 @@ use crate::bindings;
 pub enum DialplanApp {
     RingMode,
     MultiregDial,
+    /// Hidden: runs on the Local channel that wakes a push device (module/push_wake.rs).
+    PushWake,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +25,7 @@ impl TryFrom<c_int> for DialplanApp {
         match index as u32 {
             bindings::MULTIREG_APP_RINGMODE => Ok(DialplanApp::RingMode),
             bindings::MULTIREG_APP_MULTIREGDIAL => Ok(DialplanApp::MultiregDial),
+            bindings::MULTIREG_APP_PUSHWAKE => Ok(DialplanApp::PushWake),
             _ => Err(index),
         }
     }

@@ -25,6 +25,8 @@ pub enum Kind {
     SecurityEvents,
     /// Stasis: app_queue's QueueMemberAdded.
     QueueEvents,
+    /// RFC 8599: the MultiregPushWake application and the `multireg-push` dialplan context.
+    PushWake,
 }
 
 type RegisterFn = unsafe extern "C" fn() -> c_int;
@@ -41,6 +43,7 @@ impl Kind {
             Kind::ContactObserver => (bindings::multireg_shim_observe_contacts, bindings::multireg_shim_unobserve_contacts),
             Kind::SecurityEvents => (bindings::multireg_shim_subscribe_security, bindings::multireg_shim_unsubscribe_security),
             Kind::QueueEvents => (bindings::multireg_shim_subscribe_queues, bindings::multireg_shim_unsubscribe_queues),
+            Kind::PushWake => (bindings::multireg_shim_register_push, bindings::multireg_shim_unregister_push),
         }
     }
 }

@@ -10,6 +10,8 @@ pub mod cli;
 pub mod dialplan;
 pub mod events;
 pub mod policies;
+pub mod push_bindings;
+pub mod push_wake;
 pub mod registrar;
 pub mod ring_mode_store;
 pub mod secondaries;
@@ -35,6 +37,7 @@ use crate::policy::config::{apply_reload, parse_sections};
 /// objects that work may still read.
 struct Registrations {
     _reload_observer: Registration,
+    _push_wake: Registration,
     _queue_events: Registration,
     _security_events: Registration,
     _contact_observer: Registration,
@@ -59,6 +62,8 @@ impl AsteriskModule for Multireg {
         books::clear();
         stats::reset();
         policies::replace(Default::default());
+        push_wake::clear();
+        push_bindings::load();
         // Built in load order; a failure drops what was built so far, in reverse.
         let secondaries = secondaries::Secondaries::start(MemoryWizard::map()?);
         if let Err(reason) = reload() {
@@ -72,9 +77,11 @@ impl AsteriskModule for Multireg {
         let security_events = Registration::new(Kind::SecurityEvents)?;
         let queue_events = Registration::new(Kind::QueueEvents)?;
         events::remember_current_members();
+        let push_wake = Registration::new(Kind::PushWake)?;
         let reload_observer = Registration::new(Kind::PjsipReloadObserver)?;
         let registrations = Registrations {
             _reload_observer: reload_observer,
+            _push_wake: push_wake,
             _queue_events: queue_events,
             _security_events: security_events,
             _contact_observer: contact_observer,
@@ -116,6 +123,7 @@ impl AsteriskModule for Multireg {
     }
 
     fn on_response(response: &TxResponse<'_>) {
+        push_bindings::on_response(response);
         registrar::on_response(response);
     }
 

@@ -13,5 +13,6 @@ pub mod display;
 pub mod limits;
 pub mod names;
 pub mod policy_index;
+pub mod push;
 pub mod ringmode;
 pub mod secondary;
