@@ -94,9 +94,7 @@ fn register_mobile(mobile: &mut Agent, expires: u32) {
 
 /// Waits until the mobile's registration has lapsed (the registrar no longer lists it).
 fn wait_lapsed(asterisk: &Asterisk) {
-    let gone = wait_for(Duration::from_secs(8), || {
-        (!asterisk.cli("pjsip show contacts").contains("pn-provider")).then_some(())
-    });
+    let gone = wait_for(Duration::from_secs(8), || (!asterisk.cli("pjsip show contacts").contains("pn-provider")).then_some(()));
     assert!(gone.is_some(), "the mobile's contact expired: {}", asterisk.cli("pjsip show contacts"));
 }
 
@@ -135,9 +133,7 @@ fn sleeping_mobile_is_woken_by_push_and_answers() {
     ] {
         assert!(body.contains(&expected), "{expected} in {body}");
     }
-    let event = ami
-        .wait_event("MultiregPushRequest", Duration::from_secs(5), |_| true)
-        .expect("AMI event MultiregPushRequest");
+    let event = ami.wait_event("MultiregPushRequest", Duration::from_secs(5), |_| true).expect("AMI event MultiregPushRequest");
     let token = event.get("WakeToken").cloned().unwrap_or_default();
     assert!(token.len() == 24 && body.contains(&token), "AMI WakeToken {token} is the body's wake_token: {body}");
     assert_eq!(event.get("PRID").map(String::as_str), Some(PRID));

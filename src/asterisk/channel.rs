@@ -92,8 +92,7 @@ impl Channel<'_> {
         let mut buffer = [0 as c_char; 512];
         // SAFETY: the buffer is writable for its length, which we pass; the function locks the
         // channel itself.
-        let result =
-            unsafe { bindings::ast_func_read(self.chan, expression.as_ptr(), buffer.as_mut_ptr(), buffer.len()) };
+        let result = unsafe { bindings::ast_func_read(self.chan, expression.as_ptr(), buffer.as_mut_ptr(), buffer.len()) };
         if result == 0 {
             from_c(buffer.as_ptr())
         } else {

@@ -180,11 +180,10 @@ fn apply(pending: PendingPush) {
     with_bindings(|all| {
         let list = all.entry(pending.endpoint.clone()).or_default();
         if pending.remove_all {
-            deleted.extend(list.drain(..));
+            deleted.append(list);
         }
         for (provider, prid) in &pending.removes {
-            let (gone, kept): (Vec<_>, Vec<_>) =
-                list.drain(..).partition(|b| &b.provider == provider && &b.prid == prid);
+            let (gone, kept): (Vec<_>, Vec<_>) = list.drain(..).partition(|b| &b.provider == provider && &b.prid == prid);
             *list = kept;
             deleted.extend(gone);
         }
@@ -226,6 +225,7 @@ pub fn forget_device(endpoint: &str, contact_uri: &str, why: &str) {
 
 pub fn describe(binding: &PushBinding) -> String {
     let prid = &binding.prid;
-    let short = if prid.chars().count() > 12 { format!("{}…", prid.chars().take(12).collect::<String>()) } else { prid.clone() };
+    let short =
+        if prid.chars().count() > 12 { format!("{}…", prid.chars().take(12).collect::<String>()) } else { prid.clone() };
     format!("{}:{short}", binding.provider)
 }

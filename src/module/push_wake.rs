@@ -81,7 +81,9 @@ pub fn targets(config: &MultiregConfig, mode: RingMode, channel: &Channel<'_>) -
                 continue;
             };
             let (num, name, linkedid) = caller
-                .get_or_insert_with(|| (channel.function("CALLERID(num)"), channel.function("CALLERID(name)"), channel.linkedid()))
+                .get_or_insert_with(|| {
+                    (channel.function("CALLERID(num)"), channel.function("CALLERID(name)"), channel.linkedid())
+                })
                 .clone();
             let wake = Wake {
                 extension: config.endpoint.clone(),

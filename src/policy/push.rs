@@ -64,7 +64,9 @@ pub fn parse_gateway_url(value: &str) -> Result<String, String> {
     let lower = value.to_ascii_lowercase();
     let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
     match rest {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !value.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+        Some(rest)
+            if !rest.is_empty() && !rest.starts_with('/') && !value.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
             Ok(value.to_string())
         }
         _ => Err(format!("'{value}' is not an http:// or https:// URL")),
