@@ -59,15 +59,17 @@ impl Gateway {
 
 /// Extension 105 with a short minimum expiry, push for fcm and apns, and a short push_wait.
 fn start(gateway: &Gateway, push_wait: u32) -> Asterisk {
-    let extra = format!(
+    Asterisk::start_with(Config { pjsip_extra: policy(&gateway.url, push_wait), ..Config::default() })
+}
+
+fn policy(url: &str, push_wait: u32) -> String {
+    format!(
         "[105](endpoint-common)\nauth = 105\naors = 105\ncallerid = \"Mobile\" <105>\n\
          [105](aor-common)\nminimum_expiration = 1\n\
          [105](auth-common)\nusername = 105\npassword = pass105\n\
          [105]\ntype = multireg\nmax_ip_phones = 2\nmax_mobile_clients = 2\npush_providers = fcm, apns\n\
-         push_wait = {push_wait}\npush_gateway_url = {}\n",
-        gateway.url
-    );
-    Asterisk::start_with(Config { pjsip_extra: extra, ..Config::default() })
+         push_wait = {push_wait}\npush_gateway_url = {url}\n"
+    )
 }
 
 fn mobile(asterisk: &Asterisk, provider: &str) -> Agent {
@@ -230,4 +232,60 @@ fn rfc8599_registration_rules_and_persistence() {
     });
     assert!(removed.is_some(), "{}", asterisk.cli("multireg show extension 105"));
     assert!(asterisk.messages_log_with("push binding fcm:").contains("removed (unregistered)"));
+
+    // HTTPS checks the gateway's certificate: a self-signed one is refused, the failure is
+    // logged, and the device (never woken) is not rung; the dialplan's fallback runs.
+    let (tls_url, _server) = self_signed_https_server();
+    asterisk.rewrite_pjsip_extra(&policy(&tls_url, 2));
+    asterisk.cli("module reload res_pjsip_multireg.so");
+    register_mobile(&mut mobile, 2);
+    wait_lapsed(&asterisk);
+    let handle = call_from_102(&asterisk);
+    let log = asterisk.messages_log_with("did not register within 2 s");
+    assert!(log.contains("did not register within 2 s; not ringing it"), "{log}");
+    let (caller, mut call) = handle.join().unwrap();
+    if call.final_status == 200 {
+        caller.hangup(&mut call); // the dialplan's voicemail fallback answered
+    }
+    let log = asterisk.messages_log_with("invalid peer certificate");
+    assert!(log.contains(&format!("to {tls_url} failed (")) && log.contains("invalid peer certificate"), "{log}");
+    assert!(mobile.wait_invite(Duration::from_millis(200)).is_none());
+}
+
+/// `openssl s_server` with a fresh self-signed certificate on a free loopback port.
+fn self_signed_https_server() -> (String, KillOnDrop) {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl (package openssl)");
+    assert!(status.success());
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = std::process::Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept", &format!("127.0.0.1:{port}"), "-cert"])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let listening = wait_for(Duration::from_secs(5), || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
+    assert!(listening.is_some(), "openssl s_server listens");
+    (format!("https://127.0.0.1:{port}/push"), KillOnDrop(child, dir))
+}
+
+struct KillOnDrop(std::process::Child, tempfile::TempDir);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
