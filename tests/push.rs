@@ -216,10 +216,25 @@ fn rfc8599_registration_rules_and_persistence() {
     drop(webpush);
     assert!(asterisk.cli("multireg show extension 105").contains("push devices: 0"));
 
+    // A device that registers a new push token under the same +sip.instance replaces its binding.
+    let mut rotating = asterisk.agent(Transport::Udp, &asterisk.ip, "105", "pass105");
+    rotating.contact_params = ";+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-00000000abcd>\"".into();
+    for token in ["old-token", "new-token"] {
+        rotating.contact_uri_override = Some(format!("sip:105@{};pn-provider=fcm;pn-prid={token}", rotating.local));
+        register_mobile(&mut rotating, 60);
+    }
+    let shown = asterisk.cli("multireg show extension 105");
+    assert!(shown.contains("push devices: 1") && shown.contains("fcm:new-token") && !shown.contains("old-token"), "{shown}");
+    assert_eq!(rotating.unregister(), 200);
+    drop(rotating);
+
     // An enabled one: stored, listed, kept across `core restart now`.
     let mut mobile = mobile(&asterisk, "fcm");
     register_mobile(&mut mobile, 60);
-    let shown = asterisk.cli("multireg show extension 105");
+    let shown = wait_for(Duration::from_secs(3), || {
+        Some(asterisk.cli("multireg show extension 105")).filter(|s| s.contains("push devices: 1"))
+    })
+    .unwrap_or_else(|| asterisk.cli("multireg show extension 105"));
     assert!(shown.contains("push devices: 1") && shown.contains("com.example.voip"), "{shown}");
     asterisk.core_restart();
     let shown = asterisk.cli("multireg show extension 105");
@@ -282,7 +297,7 @@ fn self_signed_https_server() -> (String, KillOnDrop) {
     (format!("https://127.0.0.1:{port}/push"), KillOnDrop(child, dir))
 }
 
-struct KillOnDrop(std::process::Child, tempfile::TempDir);
+struct KillOnDrop(std::process::Child, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

@@ -12,7 +12,7 @@ use crate::asterisk::astdb;
 use crate::asterisk::pjsip::{RxRequest, TxResponse};
 use crate::asterisk::sip_message::RegisterMessage;
 use crate::policy::config::MultiregConfig;
-use crate::policy::device_book::RequestKey;
+use crate::policy::device_book::{normalize_instance, RequestKey};
 use crate::policy::push::{self, PushBinding, PushCheck, PushParams};
 
 const FAMILY: &str = "multireg/push";
@@ -82,7 +82,14 @@ pub fn check(config: &MultiregConfig, endpoint: &str, message: &RegisterMessage)
             removals.push((params.provider, params.prid));
         } else {
             offered.push(Some(params.clone()));
-            adds.push((contact.uri.clone(), params));
+            let instance = contact
+                .params
+                .iter()
+                .find(|(name, _)| name == "+sip.instance")
+                .and_then(|(_, value)| value.as_deref())
+                .and_then(normalize_instance)
+                .unwrap_or_default();
+            adds.push((contact.uri.clone(), instance, params));
         }
     }
     if star || !removals.is_empty() {
@@ -101,11 +108,12 @@ pub fn check(config: &MultiregConfig, endpoint: &str, message: &RegisterMessage)
     let enabled = !config.push_providers.is_empty();
     let adds: Vec<PushBinding> = if enabled {
         adds.into_iter()
-            .filter(|(_, params)| !params.prid.is_empty())
-            .map(|(uri, PushParams { provider, prid, param })| PushBinding {
+            .filter(|(_, _, params)| !params.prid.is_empty())
+            .map(|(uri, instance, PushParams { provider, prid, param })| PushBinding {
                 provider,
                 prid,
                 param,
+                instance,
                 contact: uri,
                 user_agent: message.user_agent.clone(),
                 updated_at: now,
@@ -177,6 +185,7 @@ fn apply(pending: PendingPush) {
     let family = format!("{FAMILY}/{}", pending.endpoint);
     let mut deleted = Vec::new();
     let mut stored = Vec::new();
+    let mut replaced = Vec::new();
     with_bindings(|all| {
         let list = all.entry(pending.endpoint.clone()).or_default();
         if pending.remove_all {
@@ -188,7 +197,9 @@ fn apply(pending: PendingPush) {
             deleted.extend(gone);
         }
         for binding in &pending.adds {
-            list.retain(|b| b.key() != binding.key());
+            let (old, kept): (Vec<_>, Vec<_>) = list.drain(..).partition(|b| b.replaced_by(binding));
+            *list = kept;
+            replaced.extend(old.into_iter().filter(|b| b.key() != binding.key()));
             list.push(binding.clone());
             stored.push(binding.clone());
         }
@@ -199,6 +210,14 @@ fn apply(pending: PendingPush) {
     for binding in deleted {
         astdb::delete(&family, &binding.key());
         tracing::info!("multireg: {}: push binding {} removed (unregistered)", pending.endpoint, describe(&binding));
+    }
+    for binding in replaced {
+        astdb::delete(&family, &binding.key());
+        tracing::info!(
+            "multireg: {}: push binding {} replaced by a new push token of the same device",
+            pending.endpoint,
+            describe(&binding)
+        );
     }
     for binding in stored {
         if !astdb::put(&family, &binding.key(), &binding.encode()) {

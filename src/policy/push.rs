@@ -119,6 +119,9 @@ pub struct PushBinding {
     /// The Contact URI it registered with last (shown; new registrations may change it).
     pub contact: String,
     pub user_agent: String,
+    /// The device's `+sip.instance` (normalised), empty when it sent none: a device that
+    /// registers a new push token under the same instance replaces its old binding.
+    pub instance: String,
     /// Unix seconds of its last REGISTER, and when the binding is forgotten.
     pub updated_at: u64,
     pub expires_at: u64,
@@ -128,6 +131,11 @@ impl PushBinding {
     /// The astdb key: one binding per provider and device token.
     pub fn key(&self) -> String {
         binding_key(&self.provider, &self.prid)
+    }
+
+    /// Whether `other` is the same device under a new push token (same `+sip.instance`).
+    pub fn replaced_by(&self, other: &PushBinding) -> bool {
+        self.key() == other.key() || (!self.instance.is_empty() && self.instance == other.instance)
     }
 
     /// Whether a stored contact belongs to this device (same provider and device token).
@@ -146,6 +154,7 @@ impl PushBinding {
             &self.user_agent,
             &self.updated_at.to_string(),
             &self.expires_at.to_string(),
+            &self.instance,
         ]
         .iter()
         .map(|f| escape(f))
@@ -155,7 +164,12 @@ impl PushBinding {
 
     pub fn decode(value: &str) -> Option<PushBinding> {
         let fields: Vec<String> = value.split('\t').map(unescape).collect();
-        let [version, provider, prid, param, contact, user_agent, updated_at, expires_at] = fields.as_slice() else {
+        let (fixed, instance) = match fields.len() {
+            8 => (&fields[..], String::new()),
+            9 => (&fields[..8], fields[8].clone()),
+            _ => return None,
+        };
+        let [version, provider, prid, param, contact, user_agent, updated_at, expires_at] = fixed else {
             return None;
         };
         if version != "1" || provider.is_empty() {
@@ -169,6 +183,7 @@ impl PushBinding {
             user_agent: user_agent.clone(),
             updated_at: updated_at.parse().ok()?,
             expires_at: expires_at.parse().ok()?,
+            instance,
         })
     }
 }
@@ -313,6 +328,7 @@ mod tests {
             param: "app.id".into(),
             contact: "sip:101@10.0.0.9:5060;pn-provider=fcm;pn-prid=tok:EN/1".into(),
             user_agent: "Soft\tPhone 100%".into(),
+            instance: "urn:uuid:1".into(),
             updated_at: 10,
             expires_at: 20,
         }
@@ -357,7 +373,11 @@ mod tests {
     fn stored_form_round_trips_any_text() {
         let b = binding();
         let encoded = b.encode();
-        assert!(!encoded.contains('/') && encoded.split('\t').count() == 8);
+        assert!(!encoded.contains('/') && encoded.split('\t').count() == 9);
+        let older: Vec<&str> = encoded.split('\t').take(8).collect();
+        assert_eq!(PushBinding::decode(&older.join("\t")).unwrap().instance, "");
+        let rotated = PushBinding { prid: "new".into(), ..b.clone() };
+        assert!(b.replaced_by(&rotated) && !b.replaced_by(&PushBinding { instance: String::new(), ..rotated }));
         assert_eq!(PushBinding::decode(&encoded), Some(b.clone()));
         assert_eq!(PushBinding::decode("2\tfcm"), None);
         assert_eq!(PushBinding::decode("garbage"), None);
