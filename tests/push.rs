@@ -90,8 +90,14 @@ fn desk(asterisk: &Asterisk) -> Agent {
 fn register_mobile(mobile: &mut Agent, expires: u32) {
     let answer = mobile.register_with_expires(expires).expect("an answer to the push REGISTER");
     assert_eq!(answer.status(), 200, "push REGISTER accepted: {}", answer.raw);
-    let caps = answer.header("Feature-Caps").unwrap_or_default();
-    assert!(caps.contains("+sip.pns=\"fcm,apns\"") && caps.contains("+sip.pnsreg="), "Feature-Caps: {caps:?}");
+    let caps = answer.headers("Feature-Caps");
+    let provider = provider_of(mobile);
+    assert_eq!(caps, [format!("*;+sip.pns=\"{provider}\";+sip.pnsreg=\"120\"")], "Feature-Caps of {}", answer.raw);
+}
+
+fn provider_of(agent: &Agent) -> String {
+    let uri = agent.contact_uri();
+    uri.split(";pn-provider=").nth(1).and_then(|rest| rest.split(';').next()).unwrap_or("").to_string()
 }
 
 /// Waits until the mobile's registration has lapsed (the registrar no longer lists it).
@@ -215,6 +221,15 @@ fn rfc8599_registration_rules_and_persistence() {
     assert_eq!(answer.reason(), "Push Notification Service Not Supported");
     drop(webpush);
     assert!(asterisk.cli("multireg show extension 105").contains("push devices: 0"));
+
+    // A capability query (pn-provider without a value) lists every enabled provider.
+    let mut query = asterisk.agent(Transport::Udp, &asterisk.ip, "105", "pass105");
+    query.contact_uri_override = Some(format!("sip:105@{};pn-provider", query.local));
+    let answer = query.register_with_expires(60).expect("answer");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers("Feature-Caps"), ["*;+sip.pns=\"fcm\"", "*;+sip.pns=\"apns\""], "{}", answer.raw);
+    assert_eq!(query.unregister(), 200);
+    drop(query);
 
     // A device that registers a new push token under the same +sip.instance replaces its binding.
     let mut rotating = asterisk.agent(Transport::Udp, &asterisk.ip, "105", "pass105");

@@ -25,7 +25,7 @@ pub struct PendingPush {
     /// (provider, prid) of devices that unregister.
     removes: Vec<(String, String)>,
     remove_all: bool,
-    feature_caps: Option<String>,
+    feature_caps: Vec<String>,
 }
 
 /// endpoint → its bindings.
@@ -76,7 +76,9 @@ pub fn check(config: &MultiregConfig, endpoint: &str, message: &RegisterMessage)
     let mut adds = Vec::new();
     let mut removals = Vec::new();
     let mut offered = Vec::new();
+    let mut query = false;
     for contact in message.contacts.iter().filter(|c| c.sip && !c.star) {
+        query |= push::is_capability_query(&contact.uri, &contact.params);
         let Some(params) = push::push_params(&contact.uri, &contact.params) else { continue };
         if removes(contact.expires) {
             removals.push((params.provider, params.prid));
@@ -98,7 +100,7 @@ pub fn check(config: &MultiregConfig, endpoint: &str, message: &RegisterMessage)
         if !has_any && adds.is_empty() {
             return Ok(None);
         }
-    } else if adds.is_empty() {
+    } else if adds.is_empty() && !(query && !config.push_providers.is_empty()) {
         return Ok(None);
     }
     if let PushCheck::Unsupported(provider) = push::check_register(&config.push_providers, &offered) {
@@ -123,17 +125,21 @@ pub fn check(config: &MultiregConfig, endpoint: &str, message: &RegisterMessage)
     } else {
         Vec::new()
     };
-    let feature_caps = (enabled && !adds.is_empty()).then(|| push::feature_caps(&config.push_providers, pnsreg(config)));
-    if adds.is_empty() && removals.is_empty() && !star {
+    let mut used: Vec<String> = Vec::new();
+    for binding in &adds {
+        if !used.contains(&binding.provider) {
+            used.push(binding.provider.clone());
+        }
+    }
+    let mut feature_caps = push::feature_caps(&used, Some(push::PNSREG_SECONDS));
+    if query && enabled {
+        let rest: Vec<String> = config.push_providers.iter().filter(|p| !used.contains(p)).cloned().collect();
+        feature_caps.extend(push::feature_caps(&rest, None));
+    }
+    if adds.is_empty() && removals.is_empty() && !star && feature_caps.is_empty() {
         return Ok(None);
     }
     Ok(Some(PendingPush { endpoint: endpoint.to_string(), adds, removes: removals, remove_all: star, feature_caps }))
-}
-
-/// `+sip.pnsreg`: how long before its registration expires a woken device should refresh.
-/// The module pushes on calls only, so this is the time a call waits for it.
-fn pnsreg(config: &MultiregConfig) -> u32 {
-    config.push_wait
 }
 
 /// Answers a REGISTER that names a provider not enabled for the extension.
@@ -175,7 +181,7 @@ pub fn on_response(response: &TxResponse<'_>) {
     if !(200..300).contains(&answer.status) {
         return;
     }
-    if let Some(caps) = &pending.feature_caps {
+    for caps in &pending.feature_caps {
         response.add_header("Feature-Caps", caps);
     }
     apply(pending);

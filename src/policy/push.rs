@@ -73,10 +73,27 @@ pub fn parse_gateway_url(value: &str) -> Result<String, String> {
     }
 }
 
-/// The Feature-Caps value of a 200 OK to a push REGISTER (RFC 8599 sections 4.1.2 and 12):
-/// the enabled providers and the binding-refresh interval.
-pub fn feature_caps(providers: &[String], pnsreg: u32) -> String {
-    format!("*;+sip.pns=\"{}\";+sip.pnsreg=\"{pnsreg}\"", providers.join(","))
+/// `+sip.pnsreg`: seconds before its registration expires that a device refreshes it itself.
+/// The module pushes for calls only, never to trigger a refresh.
+pub const PNSREG_SECONDS: u32 = 120;
+
+/// The Feature-Caps values (RFC 6809 form, one per provider) of a 2xx to a REGISTER: for push
+/// Contacts, the provider used and `+sip.pnsreg`; for a capability query (`pn-provider` without
+/// a value), every enabled provider.
+pub fn feature_caps(providers: &[String], pnsreg: Option<u32>) -> Vec<String> {
+    providers
+        .iter()
+        .map(|provider| match pnsreg {
+            Some(seconds) => format!("*;+sip.pns=\"{provider}\";+sip.pnsreg=\"{seconds}\""),
+            None => format!("*;+sip.pns=\"{provider}\""),
+        })
+        .collect()
+}
+
+/// Whether a Contact asks which providers are supported (`pn-provider` present without a value).
+pub fn is_capability_query(uri: &str, header_params: &[(String, Option<String>)]) -> bool {
+    uri_param(uri, "pn-provider").is_some_and(str::is_empty)
+        || header_params.iter().any(|(name, value)| name == "pn-provider" && value.as_deref().unwrap_or("").is_empty())
 }
 
 /// What the registrar does with the push parameters of a REGISTER.
@@ -366,7 +383,11 @@ mod tests {
         assert_eq!(check_register(&enabled, &[fcm, apns.clone()]), PushCheck::Unsupported("apns".into()));
         assert_eq!(check_register(&enabled, &[None]), PushCheck::NotPush);
         assert_eq!(check_register(&[], &[apns]), PushCheck::NotPush);
-        assert_eq!(feature_caps(&enabled, 121), "*;+sip.pns=\"fcm\";+sip.pnsreg=\"121\"");
+        assert_eq!(feature_caps(&enabled, Some(120)), ["*;+sip.pns=\"fcm\";+sip.pnsreg=\"120\""]);
+        let both = vec!["apns".to_string(), "fcm".to_string()];
+        assert_eq!(feature_caps(&both, None), ["*;+sip.pns=\"apns\"", "*;+sip.pns=\"fcm\""]);
+        assert!(is_capability_query("sip:1@h;pn-provider", &[]) && is_capability_query("sip:1@h;pn-provider=", &[]));
+        assert!(!is_capability_query("sip:1@h;pn-provider=fcm", &[]) && !is_capability_query("sip:1@h", &[]));
     }
 
     #[test]
