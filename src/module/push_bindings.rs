@@ -100,7 +100,7 @@ pub fn check(config: &MultiregConfig, endpoint: &str, message: &RegisterMessage)
         if !has_any && adds.is_empty() {
             return Ok(None);
         }
-    } else if adds.is_empty() && !(query && !config.push_providers.is_empty()) {
+    } else if adds.is_empty() && (!query || config.push_providers.is_empty()) {
         return Ok(None);
     }
     if let PushCheck::Unsupported(provider) = push::check_register(&config.push_providers, &offered) {
