@@ -61,11 +61,24 @@ pub fn load() {
     PENDING_COUNT.store(0, Ordering::Relaxed);
 }
 
-/// The live (not expired) push bindings of an endpoint.
+/// The live (not expired) push bindings of an endpoint; expired ones are forgotten here (and
+/// deleted from the astdb) the first time they are seen.
 pub fn bindings_of(endpoint: &str) -> Vec<PushBinding> {
     let now = now_unix();
-    with_bindings(|all| all.get(endpoint).map(|list| list.iter().filter(|b| b.expires_at > now).cloned().collect()))
-        .unwrap_or_default()
+    let (live, expired) = with_bindings(|all| {
+        let Some(list) = all.get_mut(endpoint) else { return (Vec::new(), Vec::new()) };
+        let (live, expired): (Vec<_>, Vec<_>) = list.drain(..).partition(|b| b.expires_at > now);
+        list.clone_from(&live);
+        if list.is_empty() {
+            all.remove(endpoint);
+        }
+        (live, expired)
+    });
+    for binding in expired {
+        astdb::delete(&format!("{FAMILY}/{endpoint}"), &binding.key());
+        tracing::info!("multireg: {endpoint}: push binding {} expired (push_binding_ttl)", describe(&binding));
+    }
+    live
 }
 
 /// The REGISTER check, before the limit decision: Err(provider) answers 555; Ok(Some) is a push
