@@ -971,3 +971,36 @@ AST_MODULE_INFO(ASTERISK_GPL_KEY, AST_MODFLAG_LOAD_ORDER, "Multiple registration
 	.load_pri = AST_MODPRI_APP_DEPEND,
 	.requires = "res_pjsip",
 );
+
+/* ---- RFC 8599 push wake-up ---- */
+#define MULTIREG_PUSH_CONTEXT "multireg-push"
+#define MULTIREG_PUSH_APP "MultiregPushWake"
+#define MULTIREG_PUSH_REGISTRAR "res_pjsip_multireg"
+
+static int app_pushwake_exec(struct ast_channel *chan, const char *data)
+{
+	return multireg_app_execute(MULTIREG_APP_PUSHWAKE, chan, data);
+}
+
+int multireg_shim_register_push(void)
+{
+	struct ast_context *context;
+
+	if (ast_register_application_xml(MULTIREG_PUSH_APP, app_pushwake_exec)) {
+		return -1;
+	}
+	context = ast_context_find_or_create(NULL, NULL, MULTIREG_PUSH_CONTEXT, MULTIREG_PUSH_REGISTRAR);
+	if (!context || ast_add_extension2(context, 1, "_X.", 1, NULL, NULL, MULTIREG_PUSH_APP,
+			ast_strdup("${EXTEN}"), ast_free_ptr, MULTIREG_PUSH_REGISTRAR, NULL, 0)) {
+		ast_context_destroy_by_name(MULTIREG_PUSH_CONTEXT, MULTIREG_PUSH_REGISTRAR);
+		ast_unregister_application(MULTIREG_PUSH_APP);
+		return -1;
+	}
+	return 0;
+}
+
+void multireg_shim_unregister_push(void)
+{
+	ast_context_destroy_by_name(MULTIREG_PUSH_CONTEXT, MULTIREG_PUSH_REGISTRAR);
+	ast_unregister_application(MULTIREG_PUSH_APP);
+}

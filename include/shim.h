@@ -129,4 +129,16 @@ void multireg_shim_busy_lamp_changed(const char *extension);
  * -1 if there is no such channel. */
 int multireg_shim_channel_progress(const char *name);
 
+
+/* ---- RFC 8599 push wake-up (module/push_wake.rs) ---- */
+/* The hidden application run on the Local channel that wakes a device; dispatches to
+ * multireg_app_execute with this index. */
+enum multireg_push_item {
+	MULTIREG_APP_PUSHWAKE = 40,
+};
+/* Registers MultiregPushWake and creates the dialplan context `context` (extension _X.,
+ * priority 1: MultiregPushWake(${EXTEN})) with this module as registrar; all or nothing. */
+int multireg_shim_register_push(void);
+void multireg_shim_unregister_push(void);
+
 #endif

@@ -4,7 +4,7 @@
 #   host-deps.sh source   also building Asterisk from source (`make test-source`)
 #   host-deps.sh deb      also building the Debian package (`make deb`)
 set -euo pipefail
-packages=(libclang-dev mmdebstrap baresip-core dpkg-dev xz-utils make gcc pkg-config ca-certificates libxml2-utils)
+packages=(libclang-dev mmdebstrap baresip-core dpkg-dev xz-utils make gcc pkg-config ca-certificates openssl libxml2-utils)
 for group in "$@"; do
     case $group in
     # What ./configure --with-pjproject-bundled needs for a default menuselect with res_pjsip.

@@ -15,3 +15,35 @@ pub fn put(family: &str, key: &str, value: &str) -> bool {
     // SAFETY: all three are valid C strings for the call.
     unsafe { bindings::ast_db_put(family.as_ptr(), key.as_ptr(), value.as_ptr()) == 0 }
 }
+
+pub fn delete(family: &str, key: &str) -> bool {
+    let (family, key) = (to_c(family), to_c(key));
+    // SAFETY: both are valid C strings for the call.
+    unsafe { bindings::ast_db_del(family.as_ptr(), key.as_ptr()) == 0 }
+}
+
+/// Every (key below `family`, value) in the family and its sub-families; keys are given without
+/// the leading `/family/` (e.g. `101/abcd` for `/multireg/push/101/abcd` in `multireg/push`).
+pub fn tree(family: &str) -> Vec<(String, String)> {
+    let family_c = to_c(family);
+    let prefix = format!("/{family}/");
+    let mut entries = Vec::new();
+    // SAFETY: gettree returns a list we own (or null) and free once with freetree; each entry's
+    // key is a C string and `data` a NUL-terminated string stored right after the entry.
+    unsafe {
+        let head = bindings::ast_db_gettree(family_c.as_ptr(), std::ptr::null());
+        let mut entry = head;
+        while !entry.is_null() {
+            let key = from_c((*entry).key);
+            let value = from_c((*entry).data.as_ptr());
+            if let Some(key) = key.strip_prefix(&prefix) {
+                entries.push((key.to_string(), value));
+            }
+            entry = (*entry).next;
+        }
+        if !head.is_null() {
+            bindings::ast_db_freetree(head);
+        }
+    }
+    entries
+}

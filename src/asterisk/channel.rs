@@ -90,6 +90,34 @@ impl<'a> Channel<'a> {
     }
 }
 
+impl Channel<'_> {
+    /// The value of a dialplan function such as `CALLERID(num)` on this channel ("" if none).
+    pub fn function(&self, expression: &str) -> String {
+        let expression = to_c(expression);
+        let mut buffer = [0 as c_char; 512];
+        // SAFETY: the buffer is writable for its length, which we pass; the function locks the
+        // channel itself.
+        let result = unsafe { bindings::ast_func_read(self.chan, expression.as_ptr(), buffer.as_mut_ptr(), buffer.len()) };
+        if result == 0 {
+            from_c(buffer.as_ptr())
+        } else {
+            String::new()
+        }
+    }
+
+    /// The linked id shared by every channel of the call.
+    pub fn linkedid(&self) -> String {
+        // SAFETY: the string belongs to our live channel and is copied at once.
+        from_c(unsafe { bindings::ast_channel_linkedid(self.chan) })
+    }
+
+    /// Waits `millis` while serving the channel's frames; false when it hung up.
+    pub fn safe_sleep(&self, millis: i32) -> bool {
+        // SAFETY: waits on our own channel from its own thread (the application's).
+        unsafe { bindings::ast_safe_sleep(self.chan, millis) == 0 }
+    }
+}
+
 /// How many channels of endpoint `endpoint` are in a call: named exactly
 /// `PJSIP/<endpoint>-<8 hex>` and past the ringing stage (see `policy::calls::counts_as_call`).
 pub fn active_channels(endpoint: &str) -> u32 {

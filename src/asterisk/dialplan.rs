@@ -12,6 +12,8 @@ pub enum DialplanApp {
     MultiregFlip,
     /// MultiregDelayedRing(token): a staggered ring group's Local channel (include/dialfx.c).
     MultiregDelayedRing,
+    /// Hidden: runs on the Local channel that wakes a push device (module/push_wake.rs).
+    PushWake,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +31,7 @@ impl TryFrom<c_int> for DialplanApp {
             bindings::MULTIREG_APP_MULTIREGDIAL => Ok(DialplanApp::MultiregDial),
             bindings::MULTIREG_APP_MULTIREGFLIP => Ok(DialplanApp::MultiregFlip),
             bindings::MULTIREG_APP_MULTIREGDELAYEDRING => Ok(DialplanApp::MultiregDelayedRing),
+            bindings::MULTIREG_APP_PUSHWAKE => Ok(DialplanApp::PushWake),
             _ => Err(index),
         }
     }

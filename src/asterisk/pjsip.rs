@@ -135,6 +135,19 @@ impl TxResponse<'_> {
     pub(super) fn raw(&self) -> *mut bindings::pjsip_tx_data {
         self.tdata
     }
+
+    /// Adds a header to the response before it is printed (RFC 8599 Feature-Caps).
+    pub fn add_header(&self, name: &str, value: &str) -> bool {
+        let (name, value) = (super::text::to_c(name), super::text::to_c(value));
+        // SAFETY: tdata is the response being sent, still modifiable in on_tx_response (the
+        // transport layer prints it later); ast_sip_add_header copies both strings into its
+        // pool; invalidating drops any earlier printed form so the header is sent.
+        unsafe {
+            let added = bindings::ast_sip_add_header(self.tdata, name.as_ptr(), value.as_ptr()) == 0;
+            bindings::pjsip_tx_data_invalidate_msg(self.tdata);
+            added
+        }
+    }
 }
 
 /// A PJSIP endpoint (a reference to the sorcery object).

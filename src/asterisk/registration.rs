@@ -27,6 +27,8 @@ pub enum Kind {
     QueueEvents,
     /// The `Multireg` device state provider and the subscription to PJSIP device states.
     BusyLamp,
+    /// RFC 8599: the MultiregPushWake application and the `multireg-push` dialplan context.
+    PushWake,
 }
 
 type RegisterFn = unsafe extern "C" fn() -> c_int;
@@ -44,6 +46,7 @@ impl Kind {
             Kind::SecurityEvents => (bindings::multireg_shim_subscribe_security, bindings::multireg_shim_unsubscribe_security),
             Kind::QueueEvents => (bindings::multireg_shim_subscribe_queues, bindings::multireg_shim_unsubscribe_queues),
             Kind::BusyLamp => (bindings::multireg_shim_busy_lamp_start, bindings::multireg_shim_busy_lamp_stop),
+            Kind::PushWake => (bindings::multireg_shim_register_push, bindings::multireg_shim_unregister_push),
         }
     }
 }

@@ -150,7 +150,34 @@ fn show_extension(extension: &str, out: &mut String) -> i32 {
         let _ = writeln!(out, "     Expires in: {} s", device.expires_in);
         let _ = writeln!(out, "     Why:        {}", device.reason);
     }
+    show_push_devices(&config, out);
     SUCCESS
+}
+
+/// RFC 8599 push bindings of the primary and the secondary.
+fn show_push_devices(config: &crate::policy::config::MultiregConfig, out: &mut String) {
+    let providers = if config.push_providers.is_empty() { "off".to_string() } else { config.push_providers.join(",") };
+    let endpoints: Vec<String> = std::iter::once(config.endpoint.clone()).chain(config.secondary_endpoint()).collect();
+    let bindings: Vec<(String, crate::policy::push::PushBinding)> = endpoints
+        .iter()
+        .flat_map(|endpoint| super::push_bindings::bindings_of(endpoint).into_iter().map(move |b| (endpoint.clone(), b)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nPush (RFC 8599): providers {providers}, wait {} s, always {}, gateway {}; push devices: {}",
+        config.push_wait,
+        if config.push_always { "yes" } else { "no" },
+        if config.push_gateway_url.is_empty() { "-" } else { config.push_gateway_url.as_str() },
+        bindings.len()
+    );
+    let now = super::registrar::now_unix();
+    for (index, (endpoint, binding)) in bindings.iter().enumerate() {
+        let _ = writeln!(out, "  {}. {} on {endpoint}", index + 1, super::push_bindings::describe(binding));
+        let _ = writeln!(out, "     Param:      {}", crate::policy::display::escape_controls(&binding.param));
+        let _ = writeln!(out, "     User-Agent: {}", crate::policy::display::escape_controls(&binding.user_agent));
+        let _ = writeln!(out, "     Contact:    {}", crate::policy::display::escape_controls(&binding.contact));
+        let _ = writeln!(out, "     Kept for:   {} s", binding.expires_at.saturating_sub(now));
+    }
 }
 
 fn set_ring_mode(extension: &str, mode: &str, out: &mut String) -> i32 {

@@ -56,12 +56,17 @@ pub fn run_application(app: DialplanApp, channel: &Channel<'_>, data: &str) -> i
         DialplanApp::MultiregDial => multireg_dial_application(channel, data),
         DialplanApp::MultiregFlip => super::dial_features::flip_application(channel, data),
         DialplanApp::MultiregDelayedRing => super::dial_features::delayed_ring_application(channel, data),
+        DialplanApp::PushWake => super::push_wake::run(channel, data),
     }
 }
 
 /// MultiregDial(extension[,timeout[,options]]): Dial with the extension's dial string.
 fn multireg_dial_application(channel: &Channel<'_>, data: &str) -> i32 {
     let plan = call_plan::parse_dial_args(data).and_then(|args| plan_call(&args.extension).map(|plan| (args, plan)));
+    let plan = plan.map(|(args, plan)| {
+        let plan = with_push_targets(&args.extension, plan, channel);
+        (args, plan)
+    });
     match plan {
         Err(reason) => {
             tracing::warn!("MultiregDial({data}): {reason}");
@@ -115,6 +120,26 @@ fn dial_targets(channel: &Channel<'_>, args: &call_plan::DialArgs, targets: &Dia
         channel.set_variable("DIALSTATUS", "BUSY");
     }
     result
+}
+
+/// RFC 8599: the extension's push devices to wake join the targets (also when no device is
+/// registered now); a busy extension wakes nothing.
+fn with_push_targets(extension: &str, plan: CallPlan, channel: &Channel<'_>) -> CallPlan {
+    let Some(config) = super::policies::for_extension(extension.trim()) else { return plan };
+    if config.push_providers.is_empty() {
+        return plan;
+    }
+    let (mut targets, skipped) = match plan {
+        CallPlan::Ring { targets, skipped } => (targets, skipped),
+        CallPlan::Unavailable { skipped } => (Default::default(), skipped),
+        busy @ CallPlan::Busy(_) => return busy,
+    };
+    targets.contacts.extend(super::push_wake::targets(&config, ring_mode_store::current(&config), channel));
+    if targets.is_empty() {
+        CallPlan::Unavailable { skipped }
+    } else {
+        CallPlan::Ring { targets, skipped }
+    }
 }
 
 /// The extension a RingMode() call is about: the argument, or the calling device's extension.

@@ -83,6 +83,8 @@ pub fn logout(extension: &str, device: &str, by: &str) -> Result<String, String>
     if !sorcery::delete_contact(stored) {
         return Err(format!("Could not remove contact {} from AOR {aor}", escape_controls(&uri)));
     }
+    // A logged-out device is not woken by push either.
+    super::push_bindings::forget_device(endpoint, &uri, "logged out");
     let refused_as = key.as_ref().map(DeviceKey::describe).unwrap_or_else(|| "(nothing to recognise it by)".to_string());
     let blocked = if block_seconds > 0 && key.is_some() {
         format!("refused for {block_seconds} s ({})", escape_controls(&refused_as))

@@ -14,6 +14,8 @@ pub mod dialplan;
 pub mod events;
 pub mod logout;
 pub mod policies;
+pub mod push_bindings;
+pub mod push_wake;
 pub mod registrar;
 pub mod ring_mode_store;
 pub mod secondaries;
@@ -41,6 +43,7 @@ use crate::policy::config::{apply_reload, parse_sections};
 struct Registrations {
     _busy_lamp: Registration,
     _reload_observer: Registration,
+    _push_wake: Registration,
     _queue_events: Registration,
     _security_events: Registration,
     _contact_observer: Registration,
@@ -67,6 +70,8 @@ impl AsteriskModule for Multireg {
         books::clear();
         stats::reset();
         policies::replace(Default::default());
+        push_wake::clear();
+        push_bindings::load();
         // Built in load order; a failure drops what was built so far, in reverse.
         let secondaries = secondaries::Secondaries::start(MemoryWizard::map()?);
         if let Err(reason) = reload() {
@@ -81,11 +86,13 @@ impl AsteriskModule for Multireg {
         let security_events = Registration::new(Kind::SecurityEvents)?;
         let queue_events = Registration::new(Kind::QueueEvents)?;
         events::remember_current_members();
+        let push_wake = Registration::new(Kind::PushWake)?;
         let reload_observer = Registration::new(Kind::PjsipReloadObserver)?;
         let busy_lamp = Registration::new(Kind::BusyLamp)?;
         let registrations = Registrations {
             _busy_lamp: busy_lamp,
             _reload_observer: reload_observer,
+            _push_wake: push_wake,
             _queue_events: queue_events,
             _security_events: security_events,
             _contact_observer: contact_observer,
@@ -128,6 +135,7 @@ impl AsteriskModule for Multireg {
     }
 
     fn on_response(response: &TxResponse<'_>) {
+        push_bindings::on_response(response);
         registrar::on_response(response);
     }
 

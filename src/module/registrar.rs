@@ -81,6 +81,13 @@ fn decide(
     let (Some((config, side)), Some(aor)) = (policy, aor) else {
         return false; // no policy, or the registrar answers 404
     };
+    let push = match super::push_bindings::check(config, endpoint_name, &message) {
+        Ok(push) => push,
+        Err(provider) => {
+            super::push_bindings::refuse(request, endpoint_name, &provider, &source);
+            return true;
+        }
+    };
     let transport = request.transport_type();
     let register = read_register(&message, &config.classifier, &transport, &source);
     if logout::refuse_logged_out(request, &config.endpoint, aor, &register) {
@@ -100,6 +107,9 @@ fn decide(
     match verdict {
         Verdict::Admit { removals } => {
             books::expect_answer(register.key.clone(), aor, now);
+            if let Some(push) = push {
+                super::push_bindings::expect(register.key.clone(), push);
+            }
             for removal in removals {
                 remove_device(endpoint_name, aor, &removal.device, &removal.cause);
             }
@@ -272,6 +282,7 @@ fn remove_device(endpoint: &str, aor: &str, device: &Device, cause: &RemovalCaus
             tracing::info!("multireg: {endpoint}: device {} re-registered at a new address; old binding removed", device.uri);
         }
         RemovalCause::Replaced(new_type) => {
+            super::push_bindings::forget_device(endpoint, &device.uri, "device replaced");
             tracing::info!(
                 "multireg: {endpoint}: {} limit reached, replacing the oldest {} device {} ({})",
                 new_type.display_name(),

@@ -54,6 +54,12 @@ pub const OPTION_DOCS: &[(&str, &str, &str)] = &[
     ("ring_delay_mobile", "0", "Seconds before mobile apps ring, 0-300."),
     ("ring_delay_remote", "0", "Seconds before the remote side (the secondary's devices or remote_destination) rings, 0-300."),
     ("logout_block_time", "600", "Seconds a device logged out with multireg logout or MultiregLogout is refused (403 Logged out) when it registers again, 0-86400; 0 = removed only, not refused."),
+    // RFC 8599 push wake-up (policy/push.rs).
+    ("push_providers", "", "Comma-separated RFC 8599 push providers accepted in pn-provider (e.g. apns,fcm,webpush); empty turns push wake-up off. A REGISTER naming another provider gets 555."),
+    ("push_binding_ttl", "604800", "Seconds a push binding is kept after the device's last REGISTER, 60-31536000."),
+    ("push_wait", "20", "Seconds MultiregDial waits for a pushed device to register again before giving up on it, 1-120."),
+    ("push_always", "no", "yes/no: send a push to every push device on each call, also to devices registered now (their new registration is rung)."),
+    ("push_gateway_url", "", "http:// or https:// URL that receives each push request as a JSON POST (3 s timeout, one retry); empty = AMI event MultiregPushRequest only."),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +141,16 @@ pub struct MultiregConfig {
     pub dial: DialFeatures,
     /// Seconds a logged-out device is refused, 0-86400, default 600 (0 = not refused).
     pub logout_block_time: u32,
+    /// RFC 8599 providers accepted (lower case); empty default = push off.
+    pub push_providers: Vec<String>,
+    /// Seconds a push binding outlives the device's last REGISTER, default 604800.
+    pub push_binding_ttl: u32,
+    /// Seconds a call waits for a pushed device, default 20.
+    pub push_wait: u32,
+    /// Push registered devices too, default no.
+    pub push_always: bool,
+    /// Where push requests are POSTed; empty default = AMI only.
+    pub push_gateway_url: String,
 }
 
 impl MultiregConfig {
@@ -169,6 +185,11 @@ impl MultiregConfig {
             ring_mode_timeout: 5,
             dial: DialFeatures::default(),
             logout_block_time: 600,
+            push_providers: Vec::new(),
+            push_binding_ttl: 604_800,
+            push_wait: 20,
+            push_always: false,
+            push_gateway_url: String::new(),
         }
     }
 
@@ -330,6 +351,11 @@ fn apply_option(config: &mut MultiregConfig, option: &str, value: &str) -> Resul
         "ring_mode_confirm" => config.ring_mode_confirm = parse_sounds(value)?,
         "ring_mode_timeout" => config.ring_mode_timeout = parse_range(value, 1, 30)?,
         "logout_block_time" => config.logout_block_time = parse_range(value, 0, 86400)?,
+        "push_providers" => config.push_providers = crate::policy::push::parse_providers(value)?,
+        "push_binding_ttl" => config.push_binding_ttl = parse_range(value, 60, 31_536_000)?,
+        "push_wait" => config.push_wait = parse_range(value, 1, 120)?,
+        "push_always" => config.push_always = parse_bool(value)?,
+        "push_gateway_url" => config.push_gateway_url = crate::policy::push::parse_gateway_url(value)?,
         _ => return config.dial.apply_option(option, value, parse_bool).unwrap_or_else(|| Err("unknown option".to_string())),
     }
     Ok(())

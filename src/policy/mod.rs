@@ -16,6 +16,7 @@ pub mod limits;
 pub mod logouts;
 pub mod names;
 pub mod policy_index;
+pub mod push;
 pub mod ringmode;
 pub mod secondary;
 pub mod unregister_reasons;

@@ -1,0 +1,269 @@
+//! RFC 8599 push bindings: which devices of an extension can be woken by a push notification.
+//! A REGISTER whose Contact carries `pn-provider` (and `pn-prid`, `pn-param`) creates or refreshes
+//! a binding once the registrar accepts it; the binding outlives the contact (until
+//! `push_binding_ttl`, an unregister of that device, `Contact: *`, or a replacement) and is kept
+//! in the astdb family `multireg/push/<endpoint>` so it survives restarts.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use super::registrar::now_unix;
+use crate::asterisk::astdb;
+use crate::asterisk::pjsip::{RxRequest, TxResponse};
+use crate::asterisk::sip_message::RegisterMessage;
+use crate::policy::config::MultiregConfig;
+use crate::policy::device_book::{normalize_instance, RequestKey};
+use crate::policy::push::{self, PushBinding, PushCheck, PushParams};
+
+const FAMILY: &str = "multireg/push";
+
+/// A push REGISTER waiting for the registrar's answer.
+#[derive(Debug, Clone)]
+pub struct PendingPush {
+    endpoint: String,
+    adds: Vec<PushBinding>,
+    /// (provider, prid) of devices that unregister.
+    removes: Vec<(String, String)>,
+    remove_all: bool,
+    feature_caps: Vec<String>,
+}
+
+/// endpoint → its bindings.
+static BINDINGS: Mutex<Option<HashMap<String, Vec<PushBinding>>>> = Mutex::new(None);
+static PENDING: Mutex<Option<HashMap<RequestKey, PendingPush>>> = Mutex::new(None);
+/// How many REGISTERs wait in PENDING: answers to other REGISTERs cost one atomic read.
+static PENDING_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+fn with_bindings<T>(f: impl FnOnce(&mut HashMap<String, Vec<PushBinding>>) -> T) -> T {
+    let mut guard = BINDINGS.lock().unwrap_or_else(|p| p.into_inner());
+    f(guard.get_or_insert_with(HashMap::new))
+}
+
+/// Reads the stored bindings (module load); expired ones are deleted.
+pub fn load() {
+    let now = now_unix();
+    let mut loaded: HashMap<String, Vec<PushBinding>> = HashMap::new();
+    for (key, value) in astdb::tree(FAMILY) {
+        let Some((endpoint, id)) = key.split_once('/') else { continue };
+        match PushBinding::decode(&value) {
+            Some(binding) if binding.expires_at > now => loaded.entry(endpoint.to_string()).or_default().push(binding),
+            _ => {
+                astdb::delete(&format!("{FAMILY}/{endpoint}"), id);
+            }
+        }
+    }
+    let count: usize = loaded.values().map(Vec::len).sum();
+    if count > 0 {
+        tracing::debug!("multireg: {count} push bindings read from the astdb");
+    }
+    *BINDINGS.lock().unwrap_or_else(|p| p.into_inner()) = Some(loaded);
+    *PENDING.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    PENDING_COUNT.store(0, Ordering::Relaxed);
+}
+
+/// The live (not expired) push bindings of an endpoint; expired ones are forgotten here (and
+/// deleted from the astdb) the first time they are seen.
+pub fn bindings_of(endpoint: &str) -> Vec<PushBinding> {
+    let now = now_unix();
+    let (live, expired) = with_bindings(|all| {
+        let Some(list) = all.get_mut(endpoint) else { return (Vec::new(), Vec::new()) };
+        let (live, expired): (Vec<_>, Vec<_>) = list.drain(..).partition(|b| b.expires_at > now);
+        list.clone_from(&live);
+        if list.is_empty() {
+            all.remove(endpoint);
+        }
+        (live, expired)
+    });
+    for binding in expired {
+        astdb::delete(&format!("{FAMILY}/{endpoint}"), &binding.key());
+        tracing::info!("multireg: {endpoint}: push binding {} expired (push_binding_ttl)", describe(&binding));
+    }
+    live
+}
+
+/// The REGISTER check, before the limit decision: Err(provider) answers 555; Ok(Some) is a push
+/// REGISTER (or an unregister of push devices) to complete when the registrar accepts it.
+pub fn check(config: &MultiregConfig, endpoint: &str, message: &RegisterMessage) -> Result<Option<PendingPush>, String> {
+    let removes = |expires: Option<u32>| expires.or(message.expires_header) == Some(0);
+    let star = message.contacts.iter().any(|c| c.star);
+    let mut adds = Vec::new();
+    let mut removals = Vec::new();
+    let mut offered = Vec::new();
+    let mut query = false;
+    for contact in message.contacts.iter().filter(|c| c.sip && !c.star) {
+        query |= push::is_capability_query(&contact.uri, &contact.params);
+        let Some(params) = push::push_params(&contact.uri, &contact.params) else { continue };
+        if removes(contact.expires) {
+            removals.push((params.provider, params.prid));
+        } else {
+            offered.push(Some(params.clone()));
+            let instance = contact
+                .params
+                .iter()
+                .find(|(name, _)| name == "+sip.instance")
+                .and_then(|(_, value)| value.as_deref())
+                .and_then(normalize_instance)
+                .unwrap_or_default();
+            adds.push((contact.uri.clone(), instance, params));
+        }
+    }
+    if star || !removals.is_empty() {
+        // Unregisters are always accepted, whatever the providers enabled now.
+        let has_any = with_bindings(|all| all.get(endpoint).is_some_and(|l| !l.is_empty()));
+        if !has_any && adds.is_empty() {
+            return Ok(None);
+        }
+    } else if adds.is_empty() && (!query || config.push_providers.is_empty()) {
+        return Ok(None);
+    }
+    if let PushCheck::Unsupported(provider) = push::check_register(&config.push_providers, &offered) {
+        return Err(provider);
+    }
+    let now = now_unix();
+    let enabled = !config.push_providers.is_empty();
+    let adds: Vec<PushBinding> = if enabled {
+        adds.into_iter()
+            .filter(|(_, _, params)| !params.prid.is_empty())
+            .map(|(uri, instance, PushParams { provider, prid, param })| PushBinding {
+                provider,
+                prid,
+                param,
+                instance,
+                contact: uri,
+                user_agent: message.user_agent.clone(),
+                updated_at: now,
+                expires_at: now + u64::from(config.push_binding_ttl),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut used: Vec<String> = Vec::new();
+    for binding in &adds {
+        if !used.contains(&binding.provider) {
+            used.push(binding.provider.clone());
+        }
+    }
+    let mut feature_caps = push::feature_caps(&used, Some(push::PNSREG_SECONDS));
+    if query && enabled {
+        let rest: Vec<String> = config.push_providers.iter().filter(|p| !used.contains(p)).cloned().collect();
+        feature_caps.extend(push::feature_caps(&rest, None));
+    }
+    if adds.is_empty() && removals.is_empty() && !star && feature_caps.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(PendingPush { endpoint: endpoint.to_string(), adds, removes: removals, remove_all: star, feature_caps }))
+}
+
+/// Answers a REGISTER that names a provider not enabled for the extension.
+pub fn refuse(request: &RxRequest<'_>, endpoint: &str, provider: &str, source: &str) {
+    tracing::info!(
+        "multireg: refused REGISTER for {endpoint} from {source}: push provider '{provider}' is not in push_providers (555)"
+    );
+    request.respond(555, push::REASON_555);
+}
+
+/// The registrar admitted the REGISTER: its answer completes the binding.
+pub fn expect(key: RequestKey, pending: PendingPush) {
+    let mut guard = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+    let map = guard.get_or_insert_with(HashMap::new);
+    // Bounded: answers that never come (at most 32 s) must not pile up.
+    if map.len() >= 4096 {
+        map.clear();
+    }
+    if map.insert(key, pending).is_none() {
+        PENDING_COUNT.store(map.len(), Ordering::Relaxed);
+    }
+}
+
+/// A response is leaving: a 2xx to a push REGISTER stores the binding and carries Feature-Caps.
+pub fn on_response(response: &TxResponse<'_>) {
+    if PENDING_COUNT.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let Some(answer) = response.register_answer() else { return };
+    let key = RequestKey { call_id: answer.call_id, cseq: answer.cseq };
+    let pending = {
+        let mut guard = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(map) = guard.as_mut() else { return };
+        let pending = map.remove(&key);
+        PENDING_COUNT.store(map.len(), Ordering::Relaxed);
+        pending
+    };
+    let Some(pending) = pending else { return };
+    if !(200..300).contains(&answer.status) {
+        return;
+    }
+    for caps in &pending.feature_caps {
+        response.add_header("Feature-Caps", caps);
+    }
+    apply(pending);
+}
+
+fn apply(pending: PendingPush) {
+    let family = format!("{FAMILY}/{}", pending.endpoint);
+    let mut deleted = Vec::new();
+    let mut stored = Vec::new();
+    let mut replaced = Vec::new();
+    with_bindings(|all| {
+        let list = all.entry(pending.endpoint.clone()).or_default();
+        if pending.remove_all {
+            deleted.append(list);
+        }
+        for (provider, prid) in &pending.removes {
+            let (gone, kept): (Vec<_>, Vec<_>) = list.drain(..).partition(|b| &b.provider == provider && &b.prid == prid);
+            *list = kept;
+            deleted.extend(gone);
+        }
+        for binding in &pending.adds {
+            let (old, kept): (Vec<_>, Vec<_>) = list.drain(..).partition(|b| b.replaced_by(binding));
+            *list = kept;
+            replaced.extend(old.into_iter().filter(|b| b.key() != binding.key()));
+            list.push(binding.clone());
+            stored.push(binding.clone());
+        }
+        if list.is_empty() {
+            all.remove(&pending.endpoint);
+        }
+    });
+    for binding in deleted {
+        astdb::delete(&family, &binding.key());
+        tracing::info!("multireg: {}: push binding {} removed (unregistered)", pending.endpoint, describe(&binding));
+    }
+    for binding in replaced {
+        astdb::delete(&family, &binding.key());
+        tracing::info!(
+            "multireg: {}: push binding {} replaced by a new push token of the same device",
+            pending.endpoint,
+            describe(&binding)
+        );
+    }
+    for binding in stored {
+        if !astdb::put(&family, &binding.key(), &binding.encode()) {
+            tracing::warn!("multireg: {}: could not store push binding {} in the astdb", pending.endpoint, describe(&binding));
+        }
+        tracing::debug!("multireg: {}: push binding {} stored", pending.endpoint, describe(&binding));
+    }
+}
+
+/// A device was removed by the module (replaced at a limit, logged out): its push binding goes too.
+pub fn forget_device(endpoint: &str, contact_uri: &str, why: &str) {
+    let gone: Vec<PushBinding> = with_bindings(|all| {
+        let Some(list) = all.get_mut(endpoint) else { return Vec::new() };
+        let (gone, kept): (Vec<_>, Vec<_>) =
+            list.drain(..).partition(|b| b.is_device_of(contact_uri) || b.contact == contact_uri);
+        *list = kept;
+        gone
+    });
+    for binding in gone {
+        astdb::delete(&format!("{FAMILY}/{endpoint}"), &binding.key());
+        tracing::info!("multireg: {endpoint}: push binding {} removed ({why})", describe(&binding));
+    }
+}
+
+pub fn describe(binding: &PushBinding) -> String {
+    let prid = &binding.prid;
+    let short =
+        if prid.chars().count() > 12 { format!("{}…", prid.chars().take(12).collect::<String>()) } else { prid.clone() };
+    format!("{}:{short}", binding.provider)
+}
