@@ -116,5 +116,11 @@ fuzz:
 	@bash scripts/fuzz-deps.sh
 	@bash scripts/fuzz.sh
 
+# The module built with AddressSanitizer, loaded into Asterisk with the ASan runtime preloaded, and
+# the integration tests that drive every callback (ASAN_TESTS: another nextest filter). Not part of
+# `make test`. See docs/reliability.md.
+asan: asterisk docs
+	@bash scripts/asan.sh
+
 clean:
 	cargo clean

@@ -14,14 +14,16 @@ pub struct Channel<'a> {
 
 impl<'a> Channel<'a> {
     /// # Safety
-    /// `chan` must be null or the channel Asterisk passed to the running dialplan callback.
-    pub unsafe fn from_callback(chan: *mut ast_channel) -> Option<Self> {
+    /// `chan` must be null or the channel Asterisk passed to the running dialplan callback, whose
+    /// `scope` bounds the value.
+    pub unsafe fn from_callback(chan: *mut ast_channel, _scope: &'a super::callback::CallbackScope) -> Option<Self> {
         (!chan.is_null()).then_some(Channel { chan, _callback: PhantomData })
     }
 
     pub fn name(&self) -> String {
-        // SAFETY: the channel is alive during the callback; the name is copied at once.
-        from_c(unsafe { bindings::ast_channel_name(self.chan) })
+        // SAFETY: the channel is alive during the callback; its name is a NUL-terminated string,
+        // copied at once.
+        unsafe { from_c(bindings::ast_channel_name(self.chan)) }
     }
 
     pub fn set_variable(&self, name: &str, value: &str) {
@@ -67,7 +69,8 @@ impl<'a> Channel<'a> {
         if result == bindings::AST_GETDATA_FAILED || result == bindings::AST_GETDATA_INTERRUPTED {
             return Err(());
         }
-        Ok(from_c(digits.as_ptr()).chars().next())
+        // SAFETY: the zeroed 4-byte buffer holds at most one digit, so it is NUL-terminated.
+        Ok(unsafe { from_c(digits.as_ptr()) }.chars().next())
     }
 
     /// Runs a dialplan application (e.g. Dial) on this channel and returns its result.

@@ -8,6 +8,7 @@ pub mod raw;
 pub mod runtime;
 pub mod sip;
 pub mod wire;
+pub mod wrapper;
 
 pub use ami::Ami;
 #[allow(unused_imports)]
