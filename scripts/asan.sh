@@ -21,7 +21,7 @@ RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address -Cforce-frame-pointers=yes" \
     CFLAGS="-fsanitize=address -fno-omit-frame-pointer" CARGO_TARGET_DIR=target/asan \
     cargo build --release --target "$target"
 module=$PWD/target/asan/$target/release/libres_pjsip_multireg.so
-nm -D "$module" | grep -q ' U __asan_init' || { echo "[asan] $module is not instrumented" >&2; exit 1; }
+[[ $(nm -D "$module" | grep -c ' U __asan_init') == 1 ]] || { echo "[asan] $module is not instrumented" >&2; exit 1; }
 # REGISTER accept/refuse and secondaries, dial application/function and ring modes, CLI with tab
 # completion and AMI, auth blocking, queue events, reload, unload/load, restart, hostile SIP.
 default_tests='binary(registrations) | binary(register_bypass) | binary(dual_registration) | binary(secondary_sync)
