@@ -25,8 +25,11 @@ use crate::policy::names::{validate_extension_name, MAX_NAME_LEN};
 use crate::policy::ringmode::{astdb_key, decode, parse_ringmode_args, RingMode};
 use crate::policy::secondary::secondary_name;
 
+/// A target body: one input, a panic when a property does not hold.
+pub type Target = fn(&[u8]);
+
 /// Every target by name: the name is the cargo-fuzz binary and the corpus folder.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("classify", classify),
     ("names", names),
     ("config", config),
@@ -224,7 +227,15 @@ pub fn config(data: &[u8]) {
     let changed: Vec<_> = sections
         .iter()
         .enumerate()
-        .map(|(i, (name, options))| if i < half { (name.clone(), sections[i + half].1.clone()) } else { (name.clone(), options.clone()) })
+        .map(
+            |(i, (name, options))| {
+                if i < half {
+                    (name.clone(), sections[i + half].1.clone())
+                } else {
+                    (name.clone(), options.clone())
+                }
+            },
+        )
         .collect();
     let (parsed, errors) = parse_sections(&changed);
     let in_force = apply_reload(&previous, parsed, &errors);

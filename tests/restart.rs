@@ -117,7 +117,11 @@ fn core_restart_restores_registrations_and_ring_modes_and_lifts_blocks() {
     assert_eq!(before_contacts.len(), 5, "{before_contacts:?}");
     assert_eq!(before_modes.len(), 3, "{before_modes:?}");
     assert_eq!(before_devices[0].len(), 4, "three on 101, one on 101r: {:?}", before_devices[0]);
-    assert!(before_devices[0].iter().any(|d| d.starts_with("desktop client") && d.contains("transport=TCP")), "{:?}", before_devices[0]);
+    assert!(
+        before_devices[0].iter().any(|d| d.starts_with("desktop client") && d.contains("transport=TCP")),
+        "{:?}",
+        before_devices[0]
+    );
     drop(ami);
 
     asterisk.core_restart();

@@ -5,11 +5,11 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::callback::CallbackScope;
 use super::channel::Channel;
 use super::cli::CliCommand;
 use super::dialplan::{DialplanApp, DialplanFunction};
 use super::guard::guarded;
-use super::callback::CallbackScope;
 use super::manager::AmiRequest;
 use super::pjsip::{RxRequest, TxResponse};
 use super::text::{from_c, lossless_c};
@@ -355,7 +355,12 @@ pub unsafe fn challenge_sent<M: AsteriskModule>(address: *const c_char, nonce: *
 
 /// # Safety
 /// The three strings must be null or NUL-terminated strings valid for the call.
-pub unsafe fn auth_event<M: AsteriskModule>(outcome: c_int, account: *const c_char, address: *const c_char, challenge: *const c_char) {
+pub unsafe fn auth_event<M: AsteriskModule>(
+    outcome: c_int,
+    account: *const c_char,
+    address: *const c_char,
+    challenge: *const c_char,
+) {
     let outcome = match outcome as u32 {
         bindings::MULTIREG_AUTH_FAILED => AuthOutcome::Failed,
         bindings::MULTIREG_AUTH_SUCCEEDED => AuthOutcome::Succeeded,
@@ -368,7 +373,11 @@ pub unsafe fn auth_event<M: AsteriskModule>(outcome: c_int, account: *const c_ch
 
 /// # Safety
 /// The three strings must be null or NUL-terminated strings valid for the call.
-pub unsafe fn queue_member_added<M: AsteriskModule>(queue: *const c_char, interface: *const c_char, state_interface: *const c_char) {
+pub unsafe fn queue_member_added<M: AsteriskModule>(
+    queue: *const c_char,
+    interface: *const c_char,
+    state_interface: *const c_char,
+) {
     // SAFETY: the caller's contract.
     let (queue, interface, state_interface) = unsafe { (from_c(queue), from_c(interface), from_c(state_interface)) };
     guarded("queue member added", (), || M::queue_member_added(&queue, &interface, &state_interface))
@@ -425,7 +434,11 @@ macro_rules! declare_module {
                 unsafe { entry::cli_execute::<$module>(command, fd, argc, argv) }
             }
             #[no_mangle]
-            pub unsafe extern "C" fn multireg_cli_candidates(command: c_int, position: c_int, word: *const c_char) -> *mut c_char {
+            pub unsafe extern "C" fn multireg_cli_candidates(
+                command: c_int,
+                position: c_int,
+                word: *const c_char,
+            ) -> *mut c_char {
                 let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 // SAFETY: the shim passes the word being completed (a C string of the CLI).
                 unsafe { entry::cli_candidates::<$module>(command, position, word) }

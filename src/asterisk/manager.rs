@@ -29,7 +29,11 @@ pub struct AmiRequest<'a> {
 impl<'a> AmiRequest<'a> {
     /// # Safety
     /// Both pointers must come from the running AMI action callback, whose `scope` bounds the value.
-    pub unsafe fn from_callback(session: *mut mansession, message: *const message, _scope: &'a super::callback::CallbackScope) -> Self {
+    pub unsafe fn from_callback(
+        session: *mut mansession,
+        message: *const message,
+        _scope: &'a super::callback::CallbackScope,
+    ) -> Self {
         AmiRequest { session, message, _callback: std::marker::PhantomData }
     }
 

@@ -47,7 +47,9 @@ pub fn sanitizer_reports(log_dir: &Path) -> Vec<(String, String)> {
     let mut reports: Vec<(String, String)> = entries
         .filter_map(Result::ok)
         .filter(|entry| entry.file_name().to_string_lossy().starts_with("asan."))
-        .map(|entry| (entry.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(entry.path()).unwrap_or_default()))
+        .map(|entry| {
+            (entry.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(entry.path()).unwrap_or_default())
+        })
         .collect();
     reports.sort();
     reports
