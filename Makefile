@@ -9,7 +9,7 @@ INSTANCE := run
 C ?= core show version
 
 .PHONY: all deps asterisk build docs run stop cli console test unit integration bench bench-scale soak install clean \
-	asterisk-source test-source deb
+	asterisk-source test-source deb fuzz asan
 
 all: build
 
@@ -106,6 +106,21 @@ test-source: asterisk-source
 deb: build
 	@bash scripts/host-deps.sh deb
 	@deb=$$(bash scripts/make-deb.sh $(MODULE) target/deb) && echo "[deb] built $$deb" && bash scripts/test-deb.sh "$$deb"
+
+# cargo-fuzz over everything that reads network or configuration data (src/fuzz_targets.rs), each
+# target for FUZZ_SECONDS (default 60), on the stable toolchain; `make test` replays fuzz/corpus.
+# Not part of `make test`. See docs/reliability.md.
+FUZZ_SECONDS ?= 60
+export FUZZ_SECONDS
+fuzz:
+	@bash scripts/fuzz-deps.sh
+	@bash scripts/fuzz.sh
+
+# The module built with AddressSanitizer, loaded into Asterisk with the ASan runtime preloaded, and
+# the integration tests that drive every callback (ASAN_TESTS: another nextest filter). Not part of
+# `make test`. See docs/reliability.md.
+asan: asterisk docs
+	@bash scripts/asan.sh
 
 clean:
 	cargo clean

@@ -20,6 +20,10 @@ mod module;
 #[cfg(not(test))]
 asterisk::entry::declare_module!(crate::module::Multireg);
 
+// Fuzz target bodies (also built by fuzz/, which includes this file and src/policy by path).
+#[cfg(test)]
+mod fuzz_targets;
+
 // Parts of the upper layers without FFI keep their unit tests runnable without Asterisk.
 #[cfg(test)]
 #[path = "asterisk/guard.rs"]

@@ -7,7 +7,9 @@ pub fn get(family: &str, key: &str) -> Option<String> {
     let mut buffer = vec![0 as std::ffi::c_char; 256];
     // SAFETY: the buffer is writable for its full length, which we pass.
     let result = unsafe { bindings::ast_db_get(family.as_ptr(), key.as_ptr(), buffer.as_mut_ptr(), buffer.len() as i32) };
-    (result == 0).then(|| from_c(buffer.as_ptr()))
+    // SAFETY: on success ast_db_get wrote a NUL-terminated value into the buffer (zeroed, so it
+    // is terminated in any case).
+    (result == 0).then(|| unsafe { from_c(buffer.as_ptr()) })
 }
 
 pub fn put(family: &str, key: &str, value: &str) -> bool {

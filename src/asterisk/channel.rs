@@ -14,8 +14,9 @@ pub struct Channel<'a> {
 
 impl<'a> Channel<'a> {
     /// # Safety
-    /// `chan` must be null or the channel Asterisk passed to the running dialplan callback.
-    pub unsafe fn from_callback(chan: *mut ast_channel) -> Option<Self> {
+    /// `chan` must be null or the channel Asterisk passed to the running dialplan callback, whose
+    /// `scope` bounds the value.
+    pub unsafe fn from_callback(chan: *mut ast_channel, _scope: &'a super::callback::CallbackScope) -> Option<Self> {
         (!chan.is_null()).then_some(Channel { chan, _callback: PhantomData })
     }
 
@@ -25,8 +26,9 @@ impl<'a> Channel<'a> {
     }
 
     pub fn name(&self) -> String {
-        // SAFETY: the channel is alive during the callback; the name is copied at once.
-        from_c(unsafe { bindings::ast_channel_name(self.chan) })
+        // SAFETY: the channel is alive during the callback; its name is a NUL-terminated string,
+        // copied at once.
+        unsafe { from_c(bindings::ast_channel_name(self.chan)) }
     }
 
     pub fn set_variable(&self, name: &str, value: &str) {
@@ -72,7 +74,8 @@ impl<'a> Channel<'a> {
         if result == bindings::AST_GETDATA_FAILED || result == bindings::AST_GETDATA_INTERRUPTED {
             return Err(());
         }
-        Ok(from_c(digits.as_ptr()).chars().next())
+        // SAFETY: the zeroed 4-byte buffer holds at most one digit, so it is NUL-terminated.
+        Ok(unsafe { from_c(digits.as_ptr()) }.chars().next())
     }
 
     /// Runs a dialplan application (e.g. Dial) on this channel and returns its result.
@@ -99,7 +102,8 @@ impl Channel<'_> {
         // channel itself.
         let result = unsafe { bindings::ast_func_read(self.chan, expression.as_ptr(), buffer.as_mut_ptr(), buffer.len()) };
         if result == 0 {
-            from_c(buffer.as_ptr())
+            // SAFETY: ast_func_read wrote a NUL-terminated string into our zeroed buffer.
+            unsafe { from_c(buffer.as_ptr()) }
         } else {
             String::new()
         }
@@ -108,7 +112,7 @@ impl Channel<'_> {
     /// The linked id shared by every channel of the call.
     pub fn linkedid(&self) -> String {
         // SAFETY: the string belongs to our live channel and is copied at once.
-        from_c(unsafe { bindings::ast_channel_linkedid(self.chan) })
+        unsafe { from_c(bindings::ast_channel_linkedid(self.chan)) }
     }
 
     /// Waits `millis` while serving the channel's frames; false when it hung up.

@@ -66,8 +66,9 @@ pub unsafe extern "C" fn multireg_on_dial_event(
     let _in_flight = InFlight::enter();
     let Some(handler) = DIAL_HANDLER.get() else { return };
     guarded("dial message", (), || {
+        // SAFETY: the caller's contract: NUL-terminated strings valid for this call.
         let (dialer, peer, name, status) =
-            (from_c(caller_uniqueid), from_c(peer_uniqueid), from_c(peer_name), from_c(dialstatus));
+            unsafe { (from_c(caller_uniqueid), from_c(peer_uniqueid), from_c(peer_name), from_c(dialstatus)) };
         handler(&DialEvent { dialer_uniqueid: &dialer, peer_uniqueid: &peer, peer_name: &name, status: &status, peer_cause });
     })
 }
@@ -75,7 +76,9 @@ pub unsafe extern "C" fn multireg_on_dial_event(
 fn read_into(fill: impl FnOnce(*mut c_char, usize)) -> String {
     let mut buffer = [0 as c_char; 256];
     fill(buffer.as_mut_ptr(), buffer.len());
-    from_c(buffer.as_ptr())
+    // SAFETY: the buffer starts zeroed and `fill` writes at most its length, so the last byte
+    // stays NUL and the string is terminated.
+    unsafe { from_c(buffer.as_ptr()) }
 }
 
 /// The channel's unique id.

@@ -5,6 +5,7 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::callback::CallbackScope;
 use super::channel::Channel;
 use super::cli::CliCommand;
 use super::dialplan::{DialplanApp, DialplanFunction};
@@ -173,8 +174,9 @@ pub fn reload<M: AsteriskModule>() -> c_int {
 /// # Safety
 /// `rdata` must be null or the request PJSIP passed to the running `on_rx_request`.
 pub unsafe fn on_rx_request<M: AsteriskModule>(rdata: *mut bindings::pjsip_rx_data) -> pj_bool_t {
-    // SAFETY: the caller's contract.
-    let Some(request) = (unsafe { RxRequest::from_callback(rdata) }) else { return PASS_ON };
+    let scope = CallbackScope::new();
+    // SAFETY: the caller's contract; the request borrows this callback's scope.
+    let Some(request) = (unsafe { RxRequest::from_callback(rdata, &scope) }) else { return PASS_ON };
     let handled = guarded("the REGISTER/INVITE service", None, || Some(M::on_request(&request)));
     match handled {
         Some(answered) => pj_answer(answered),
@@ -186,16 +188,18 @@ pub unsafe fn on_rx_request<M: AsteriskModule>(rdata: *mut bindings::pjsip_rx_da
 /// # Safety
 /// As `on_rx_request`.
 pub unsafe fn on_rx_early<M: AsteriskModule>(rdata: *mut bindings::pjsip_rx_data) -> pj_bool_t {
-    // SAFETY: the caller's contract.
-    let Some(request) = (unsafe { RxRequest::from_callback(rdata) }) else { return PASS_ON };
+    let scope = CallbackScope::new();
+    // SAFETY: the caller's contract; the request borrows this callback's scope.
+    let Some(request) = (unsafe { RxRequest::from_callback(rdata, &scope) }) else { return PASS_ON };
     pj_answer(guarded("address guard", false, || M::on_early_request(&request)))
 }
 
 /// # Safety
 /// `tdata` must be null or the response PJSIP passed to the running `on_tx_response`.
 pub unsafe fn on_tx_response<M: AsteriskModule>(tdata: *mut bindings::pjsip_tx_data) {
-    // SAFETY: the caller's contract.
-    let Some(response) = (unsafe { TxResponse::from_callback(tdata) }) else { return };
+    let scope = CallbackScope::new();
+    // SAFETY: the caller's contract; the response borrows this callback's scope.
+    let Some(response) = (unsafe { TxResponse::from_callback(tdata, &scope) }) else { return };
     guarded("response observer", (), || M::on_response(&response))
 }
 
@@ -207,7 +211,7 @@ pub unsafe fn cli_execute<M: AsteriskModule>(command: c_int, fd: c_int, argc: c_
     let Ok(command) = CliCommand::try_from(command) else { return 2 };
     let args: Vec<String> = (0..argc.max(0) as usize)
         // SAFETY: the caller's contract.
-        .map(|i| from_c(unsafe { *argv.add(i) }))
+        .map(|i| unsafe { from_c(*argv.add(i)) })
         .collect();
     guarded("cli", 2, || {
         let mut output = String::new();
@@ -223,9 +227,13 @@ pub unsafe fn cli_execute<M: AsteriskModule>(command: c_int, fd: c_int, argc: c_
 
 /// Tab-completion candidates, newline-separated (null for none); returned to
 /// `cli_candidates_free`.
-pub fn cli_candidates<M: AsteriskModule>(command: c_int, position: c_int, word: *const c_char) -> *mut c_char {
+///
+/// # Safety
+/// `word` must be null or the NUL-terminated word being completed.
+pub unsafe fn cli_candidates<M: AsteriskModule>(command: c_int, position: c_int, word: *const c_char) -> *mut c_char {
     let Ok(command) = CliCommand::try_from(command) else { return std::ptr::null_mut() };
-    let word = from_c(word);
+    // SAFETY: the caller's contract.
+    let word = unsafe { from_c(word) };
     guarded("cli completion", std::ptr::null_mut(), || {
         let candidates = M::cli_candidates(command, position.max(0) as usize, &word);
         if candidates.is_empty() {
@@ -253,8 +261,9 @@ pub unsafe fn cli_candidates_free(candidates: *mut c_char, length: usize) {
 /// # Safety
 /// Both pointers must come from the running AMI action callback.
 pub unsafe fn ami_execute<M: AsteriskModule>(session: *mut bindings::mansession, message: *const bindings::message) -> c_int {
-    // SAFETY: the caller's contract.
-    let request = unsafe { AmiRequest::from_callback(session, message) };
+    let scope = CallbackScope::new();
+    // SAFETY: the caller's contract; the request borrows this callback's scope.
+    let request = unsafe { AmiRequest::from_callback(session, message, &scope) };
     guarded("ami", 0, || {
         M::ami(&request);
         0
@@ -265,9 +274,11 @@ pub unsafe fn ami_execute<M: AsteriskModule>(session: *mut bindings::mansession,
 /// `chan` must be the channel running the application; `data` a C string or null.
 pub unsafe fn app_execute<M: AsteriskModule>(app: c_int, chan: *mut bindings::ast_channel, data: *const c_char) -> c_int {
     let Ok(app) = DialplanApp::try_from(app) else { return -1 };
+    let scope = CallbackScope::new();
+    // SAFETY: the caller's contract; the channel borrows this callback's scope.
+    let Some(channel) = (unsafe { Channel::from_callback(chan, &scope) }) else { return -1 };
     // SAFETY: the caller's contract.
-    let Some(channel) = (unsafe { Channel::from_callback(chan) }) else { return -1 };
-    let data = from_c(data);
+    let data = unsafe { from_c(data) };
     guarded("dialplan application", -1, || M::application(app, &channel, &data))
 }
 
@@ -281,9 +292,11 @@ pub unsafe fn function_read<M: AsteriskModule>(
     len: usize,
 ) -> c_int {
     let Ok(function) = DialplanFunction::try_from(function) else { return -1 };
+    let scope = CallbackScope::new();
+    // SAFETY: the caller's contract; the channel borrows this callback's scope.
+    let channel = unsafe { Channel::from_callback(chan, &scope) };
     // SAFETY: the caller's contract.
-    let channel = unsafe { Channel::from_callback(chan) };
-    let data = from_c(data);
+    let data = unsafe { from_c(data) };
     let result = guarded("dialplan function read", Err("internal error".to_string()), || {
         M::read_function(function, channel.as_ref(), &data)
     });
@@ -313,9 +326,11 @@ pub unsafe fn function_write<M: AsteriskModule>(
     value: *const c_char,
 ) -> c_int {
     let Ok(function) = DialplanFunction::try_from(function) else { return -1 };
+    let scope = CallbackScope::new();
+    // SAFETY: the caller's contract; the channel borrows this callback's scope.
+    let channel = unsafe { Channel::from_callback(chan, &scope) };
     // SAFETY: the caller's contract.
-    let channel = unsafe { Channel::from_callback(chan) };
-    let (data, value) = (from_c(data), from_c(value));
+    let (data, value) = unsafe { (from_c(data), from_c(value)) };
     guarded("dialplan function write", -1, || match M::write_function(function, channel.as_ref(), &data, &value) {
         Ok(()) => 0,
         Err(reason) => {
@@ -325,8 +340,11 @@ pub unsafe fn function_write<M: AsteriskModule>(
     })
 }
 
-pub fn pjsip_loaded<M: AsteriskModule>(object_type: *const c_char) {
-    let object_type = from_c(object_type);
+/// # Safety
+/// `object_type` must be null or a NUL-terminated string valid for the call.
+pub unsafe fn pjsip_loaded<M: AsteriskModule>(object_type: *const c_char) {
+    // SAFETY: the caller's contract.
+    let object_type = unsafe { from_c(object_type) };
     guarded("pjsip reload observer", (), || M::pjsip_loaded(&object_type))
 }
 
@@ -351,33 +369,58 @@ pub unsafe fn contact_deleted<M: AsteriskModule>(contact: *const c_void) {
     guarded("contact observer", (), || M::contact_removed(&removed))
 }
 
-pub fn challenge_sent<M: AsteriskModule>(address: *const c_char, nonce: *const c_char) {
-    let (address, nonce) = (from_c(address), from_c(nonce));
+/// # Safety
+/// Both pointers must be null or NUL-terminated strings valid for the call.
+pub unsafe fn challenge_sent<M: AsteriskModule>(address: *const c_char, nonce: *const c_char) {
+    // SAFETY: the caller's contract.
+    let (address, nonce) = unsafe { (from_c(address), from_c(nonce)) };
     guarded("challenge observer", (), || M::challenge_sent(&address, &nonce))
 }
 
-pub fn auth_event<M: AsteriskModule>(outcome: c_int, account: *const c_char, address: *const c_char, challenge: *const c_char) {
+/// # Safety
+/// The three strings must be null or NUL-terminated strings valid for the call.
+pub unsafe fn auth_event<M: AsteriskModule>(
+    outcome: c_int,
+    account: *const c_char,
+    address: *const c_char,
+    challenge: *const c_char,
+) {
     let outcome = match outcome as u32 {
         bindings::MULTIREG_AUTH_FAILED => AuthOutcome::Failed,
         bindings::MULTIREG_AUTH_SUCCEEDED => AuthOutcome::Succeeded,
         _ => return,
     };
-    let (account, address, challenge) = (from_c(account), from_c(address), from_c(challenge));
+    // SAFETY: the caller's contract.
+    let (account, address, challenge) = unsafe { (from_c(account), from_c(address), from_c(challenge)) };
     guarded("security event", (), || M::auth_event(outcome, &account, &address, &challenge))
 }
 
-pub fn queue_member_added<M: AsteriskModule>(queue: *const c_char, interface: *const c_char, state_interface: *const c_char) {
-    let (queue, interface, state_interface) = (from_c(queue), from_c(interface), from_c(state_interface));
+/// # Safety
+/// The three strings must be null or NUL-terminated strings valid for the call.
+pub unsafe fn queue_member_added<M: AsteriskModule>(
+    queue: *const c_char,
+    interface: *const c_char,
+    state_interface: *const c_char,
+) {
+    // SAFETY: the caller's contract.
+    let (queue, interface, state_interface) = unsafe { (from_c(queue), from_c(interface), from_c(state_interface)) };
     guarded("queue member added", (), || M::queue_member_added(&queue, &interface, &state_interface))
 }
 
-pub fn busy_lamp_state<M: AsteriskModule>(extension: *const c_char) -> c_int {
-    let extension = from_c(extension);
+/// # Safety
+/// `extension` must be a NUL-terminated string valid for the call (Asterisk's device state
+/// provider callback).
+pub unsafe fn busy_lamp_state<M: AsteriskModule>(extension: *const c_char) -> c_int {
+    // SAFETY: the caller's contract.
+    let extension = unsafe { from_c(extension) };
     guarded("busy lamp", bindings::AST_DEVICE_UNKNOWN as c_int, || M::busy_lamp_state(&extension))
 }
 
-pub fn device_state_changed<M: AsteriskModule>(device: *const c_char) {
-    let device = from_c(device);
+/// # Safety
+/// `device` must be a NUL-terminated string valid for the call.
+pub unsafe fn device_state_changed<M: AsteriskModule>(device: *const c_char) {
+    // SAFETY: the caller's contract.
+    let device = unsafe { from_c(device) };
     guarded("device state observer", (), || M::device_state_changed(&device))
 }
 
@@ -432,9 +475,14 @@ macro_rules! declare_module {
                 unsafe { entry::cli_execute::<$module>(command, fd, argc, argv) }
             }
             #[no_mangle]
-            pub extern "C" fn multireg_cli_candidates(command: c_int, position: c_int, word: *const c_char) -> *mut c_char {
+            pub unsafe extern "C" fn multireg_cli_candidates(
+                command: c_int,
+                position: c_int,
+                word: *const c_char,
+            ) -> *mut c_char {
                 let _in_flight = $crate::asterisk::entry::InFlight::enter();
-                entry::cli_candidates::<$module>(command, position, word)
+                // SAFETY: the shim passes the word being completed (a C string of the CLI).
+                unsafe { entry::cli_candidates::<$module>(command, position, word) }
             }
             #[no_mangle]
             pub unsafe extern "C" fn multireg_cli_candidates_free(candidates: *mut c_char, length: usize) {
@@ -507,9 +555,10 @@ macro_rules! declare_module {
                 unsafe { $crate::asterisk::functions::dial_read_str::<$module>(chan, data, out, maxlen) }
             }
             #[no_mangle]
-            pub extern "C" fn multireg_on_pjsip_loaded(object_type: *const c_char) {
+            pub unsafe extern "C" fn multireg_on_pjsip_loaded(object_type: *const c_char) {
                 let _in_flight = $crate::asterisk::entry::InFlight::enter();
-                entry::pjsip_loaded::<$module>(object_type)
+                // SAFETY: sorcery passes the loaded object type's name.
+                unsafe { entry::pjsip_loaded::<$module>(object_type) }
             }
             #[no_mangle]
             pub unsafe extern "C" fn multireg_on_contact_deleted(contact: *const c_void) {
@@ -518,38 +567,43 @@ macro_rules! declare_module {
                 unsafe { entry::contact_deleted::<$module>(contact) }
             }
             #[no_mangle]
-            pub extern "C" fn multireg_on_challenge_sent(address: *const c_char, nonce: *const c_char) {
+            pub unsafe extern "C" fn multireg_on_challenge_sent(address: *const c_char, nonce: *const c_char) {
                 let _in_flight = $crate::asterisk::entry::InFlight::enter();
-                entry::challenge_sent::<$module>(address, nonce)
+                // SAFETY: the shim passes C strings of the challenge being sent.
+                unsafe { entry::challenge_sent::<$module>(address, nonce) }
             }
             #[no_mangle]
-            pub extern "C" fn multireg_on_auth_event(
+            pub unsafe extern "C" fn multireg_on_auth_event(
                 outcome: c_int,
                 account: *const c_char,
                 address: *const c_char,
                 challenge: *const c_char,
             ) {
                 let _in_flight = $crate::asterisk::entry::InFlight::enter();
-                entry::auth_event::<$module>(outcome, account, address, challenge)
+                // SAFETY: the shim passes C strings of the security event.
+                unsafe { entry::auth_event::<$module>(outcome, account, address, challenge) }
             }
             #[no_mangle]
-            pub extern "C" fn multireg_devstate(extension: *const c_char) -> c_int {
+            pub unsafe extern "C" fn multireg_devstate(extension: *const c_char) -> c_int {
                 let _in_flight = $crate::asterisk::entry::InFlight::enter();
-                entry::busy_lamp_state::<$module>(extension)
+                // SAFETY: include/shim.c passes the device name Asterisk gave the provider.
+                unsafe { entry::busy_lamp_state::<$module>(extension) }
             }
             #[no_mangle]
-            pub extern "C" fn multireg_on_device_state(device: *const c_char) {
+            pub unsafe extern "C" fn multireg_on_device_state(device: *const c_char) {
                 let _in_flight = $crate::asterisk::entry::InFlight::enter();
-                entry::device_state_changed::<$module>(device)
+                // SAFETY: include/shim.c passes the device name of a device state message.
+                unsafe { entry::device_state_changed::<$module>(device) }
             }
             #[no_mangle]
-            pub extern "C" fn multireg_on_queue_member_added(
+            pub unsafe extern "C" fn multireg_on_queue_member_added(
                 queue: *const c_char,
                 interface: *const c_char,
                 state_interface: *const c_char,
             ) {
                 let _in_flight = $crate::asterisk::entry::InFlight::enter();
-                entry::queue_member_added::<$module>(queue, interface, state_interface)
+                // SAFETY: the shim passes C strings of the queue event.
+                unsafe { entry::queue_member_added::<$module>(queue, interface, state_interface) }
             }
         }
     };

@@ -18,9 +18,12 @@ pub unsafe fn dial_read_fixed<M: AsteriskModule>(
     len: usize,
 ) -> c_int {
     guarded("MULTIREG_DIAL read", -1, || {
-        // SAFETY: chan is null or the channel evaluating the function.
-        let channel = unsafe { super::channel::Channel::from_callback(chan) };
-        let result = M::read_dial(channel.as_ref(), &super::text::from_c(data), Some(len.saturating_sub(1)));
+        let scope = super::callback::CallbackScope::new();
+        // SAFETY: chan is null or the channel evaluating the function; it borrows this call's scope.
+        let channel = unsafe { super::channel::Channel::from_callback(chan, &scope) };
+        // SAFETY: data is null or the function's NUL-terminated argument string.
+        let data = unsafe { super::text::from_c(data) };
+        let result = M::read_dial(channel.as_ref(), &data, Some(len.saturating_sub(1)));
         let (value, status) = value_or_warning(result);
         // SAFETY: Asterisk hands us `buf` with `len` writable bytes; the value already fits.
         unsafe { super::text::copy_to_buffer(&value, buf, len) };
@@ -49,9 +52,12 @@ pub unsafe fn dial_read_str<M: AsteriskModule>(
             m if m < 0 => Some(unsafe { bindings::multireg_shim_str_size(*out) }.saturating_sub(1)),
             m => Some(m as usize - 1),
         };
-        // SAFETY: chan is null or the channel evaluating the function.
-        let channel = unsafe { super::channel::Channel::from_callback(chan) };
-        let (value, status) = value_or_warning(M::read_dial(channel.as_ref(), &super::text::from_c(data), limit));
+        let scope = super::callback::CallbackScope::new();
+        // SAFETY: chan is null or the channel evaluating the function; it borrows this call's scope.
+        let channel = unsafe { super::channel::Channel::from_callback(chan, &scope) };
+        // SAFETY: data is null or the function's NUL-terminated argument string.
+        let data = unsafe { super::text::from_c(data) };
+        let (value, status) = value_or_warning(M::read_dial(channel.as_ref(), &data, limit));
         let value = super::text::to_c(&value);
         // SAFETY: `out` is the caller's ast_str; the shim sets it through ast_str_set("%s").
         unsafe { bindings::multireg_shim_str_set(out, maxlen, value.as_ptr()) };

@@ -20,22 +20,28 @@ pub fn event(name: &str, fields: &[(&str, String)]) {
 }
 
 /// One AMI action being served; valid only during the callback.
-pub struct AmiRequest {
+pub struct AmiRequest<'a> {
     session: *mut mansession,
     message: *const message,
+    _callback: std::marker::PhantomData<&'a message>,
 }
 
-impl AmiRequest {
+impl<'a> AmiRequest<'a> {
     /// # Safety
-    /// Both pointers must come from the running AMI action callback.
-    pub unsafe fn from_callback(session: *mut mansession, message: *const message) -> Self {
-        AmiRequest { session, message }
+    /// Both pointers must come from the running AMI action callback, whose `scope` bounds the value.
+    pub unsafe fn from_callback(
+        session: *mut mansession,
+        message: *const message,
+        _scope: &'a super::callback::CallbackScope,
+    ) -> Self {
+        AmiRequest { session, message, _callback: std::marker::PhantomData }
     }
 
     pub fn header(&self, name: &str) -> String {
         let name = to_c(name);
-        // SAFETY: message is valid during the callback; astman_get_header never writes the name.
-        from_c(unsafe { bindings::astman_get_header(self.message, name.as_ptr().cast_mut()) })
+        // SAFETY: message is valid during the callback; astman_get_header never writes the name
+        // and returns a NUL-terminated string of the message (or "").
+        unsafe { from_c(bindings::astman_get_header(self.message, name.as_ptr().cast_mut())) }
     }
 
     pub fn error(&self, text: &str) {

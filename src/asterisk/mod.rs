@@ -4,6 +4,7 @@
 
 pub mod ao2;
 pub mod astdb;
+pub mod callback;
 pub mod channel;
 pub mod cli;
 pub mod config;

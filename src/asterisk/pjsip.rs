@@ -15,7 +15,7 @@ impl<'a> RxRequest<'a> {
     /// # Safety
     /// `rdata` must be null or the request PJSIP passed to the running `on_rx_request`; the
     /// value must not outlive that callback.
-    pub unsafe fn from_callback(rdata: *mut pjsip_rx_data) -> Option<Self> {
+    pub unsafe fn from_callback(rdata: *mut pjsip_rx_data, _scope: &'a super::callback::CallbackScope) -> Option<Self> {
         (!rdata.is_null()).then_some(RxRequest { rdata, _callback: PhantomData })
     }
 
@@ -124,11 +124,11 @@ pub struct TxResponse<'a> {
     _callback: PhantomData<&'a bindings::pjsip_tx_data>,
 }
 
-impl TxResponse<'_> {
+impl<'a> TxResponse<'a> {
     /// # Safety
     /// `tdata` must be null or the response PJSIP passed to the running `on_tx_response`; the
     /// value must not outlive that callback.
-    pub unsafe fn from_callback(tdata: *mut bindings::pjsip_tx_data) -> Option<Self> {
+    pub unsafe fn from_callback(tdata: *mut bindings::pjsip_tx_data, _scope: &'a super::callback::CallbackScope) -> Option<Self> {
         (!tdata.is_null()).then_some(TxResponse { tdata, _callback: PhantomData })
     }
 
@@ -168,8 +168,8 @@ impl Endpoint {
 
     /// The `aors` option.
     pub fn aors(&self) -> String {
-        // SAFETY: `aors` is a string field of the live endpoint.
-        from_c(unsafe { (*self.0.as_ptr()).aors })
+        // SAFETY: `aors` is a NUL-terminated string field of the live endpoint.
+        unsafe { from_c((*self.0.as_ptr()).aors) }
     }
 
     /// Whether `identify_by` includes `auth_username`.

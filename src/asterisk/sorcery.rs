@@ -14,9 +14,14 @@ fn sorcery() -> *mut bindings::ast_sorcery {
 }
 
 /// Name/value pairs of any sorcery object (`ast_sorcery_objectset_create2`).
-pub fn fields_of(object: *const c_void, prefer_list: bool) -> Fields {
+///
+/// # Safety
+/// `object` must be a live sorcery object of res_pjsip's sorcery (a reference held by the caller
+/// for the duration of the call).
+pub unsafe fn fields_of(object: *const c_void, prefer_list: bool) -> Fields {
     let mode = if prefer_list { bindings::AST_HANDLER_PREFER_LIST } else { bindings::AST_HANDLER_ONLY_STRING };
-    // SAFETY: object is a live sorcery object of res_pjsip's sorcery; the list is ours to free.
+    // SAFETY: object as the caller's contract says; the list is ours to free, and its names and
+    // values are NUL-terminated strings alive until ast_variables_destroy.
     unsafe {
         let list = bindings::ast_sorcery_objectset_create2(sorcery(), object, mode);
         let mut fields = Vec::new();
@@ -37,10 +42,12 @@ pub struct SorceryObject {
 
 impl SorceryObject {
     pub fn fields(&self) -> Fields {
-        fields_of(self.handle.as_ptr(), false)
+        // SAFETY: the handle holds a reference to a live sorcery object of res_pjsip's sorcery.
+        unsafe { fields_of(self.handle.as_ptr(), false) }
     }
     pub fn fields_prefer_list(&self) -> Fields {
-        fields_of(self.handle.as_ptr(), true)
+        // SAFETY: as in `fields`.
+        unsafe { fields_of(self.handle.as_ptr(), true) }
     }
 }
 
@@ -126,7 +133,7 @@ pub fn aor_contacts(aor_name: &str) -> Vec<StoredContact> {
 pub fn aor_contact_uris(aor_name: &str) -> Vec<String> {
     let mut uris = Vec::new();
     // SAFETY: the contact is live while we hold it; `uri` is a NUL-terminated string field.
-    for_each_contact(aor_name, |contact| uris.push(from_c(unsafe { (*contact.as_ptr()).uri })));
+    for_each_contact(aor_name, |contact| uris.push(unsafe { from_c((*contact.as_ptr()).uri) }));
     uris
 }
 

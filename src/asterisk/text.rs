@@ -2,11 +2,15 @@
 use std::ffi::{c_char, CStr, CString};
 
 /// Copies a C string (null = empty) into Rust.
-pub fn from_c(ptr: *const c_char) -> String {
+///
+/// # Safety
+/// `ptr` must be null or point at a NUL-terminated string that stays valid and unchanged for
+/// the duration of this call.
+pub unsafe fn from_c(ptr: *const c_char) -> String {
     if ptr.is_null() {
         return String::new();
     }
-    // SAFETY: callers pass NUL-terminated strings that stay valid for this call.
+    // SAFETY: the caller's contract.
     unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
 }
 
@@ -65,10 +69,13 @@ pub fn lossless(bytes: &[u8]) -> String {
 }
 
 /// `lossless` for a C string (null = empty).
-pub fn lossless_c(ptr: *const c_char) -> String {
+///
+/// # Safety
+/// As [`from_c`].
+pub unsafe fn lossless_c(ptr: *const c_char) -> String {
     if ptr.is_null() {
         return String::new();
     }
-    // SAFETY: callers pass NUL-terminated strings that stay valid for this call.
+    // SAFETY: the caller's contract.
     lossless(unsafe { CStr::from_ptr(ptr) }.to_bytes())
 }

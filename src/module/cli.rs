@@ -1,6 +1,5 @@
 //! CLI: multireg show extensions | show extension <ext> | set ringmode | show blocks | clear blocks.
 use std::fmt::Write;
-use std::net::IpAddr;
 
 use super::{ring_mode_store, views};
 use crate::asterisk::cli::CliCommand;
@@ -61,7 +60,7 @@ pub fn candidates(command: CliCommand, position: usize, word: &str) -> Vec<Strin
         (CliCommand::SetRingMode, 4) => RingMode::ALL.iter().map(|m| m.as_str().to_string()).collect(),
         _ => Vec::new(),
     };
-    options.into_iter().filter(|o| o.starts_with(word)).collect()
+    crate::policy::admin_args::completions(options, word)
 }
 
 fn show_extensions(out: &mut String) -> i32 {
@@ -219,15 +218,12 @@ pub fn blocks_text(out: &mut String) -> i32 {
 }
 
 pub fn clear_blocks_text(address: Option<&str>, out: &mut String) -> i32 {
-    // "2001:db8:1:2::/64" as `multireg show blocks` prints an IPv6 source: any address in it.
-    let address = address.map(|a| a.split_once('/').map_or(a, |(a, _)| a).trim());
-    let address = match address.map(str::parse::<IpAddr>) {
-        Some(Err(_)) => {
-            let _ = writeln!(out, "'{}' is not an IP address", address.unwrap_or_default());
+    let address = match crate::policy::admin_args::block_address(address) {
+        Ok(address) => address,
+        Err(reason) => {
+            let _ = writeln!(out, "{reason}");
             return 2;
         }
-        Some(Ok(ip)) => Some(ip),
-        None => None,
     };
     let cleared = super::authblock::clear(address);
     let _ = writeln!(out, "Cleared {cleared} blocked addresses");

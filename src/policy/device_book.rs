@@ -138,7 +138,9 @@ pub struct DeviceBook {
 
 /// `+sip.instance` values compare without quotes and angle brackets, case-insensitively.
 pub fn normalize_instance(value: &str) -> Option<String> {
-    let value = value.trim().trim_matches('"').trim_start_matches('<').trim_end_matches('>').trim();
+    // All quotes, angle brackets and blanks around the value, in any order (fuzz target `names`:
+    // `" <urn:...>"` kept its '<' after one pass, so the same device compared unequal).
+    let value = value.trim_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '<' | '>'));
     (!value.is_empty()).then(|| value.to_ascii_lowercase())
 }
 
@@ -485,6 +487,16 @@ fn unknown_device(uri: &str, now: u64) -> Device {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn instances_compare_whatever_wraps_them() {
+        use super::normalize_instance;
+        let plain = Some("urn:uuid:abc".to_string());
+        for wrapped in ["\"<urn:uuid:ABC>\"", "<urn:uuid:abc>", "\" <urn:uuid:abc>\"", "< \"urn:uuid:abc\" >", "urn:uuid:abc"] {
+            assert_eq!(normalize_instance(wrapped), plain, "{wrapped}");
+        }
+        assert_eq!(normalize_instance("\"<>\""), None);
+    }
+
     use super::*;
     use ClientType::*;
 

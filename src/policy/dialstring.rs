@@ -106,6 +106,11 @@ pub fn sanitize_contact_uri(uri: &str) -> Result<String, String> {
     }
     safe.push_str(hostport);
     safe.push_str(&percent_escape(tail));
+    // Escaping may triple the length (found by fuzz target `dialstring`): the limit holds for
+    // what goes into the dial string.
+    if safe.len() > MAX_CONTACT_URI_LEN {
+        return Err(format!("longer than {MAX_CONTACT_URI_LEN} characters once escaped"));
+    }
     Ok(safe)
 }
 
@@ -173,6 +178,18 @@ impl DialTargets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_length_limit_applies_after_escaping() {
+        let user = "\u{fffd}".repeat(200);
+        let uri = format!("sip:{user}@10.0.0.2");
+        assert!(uri.len() <= MAX_CONTACT_URI_LEN);
+        assert!(sanitize_contact_uri(&uri).unwrap_err().contains("once escaped"));
+        let fits = format!("sip:{}@10.0.0.2", "\u{fffd}".repeat(80));
+        let safe = sanitize_contact_uri(&fits).unwrap();
+        assert!(safe.len() <= MAX_CONTACT_URI_LEN);
+        assert_eq!(sanitize_contact_uri(&safe), Ok(safe.clone()), "a sanitized URI passes unchanged");
+    }
 
     #[test]
     fn fitting_keeps_whole_targets_and_the_remote_destination() {

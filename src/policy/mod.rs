@@ -1,6 +1,7 @@
 //! Pure policy: no FFI, unit-tested without Asterisk.
 #![forbid(unsafe_code)]
 
+pub mod admin_args;
 pub mod aor_lookup;
 pub mod authblock;
 pub mod busy_lamp;

@@ -42,6 +42,9 @@ pub fn secondary_name(primary: &str, suffix: &str) -> Result<String, String> {
             name.len()
         ));
     }
+    // The secondary is an endpoint name like any other (fuzz target `names` found '$', '{' and
+    // bidirectional controls passing the character check above).
+    crate::policy::names::validate_extension_name(&name).map_err(|reason| format!("secondary name '{name}': {reason}"))?;
     Ok(name)
 }
 
@@ -267,6 +270,15 @@ pub fn collision_report(name: &str, existing_types: &[&str]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn secondary_names_are_valid_extension_names() {
+        use super::secondary_name;
+        assert_eq!(secondary_name("101", "r"), Ok("101r".to_string()));
+        for (primary, suffix) in [("evil\u{202e}gpj", "r"), ("101", "${X}"), ("ä", "r"), ("101", "{r}"), ("1|2", "r")] {
+            assert!(secondary_name(primary, suffix).is_err(), "{primary}{suffix}");
+        }
+    }
+
     #[test]
     fn deprecated_stir_shaken_field_is_not_copied() {
         let endpoint = vec![("stir_shaken".to_string(), "off".to_string()), ("context".to_string(), "internal".to_string())];

@@ -169,9 +169,7 @@ impl Asterisk {
 
     fn boot(mut self) -> Asterisk {
         let log = std::fs::File::create(self.dir().join("log/stdout.log")).unwrap();
-        let child = self
-            .runtime
-            .command()
+        let child = super::wrapper::start_command(&self.runtime, &self.inside)
             .args(["-f", "-C", &self.conf_path()])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -184,7 +182,7 @@ impl Asterisk {
     }
 
     fn wait_booted(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + super::wrapper::timeout(Duration::from_secs(30));
         loop {
             if self.try_cli("core waitfullybooted").is_some_and(|o| o.contains("fully booted")) {
                 return;
@@ -231,7 +229,7 @@ impl Asterisk {
     /// `core restart now`: Asterisk re-executes itself in the same process.
     pub fn core_restart(&mut self) {
         let _ = self.try_cli("core restart now");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + super::wrapper::timeout(Duration::from_secs(10));
         // Wait for the old control socket to go away before waiting for the new boot.
         while self.try_cli("core show uptime").is_some() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
@@ -294,7 +292,7 @@ impl Asterisk {
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = self.try_cli("core stop now");
-            let deadline = Instant::now() + Duration::from_secs(5);
+            let deadline = Instant::now() + super::wrapper::timeout(Duration::from_secs(5));
             while Instant::now() < deadline {
                 if child.try_wait().ok().flatten().is_some() {
                     return;
@@ -310,6 +308,13 @@ impl Asterisk {
 impl Drop for Asterisk {
     fn drop(&mut self) {
         self.stop();
+        let reports = super::wrapper::sanitizer_reports(&self.dir().join("log"));
+        for (name, text) in &reports {
+            eprintln!("---- sanitizer report {name} ----\n{text}");
+        }
+        if !reports.is_empty() && !std::thread::panicking() {
+            panic!("sanitizer reports in {}", self.dir().join("log").display());
+        }
         if std::thread::panicking() {
             // The log's last lines usually say why; the folder is kept for the rest.
             let log = self.messages_log();

@@ -10,6 +10,7 @@ pub mod runtime;
 pub mod sip;
 pub mod subscribe;
 pub mod wire;
+pub mod wrapper;
 
 pub use ami::Ami;
 #[allow(unused_imports)]
