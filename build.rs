@@ -136,12 +136,15 @@ fn main() {
     println!("cargo:rerun-if-changed=include/wrapper.h");
     println!("cargo:rerun-if-changed=include/shim.c");
     println!("cargo:rerun-if-changed=include/shim.h");
+    println!("cargo:rerun-if-changed=include/sorcery_types.c");
+    println!("cargo:rerun-if-changed=include/sorcery_types.h");
 
     let mut include_dirs = vec![PathBuf::from("include"), headers.asterisk.clone()];
     include_dirs.extend(headers.pjproject.iter().cloned());
 
     let mut shim = cc::Build::new();
     shim.file("include/shim.c")
+        .file("include/sorcery_types.c")
         .flag("-fPIC")
         .warnings(true)
         .flag_if_supported("-Wno-unused-parameter")

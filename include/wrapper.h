@@ -18,3 +18,4 @@
 #include <asterisk/devicestate.h>
 #include <asterisk/res_pjsip.h>
 #include "shim.h"
+#include "sorcery_types.h"

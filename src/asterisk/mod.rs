@@ -18,4 +18,5 @@ pub mod pjsip;
 pub mod registration;
 pub mod sip_message;
 pub mod sorcery;
+pub mod sorcery_types;
 pub mod text;

@@ -25,6 +25,8 @@ pub enum Kind {
     SecurityEvents,
     /// Stasis: app_queue's QueueMemberAdded.
     QueueEvents,
+    /// Our sorcery type `multireg` was (re)loaded (pjsip.conf changed, res_pjsip reloaded).
+    SorceryTypesObserver,
 }
 
 type RegisterFn = unsafe extern "C" fn() -> c_int;
@@ -41,6 +43,9 @@ impl Kind {
             Kind::ContactObserver => (bindings::multireg_shim_observe_contacts, bindings::multireg_shim_unobserve_contacts),
             Kind::SecurityEvents => (bindings::multireg_shim_subscribe_security, bindings::multireg_shim_unsubscribe_security),
             Kind::QueueEvents => (bindings::multireg_shim_subscribe_queues, bindings::multireg_shim_unsubscribe_queues),
+            Kind::SorceryTypesObserver => {
+                (bindings::multireg_shim_observe_sorcery_types, bindings::multireg_shim_unobserve_sorcery_types)
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod dialplan;
 pub mod events;
 pub mod policies;
+pub mod policy_source;
 pub mod registrar;
 pub mod ring_mode_store;
 pub mod secondaries;
@@ -27,7 +28,8 @@ use crate::asterisk::manager::AmiRequest;
 use crate::asterisk::memory_objects::MemoryWizard;
 use crate::asterisk::pjsip::{RxRequest, TxResponse};
 use crate::asterisk::registration::{Kind, Registration};
-use crate::asterisk::{config, guard, logger};
+use crate::asterisk::sorcery_types::{self, SorceryTypes, POLICY_TYPE};
+use crate::asterisk::{guard, logger};
 use crate::policy::config::{apply_reload, parse_sections};
 
 /// Everything the module registered with Asterisk. Fields drop in declaration order, so the
@@ -42,7 +44,9 @@ struct Registrations {
     _manager_actions: Registration,
     _dialplan: Registration,
     _cli: Registration,
+    _policy_observer: Registration,
     _secondaries: secondaries::Secondaries,
+    _sorcery_types: SorceryTypes,
 }
 
 static REGISTRATIONS: Mutex<Option<Registrations>> = Mutex::new(None);
@@ -59,9 +63,11 @@ impl AsteriskModule for Multireg {
         books::clear();
         stats::reset();
         policies::replace(Default::default());
+        policy_source::reset();
         // Built in load order; a failure drops what was built so far, in reverse.
+        let sorcery_types = SorceryTypes::register()?;
         let secondaries = secondaries::Secondaries::start(MemoryWizard::map()?);
-        if let Err(reason) = reload() {
+        if let Err(reason) = apply_policies(true) {
             tracing::error!("multireg: {reason}; starting without type=multireg policies");
         }
         let cli = Registration::new(Kind::CliCommands)?;
@@ -72,9 +78,11 @@ impl AsteriskModule for Multireg {
         let security_events = Registration::new(Kind::SecurityEvents)?;
         let queue_events = Registration::new(Kind::QueueEvents)?;
         events::remember_current_members();
+        let policy_observer = Registration::new(Kind::SorceryTypesObserver)?;
         let reload_observer = Registration::new(Kind::PjsipReloadObserver)?;
         let registrations = Registrations {
             _reload_observer: reload_observer,
+            _policy_observer: policy_observer,
             _queue_events: queue_events,
             _security_events: security_events,
             _contact_observer: contact_observer,
@@ -83,6 +91,7 @@ impl AsteriskModule for Multireg {
             _dialplan: dialplan,
             _cli: cli,
             _secondaries: secondaries,
+            _sorcery_types: sorcery_types,
         };
         *REGISTRATIONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(registrations);
         Ok(())
@@ -147,11 +156,11 @@ impl AsteriskModule for Multireg {
         dialplan::write_function(function, channel, data, value)
     }
 
-    /// Endpoints re-read our configuration; auths and AORs re-derive the secondaries (whatever
-    /// order the types load in, the last one wins).
+    /// Our `multireg` type re-reads the policies (when they changed); endpoints, auths and AORs
+    /// re-derive the secondaries (whatever order the types load in, the last one wins).
     fn pjsip_loaded(object_type: &str) {
-        if object_type == "endpoint" {
-            if let Err(reason) = reload() {
+        if object_type == POLICY_TYPE {
+            if let Err(reason) = apply_policies(false) {
                 tracing::error!("multireg configuration not reloaded, previous settings stay in force: {reason}");
             }
         } else {
@@ -182,10 +191,20 @@ impl AsteriskModule for Multireg {
     }
 }
 
-/// Re-reads the type=multireg sections of pjsip.conf. A section with an error is reported with
-/// its name and reason, and keeps its last good settings.
+/// Re-reads the `multireg` objects (pjsip.conf sections or realtime rows) and applies them.
 pub fn reload() -> Result<(), String> {
-    let sections = config::load_sections("pjsip.conf", "multireg")?;
+    sorcery_types::reload(POLICY_TYPE);
+    apply_policies(true)
+}
+
+/// Applies the `multireg` objects: a section with an error is reported with its name and reason,
+/// and keeps its last good settings. Unless `always`, objects equal to the last applied ones
+/// are left alone (nothing to re-derive, no errors logged twice).
+fn apply_policies(always: bool) -> Result<(), String> {
+    let Some(sections) = policy_source::read(policies::current().len()) else { return Ok(()) };
+    if !policy_source::changed(&sections) && !always {
+        return Ok(());
+    }
     let (parsed, errors) = parse_sections(&sections);
     for error in &errors {
         tracing::error!("{error}; this section is ignored (its last good settings, if any, stay in force)");
