@@ -4,6 +4,7 @@
 
 pub mod ami;
 pub mod asterisk;
+pub mod postgres;
 pub mod raw;
 pub mod runtime;
 pub mod sip;
