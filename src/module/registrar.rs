@@ -85,7 +85,11 @@ fn decide(
     let now = now_unix();
     let limits = config.limits_for(side);
     let book = books::book(aor, &config.endpoint);
-    let first_try = {
+    // With contacts in a store other nodes write too, the book is confirmed against the store
+    // at every REGISTER (other nodes' devices never reach this node's book otherwise).
+    let first_try = if super::cluster::location_shared() {
+        None
+    } else {
         let mut book = books::lock_book(&book);
         book.is_known().then(|| book.decide(&register, &limits, now, false, &same_contact_uri))
     };
