@@ -143,7 +143,12 @@ fn who_rings(caller: Agent, number: &str, devices: &[&Agent]) -> (Agent, Vec<boo
                 scope.spawn(move || {
                     let invite = device.wait_invite(Duration::from_secs(3));
                     if let Some(invite) = &invite {
-                        eprintln!("DEBUG invite: {} {:?} {:?}", invite.invite.request_uri(), invite.invite.call_id(), invite.invite.header("Via"));
+                        eprintln!(
+                            "DEBUG invite: {} {:?} {:?}",
+                            invite.invite.request_uri(),
+                            invite.invite.call_id(),
+                            invite.invite.header("Via")
+                        );
                         device.reject(invite, 486, "Busy Here");
                     }
                     invite.is_some()

@@ -83,7 +83,11 @@ pub fn get(object_type: &str, id: &str) -> Option<Fields> {
     let (name, id) = (to_c(object_type), to_c(id));
     // SAFETY: a retrieve result carries one reference we own (released by Ao2).
     let object = unsafe {
-        Ao2::<c_void>::from_owned(bindings::ast_sorcery_retrieve_by_id(bindings::ast_sip_get_sorcery(), name.as_ptr(), id.as_ptr()))
+        Ao2::<c_void>::from_owned(bindings::ast_sorcery_retrieve_by_id(
+            bindings::ast_sip_get_sorcery(),
+            name.as_ptr(),
+            id.as_ptr(),
+        ))
     }?;
     Some(object_fields(object.as_ptr()).1)
 }

@@ -15,7 +15,11 @@ pub fn refresh() {
     if location != LOCATION_SHARED.swap(location, Ordering::Relaxed) || ring_modes != RING_MODES_SHARED.load(Ordering::Relaxed) {
         tracing::info!(
             "multireg: contacts are {}; ring modes are {}",
-            if location { "in a shared store: every REGISTER under a policy counts the devices of every node" } else { "local to this node" },
+            if location {
+                "in a shared store: every REGISTER under a policy counts the devices of every node"
+            } else {
+                "local to this node"
+            },
             if ring_modes { "in a shared store: read at every call" } else { "local to this node" }
         );
     }

@@ -46,7 +46,10 @@ mod tests {
         let sql = include_str!("../../contrib/realtime/postgresql/multireg.sql");
         let migration = include_str!("../../contrib/ast-db-manage/config/versions/7a2c3e9d41b0_res_pjsip_multireg.py");
         for (name, _, _) in OPTION_DOCS.iter().filter(|(name, _, _)| *name != "type") {
-            assert!(sql.contains(&format!("    {name} TEXT,")) || sql.contains(&format!("    {name} TEXT\n")), "multireg.sql lacks {name}");
+            assert!(
+                sql.contains(&format!("    {name} TEXT,")) || sql.contains(&format!("    {name} TEXT\n")),
+                "multireg.sql lacks {name}"
+            );
             assert!(migration.contains(&format!("sa.Column('{name}', sa.Text)")), "the Alembic migration lacks {name}");
         }
     }

@@ -66,7 +66,9 @@ pub fn migrate_astdb_modes() {
         }
         let kept = stored(&extension).is_some() || sorcery_types::put(RING_MODE_TYPE, &extension, &[(FIELD, encode(mode))]);
         if kept && astdb::delete(ASTDB_FAMILY, &extension) {
-            tracing::info!("multireg: ring mode {mode} of {extension} moved from the astdb family {ASTDB_FAMILY} to {RING_MODE_TYPE}");
+            tracing::info!(
+                "multireg: ring mode {mode} of {extension} moved from the astdb family {ASTDB_FAMILY} to {RING_MODE_TYPE}"
+            );
         }
     }
 }

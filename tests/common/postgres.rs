@@ -37,7 +37,10 @@ fn server_binaries() -> PathBuf {
         return bin;
     }
     let status = Command::new("bash").arg(project_dir().join("scripts/postgres-deps.sh")).status();
-    assert!(status.is_ok_and(|s| s.success()), "PostgreSQL is needed for this test and scripts/postgres-deps.sh could not install it");
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "PostgreSQL is needed for this test and scripts/postgres-deps.sh could not install it"
+    );
     find().expect("PostgreSQL installed, but no /usr/lib/postgresql/*/bin/initdb")
 }
 
@@ -94,7 +97,12 @@ impl Postgres {
             server.dir.display()
         );
         let mut start = as_postgres(&server.bin.join("pg_ctl"));
-        start.arg("-D").arg(&data).args(["-o", &options, "-l"]).arg(server.dir.join("server.log")).args(["-w", "-t", "30", "start"]);
+        start
+            .arg("-D")
+            .arg(&data)
+            .args(["-o", &options, "-l"])
+            .arg(server.dir.join("server.log"))
+            .args(["-w", "-t", "30", "start"]);
         let started = start.output().expect("pg_ctl start");
         assert!(
             started.status.success(),
@@ -117,7 +125,20 @@ impl Postgres {
 
     fn psql(&self) -> Command {
         let mut command = Command::new("psql");
-        command.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", &self.ip, "-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres"]);
+        command.args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            &self.ip,
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+        ]);
         command
     }
 
