@@ -195,3 +195,31 @@ fn a_ring_mode_set_on_one_node_decides_who_rings_on_the_other() {
     assert!(targets.starts_with("PJSIP/101r/") && !targets.contains("PJSIP/101/"), "remote only, on node A: {targets}");
     assert!(detail(&a).contains("Ring mode:        remote"), "{}", detail(&a));
 }
+
+#[test]
+fn phones_registering_at_the_same_instant_through_both_nodes_never_exceed_the_limit() {
+    let (postgres, a, b) = cluster("INSERT INTO ps_multireg (id, max_ip_phones) VALUES ('101', '1')");
+    for round in 0..6 {
+        let (mut via_a, mut via_b) = (phone(&a, 10 + round), phone(&b, 20 + round));
+        let barrier = std::sync::Barrier::new(2);
+        let (status_a, status_b) = std::thread::scope(|scope| {
+            let first = scope.spawn(|| {
+                barrier.wait();
+                via_a.register()
+            });
+            let second = scope.spawn(|| {
+                barrier.wait();
+                via_b.register()
+            });
+            (first.join().unwrap(), second.join().unwrap())
+        });
+        let mut statuses = [status_a, status_b];
+        statuses.sort();
+        assert_eq!(statuses, [200, 403], "round {round}: one admitted, one refused");
+        assert_eq!(postgres.sql("SELECT count(*) FROM ps_contacts WHERE endpoint = '101'"), "1", "round {round}");
+        let winner = if status_a == 200 { &mut via_a } else { &mut via_b };
+        assert_eq!(winner.unregister(), 200);
+    }
+    let log = a.messages_log_with("advisory locks");
+    assert!(log.contains("serialised across nodes with PostgreSQL advisory locks"), "{log}");
+}

@@ -11,6 +11,7 @@ pub mod dialplan;
 pub mod entry;
 pub mod functions;
 pub mod guard;
+pub mod libpq;
 pub mod logger;
 pub mod manager;
 pub mod memory_objects;

@@ -8,6 +8,7 @@ pub mod books;
 pub mod call_limit;
 pub mod cli;
 pub mod cluster;
+pub mod cluster_lock;
 pub mod dialplan;
 pub mod events;
 pub mod policies;
@@ -68,6 +69,8 @@ impl AsteriskModule for Multireg {
         // Built in load order; a failure drops what was built so far, in reverse.
         let sorcery_types = SorceryTypes::register()?;
         cluster::refresh();
+        cluster_lock::reset();
+        cluster_lock::configure();
         ring_mode_store::migrate_astdb_modes();
         let secondaries = secondaries::Secondaries::start(MemoryWizard::map()?);
         if let Err(reason) = apply_policies(true) {
@@ -198,6 +201,7 @@ impl AsteriskModule for Multireg {
 pub fn reload() -> Result<(), String> {
     sorcery_types::reload(POLICY_TYPE);
     cluster::refresh();
+    cluster_lock::configure();
     apply_policies(true)
 }
 

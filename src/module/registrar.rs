@@ -93,10 +93,18 @@ fn decide(
         let mut book = books::lock_book(&book);
         book.is_known().then(|| book.decide(&register, &limits, now, false, &same_contact_uri))
     };
+    // Across nodes, the AOR's lock is held from the store read until the registrar answered.
+    let locked = first_try.is_none() && super::cluster::location_shared() && super::cluster_lock::acquire(aor);
     let verdict = match first_try {
         Some(Verdict::Confirm) | None => confirmed_decision(&book, aor, config, &register, &limits, now),
         Some(verdict) => verdict,
     };
+    if locked {
+        match verdict {
+            Verdict::Admit { .. } => super::cluster_lock::hold_until_answer(register.key.clone(), aor),
+            _ => super::cluster_lock::release(aor),
+        }
+    }
     match verdict {
         Verdict::Admit { removals } => {
             books::expect_answer(register.key.clone(), aor, now);
@@ -267,6 +275,9 @@ fn remove_device(endpoint: &str, aor: &str, device: &Device, cause: &RemovalCaus
 pub fn on_response(response: &pjsip::TxResponse<'_>) {
     let Some(answer) = response.register_answer() else { return };
     let key = RequestKey { call_id: answer.call_id, cseq: answer.cseq };
+    if super::cluster::location_shared() {
+        super::cluster_lock::answered(&key);
+    }
     let Some(aor) = books::answered(&key) else { return };
     let Some(book) = books::existing(&aor) else { return };
     let success = (200..300).contains(&answer.status);

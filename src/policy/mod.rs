@@ -6,6 +6,7 @@ pub mod authblock;
 pub mod call_plan;
 pub mod calls;
 pub mod classify;
+pub mod cluster_lock;
 pub mod config;
 pub mod device_book;
 pub mod dialstring;
