@@ -222,4 +222,26 @@ fn phones_registering_at_the_same_instant_through_both_nodes_never_exceed_the_li
     }
     let log = a.messages_log_with("advisory locks");
     assert!(log.contains("serialised across nodes with PostgreSQL advisory locks"), "{log}");
+
+    // While another node holds the AOR's lock (here a psql session, for 1.5 s), a REGISTER waits for it.
+    let key = fnv1a64("multireg:101");
+    std::thread::scope(|scope| {
+        scope.spawn(|| postgres.sql(&format!("SELECT pg_advisory_lock({key}); SELECT pg_sleep(1.5);")));
+        std::thread::sleep(Duration::from_millis(300));
+        let mut late = phone(&a, 99);
+        let started = std::time::Instant::now();
+        assert_eq!(late.register(), 200);
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(800), "the REGISTER waited for the other node's lock: {waited:?}");
+    });
+}
+
+/// The module's advisory lock key (FNV-1a 64 of "multireg:" + AOR), as PostgreSQL's bigint.
+fn fnv1a64(text: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash as i64
 }
