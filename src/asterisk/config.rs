@@ -13,7 +13,7 @@ pub fn category(file: &str, name: &str) -> Option<Vec<(String, String)>> {
     // SAFETY: ast_config_load2 copies its arguments; the result is destroyed below.
     let config = unsafe { bindings::ast_config_load2(file_c.as_ptr(), who.as_ptr(), flags) };
     // CONFIG_STATUS_FILEMISSING is NULL, FILEUNCHANGED is -1 and FILEINVALID is -2.
-    if matches!(config as isize, 0 | -1 | -2) {
+    if (-2..=0).contains(&(config as isize)) {
         return None;
     }
     let mut options = Vec::new();

@@ -42,7 +42,9 @@ pub fn configure() {
     match (info, guard.as_ref()) {
         (Some(info), Some(current)) if current.conninfo == info => {}
         (Some(info), _) => {
-            tracing::info!("multireg: admissions to one AOR are serialised across nodes with PostgreSQL advisory locks (res_pgsql.conf)");
+            tracing::info!(
+                "multireg: admissions to one AOR are serialised across nodes with PostgreSQL advisory locks (res_pgsql.conf)"
+            );
             *guard = Some(Locker {
                 conninfo: info,
                 connection: None,
@@ -120,7 +122,10 @@ pub fn acquire(aor: &str) -> bool {
             }
         }
         if started.elapsed() >= WAIT {
-            tracing::warn!("multireg: AOR {aor} stayed locked by another node for {} s; deciding without the lock", WAIT.as_secs());
+            tracing::warn!(
+                "multireg: AOR {aor} stayed locked by another node for {} s; deciding without the lock",
+                WAIT.as_secs()
+            );
             return false;
         }
         std::thread::sleep(Duration::from_millis(5));

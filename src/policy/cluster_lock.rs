@@ -108,7 +108,14 @@ mod tests {
 
     #[test]
     fn connection_string_from_res_pgsql_conf() {
-        let info = conninfo(&pairs(&[("dbhost", "127.0.0.5"), ("dbport", "5433"), ("dbname", "asterisk"), ("dbuser", "ast"), ("dbpass", "it's")])).unwrap();
+        let info = conninfo(&pairs(&[
+            ("dbhost", "127.0.0.5"),
+            ("dbport", "5433"),
+            ("dbname", "asterisk"),
+            ("dbuser", "ast"),
+            ("dbpass", "it's"),
+        ]))
+        .unwrap();
         assert_eq!(
             info,
             "host='127.0.0.5' port='5433' dbname='asterisk' user='ast' password='it\\'s' connect_timeout='2' application_name='res_pjsip_multireg'"
