@@ -8,7 +8,7 @@ ROOT := $(MULTIREG_CACHE)/root
 INSTANCE := run
 C ?= core show version
 
-.PHONY: all deps asterisk build docs run stop cli console test unit integration bench bench-scale soak install clean \
+.PHONY: all deps asterisk postgres build docs run stop cli console test unit integration bench bench-scale soak install clean \
 	asterisk-source test-source deb fuzz asan
 
 all: build
@@ -58,7 +58,11 @@ unit:
 	cargo test --lib
 
 # Unit tests, then integration tests against real Asterisk instances (one per test, in parallel).
-test: build docs
+# PostgreSQL for the cluster tests (tests/cluster.rs), from the host's apt sources.
+postgres:
+	@bash scripts/postgres-deps.sh
+
+test: build docs postgres
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run --release --no-fail-fast; \
 	else \

@@ -139,6 +139,8 @@ fn main() {
     println!("cargo:rerun-if-changed=include/secondary_store.c");
     println!("cargo:rerun-if-changed=include/dialfx.c");
     println!("cargo:rerun-if-changed=include/dialfx.h");
+    println!("cargo:rerun-if-changed=include/sorcery_types.c");
+    println!("cargo:rerun-if-changed=include/sorcery_types.h");
 
     let mut include_dirs = vec![PathBuf::from("include"), headers.asterisk.clone()];
     include_dirs.extend(headers.pjproject.iter().cloned());
@@ -147,6 +149,7 @@ fn main() {
     shim.file("include/shim.c")
         .file("include/secondary_store.c")
         .file("include/dialfx.c")
+        .file("include/sorcery_types.c")
         .flag("-fPIC")
         .warnings(true)
         .flag_if_supported("-Wno-unused-parameter")

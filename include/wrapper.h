@@ -19,3 +19,4 @@
 #include <asterisk/res_pjsip.h>
 #include "shim.h"
 #include "dialfx.h"
+#include "sorcery_types.h"

@@ -2,6 +2,7 @@
 use super::text::{from_c, to_c};
 use crate::bindings;
 
+#[allow(dead_code)]
 pub fn get(family: &str, key: &str) -> Option<String> {
     let (family, key) = (to_c(family), to_c(key));
     let mut buffer = vec![0 as std::ffi::c_char; 256];
@@ -12,6 +13,7 @@ pub fn get(family: &str, key: &str) -> Option<String> {
     (result == 0).then(|| unsafe { from_c(buffer.as_ptr()) })
 }
 
+#[allow(dead_code)]
 pub fn put(family: &str, key: &str, value: &str) -> bool {
     let (family, key, value) = (to_c(family), to_c(key), to_c(value));
     // SAFETY: all three are valid C strings for the call.

@@ -1,49 +1,30 @@
-//! Reads sections of one type from an Asterisk configuration file (templates resolved by Asterisk).
-use super::text::{from_c, to_c};
-use crate::bindings;
+//! A configuration section as name/value pairs (templates resolved by Asterisk).
 
+/// A section's name and its options in order.
 pub type Section = (String, Vec<(String, String)>);
 
-/// All non-template sections of `file` whose `type` is `type_name`, with their options in order.
-pub fn load_sections(file: &str, type_name: &str) -> Result<Vec<Section>, String> {
-    let file_c = to_c(file);
-    let who = to_c("res_pjsip_multireg");
-    let filter = to_c(&format!("type={type_name}"));
+/// The options of one category of a configuration file (e.g. res_pgsql.conf [general]); None
+/// when the file or the category is missing.
+pub fn category(file: &str, name: &str) -> Option<Vec<(String, String)>> {
+    use super::text::{from_c, to_c};
+    use crate::bindings;
+    let (file_c, who, name_c) = (to_c(file), to_c("res_pjsip_multireg"), to_c(name));
     let flags = bindings::ast_flags { flags: 0 };
-    // SAFETY: ast_config_load2 copies its arguments; the result is ours to destroy below.
+    // SAFETY: ast_config_load2 copies its arguments; the result is destroyed below.
     let config = unsafe { bindings::ast_config_load2(file_c.as_ptr(), who.as_ptr(), flags) };
     // CONFIG_STATUS_FILEMISSING is NULL, FILEUNCHANGED is -1 and FILEINVALID is -2.
-    let status = config as isize;
-    if status == 0 {
-        return Err(format!("{file} not found"));
+    if (-2..=0).contains(&(config as isize)) {
+        return None;
     }
-    if status == -1 || status == -2 {
-        return Err(format!("{file} could not be parsed"));
-    }
-    let mut sections = Vec::new();
-    let mut category: *mut bindings::ast_category = std::ptr::null_mut();
-    loop {
-        // SAFETY: config is a valid loaded configuration; category is null or one it returned.
-        category = unsafe { bindings::ast_category_browse_filtered(config, std::ptr::null(), category, filter.as_ptr()) };
-        if category.is_null() {
-            break;
+    let mut options = Vec::new();
+    // SAFETY: config is a valid loaded configuration; the variables belong to it until destroyed.
+    unsafe {
+        let mut variable = bindings::ast_variable_browse(config, name_c.as_ptr());
+        while !variable.is_null() {
+            options.push((from_c((*variable).name), from_c((*variable).value)));
+            variable = (*variable).next;
         }
-        // SAFETY: category belongs to config, which is alive until ast_config_destroy below.
-        unsafe {
-            if bindings::ast_category_is_template(category) != 0 {
-                continue;
-            }
-            let name = from_c(bindings::ast_category_get_name(category));
-            let mut options = Vec::new();
-            let mut variable = bindings::ast_category_first(category);
-            while !variable.is_null() {
-                options.push((from_c((*variable).name), from_c((*variable).value)));
-                variable = (*variable).next;
-            }
-            sections.push((name, options));
-        }
+        bindings::ast_config_destroy(config);
     }
-    // SAFETY: config came from ast_config_load2 and is not used after this.
-    unsafe { bindings::ast_config_destroy(config) };
-    Ok(sections)
+    (!options.is_empty()).then_some(options)
 }

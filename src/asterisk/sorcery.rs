@@ -88,6 +88,7 @@ unsafe fn contact_fields(contact: *const bindings::ast_sip_contact) -> Fields {
             ("via_port".into(), c.via_port.to_string()),
             ("expiration_time".into(), c.expiration_time.tv_sec.to_string()),
             ("endpoint".into(), from_c(c.endpoint_name)),
+            ("reg_server".into(), from_c(c.reg_server)),
         ]
     }
 }

@@ -99,6 +99,7 @@ fn show_extension(request: &AmiRequest) {
                 ("Transport", device.transport.clone()),
                 ("ExpiresIn", device.expires_in.to_string()),
                 ("Classification", device.reason.clone()),
+                ("RegServer", device.reg_server.clone()),
             ]
         })
         .collect();

@@ -146,6 +146,9 @@ fn show_extension(extension: &str, out: &mut String) -> i32 {
         let _ = writeln!(out, "     User-Agent: {}", device.user_agent);
         let _ = writeln!(out, "     Contact:    {}", device.contact);
         let _ = writeln!(out, "     Source:     {} {}", device.source, device.transport);
+        if !device.reg_server.is_empty() {
+            let _ = writeln!(out, "     Node:       {}", device.reg_server);
+        }
         let _ = writeln!(out, "     Expires in: {} s", device.expires_in);
         let _ = writeln!(out, "     Why:        {}", device.reason);
     }

@@ -10,12 +10,15 @@ pub mod call_limit;
 pub mod cli;
 pub mod dial_features;
 pub mod device_events;
+pub mod cluster;
+pub mod cluster_lock;
 pub mod dialplan;
 pub mod events;
 pub mod logout;
 pub mod policies;
 pub mod push_bindings;
 pub mod push_wake;
+pub mod policy_source;
 pub mod registrar;
 pub mod ring_mode_store;
 pub mod secondaries;
@@ -34,7 +37,8 @@ use crate::asterisk::manager::AmiRequest;
 use crate::asterisk::memory_objects::MemoryWizard;
 use crate::asterisk::pjsip::{RxRequest, TxResponse};
 use crate::asterisk::registration::{Kind, Registration};
-use crate::asterisk::{config, guard, logger};
+use crate::asterisk::sorcery_types::{self, SorceryTypes, POLICY_TYPE};
+use crate::asterisk::{guard, logger};
 use crate::policy::config::{apply_reload, parse_sections};
 
 /// Everything the module registered with Asterisk. Fields drop in declaration order, so the
@@ -53,6 +57,7 @@ struct Registrations {
     _dialplan: Registration,
     _cli: Registration,
     _secondaries: secondaries::Secondaries,
+    _sorcery_types: SorceryTypes,
 }
 
 static REGISTRATIONS: Mutex<Option<Registrations>> = Mutex::new(None);
@@ -72,9 +77,15 @@ impl AsteriskModule for Multireg {
         policies::replace(Default::default());
         push_wake::clear();
         push_bindings::load();
+        policy_source::reset();
         // Built in load order; a failure drops what was built so far, in reverse.
+        let sorcery_types = SorceryTypes::register()?;
+        cluster::refresh();
+        cluster_lock::reset();
+        cluster_lock::configure();
+        ring_mode_store::migrate_astdb_modes();
         let secondaries = secondaries::Secondaries::start(MemoryWizard::map()?);
-        if let Err(reason) = reload() {
+        if let Err(reason) = apply_policies(true) {
             tracing::error!("multireg: {reason}; starting without type=multireg policies");
         }
         let cli = Registration::new(Kind::CliCommands)?;
@@ -102,6 +113,7 @@ impl AsteriskModule for Multireg {
             _dialplan: dialplan,
             _cli: cli,
             _secondaries: secondaries,
+            _sorcery_types: sorcery_types,
         };
         *REGISTRATIONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(registrations);
         Ok(())
@@ -167,10 +179,11 @@ impl AsteriskModule for Multireg {
         dialplan::write_function(function, channel, data, value)
     }
 
-    /// After res_pjsip (re)loaded all its object types: re-read our configuration and re-derive
-    /// the secondaries once.
+    /// After res_pjsip (re)loaded all its object types, our `multireg` type included: re-read
+    /// the policies and re-derive the secondaries once.
     fn pjsip_loaded(_when: &str) {
-        if let Err(reason) = reload() {
+        cluster::refresh();
+        if let Err(reason) = apply_policies(true) {
             tracing::error!("multireg configuration not reloaded, previous settings stay in force: {reason}");
         }
     }
@@ -208,10 +221,22 @@ impl AsteriskModule for Multireg {
     }
 }
 
-/// Re-reads the type=multireg sections of pjsip.conf. A section with an error is reported with
-/// its name and reason, and keeps its last good settings.
+/// Re-reads the `multireg` objects (pjsip.conf sections or realtime rows) and applies them.
 pub fn reload() -> Result<(), String> {
-    let sections = config::load_sections("pjsip.conf", "multireg")?;
+    sorcery_types::reload(POLICY_TYPE);
+    cluster::refresh();
+    cluster_lock::configure();
+    apply_policies(true)
+}
+
+/// Applies the `multireg` objects: a section with an error is reported with its name and reason,
+/// and keeps its last good settings. Unless `always`, objects equal to the last applied ones
+/// are left alone (nothing to re-derive, no errors logged twice).
+fn apply_policies(always: bool) -> Result<(), String> {
+    let Some(sections) = policy_source::read(policies::current().len()) else { return Ok(()) };
+    if !policy_source::changed(&sections) && !always {
+        return Ok(());
+    }
     let (parsed, errors) = parse_sections(&sections);
     for error in &errors {
         tracing::error!("{error}; this section is ignored (its last good settings, if any, stay in force)");

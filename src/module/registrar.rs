@@ -96,14 +96,26 @@ fn decide(
     let now = now_unix();
     let limits = config.limits_for(side);
     let book = books::book(aor, &config.endpoint);
-    let first_try = {
+    // With contacts in a store other nodes write too, the book is confirmed against the store
+    // at every REGISTER (other nodes' devices never reach this node's book otherwise).
+    let first_try = if super::cluster::location_shared() {
+        None
+    } else {
         let mut book = books::lock_book(&book);
         book.is_known().then(|| book.decide(&register, &limits, now, false, &same_contact_uri))
     };
+    // Across nodes, the AOR's lock is held from the store read until the registrar answered.
+    let locked = first_try.is_none() && super::cluster::location_shared() && super::cluster_lock::acquire(aor);
     let verdict = match first_try {
         Some(Verdict::Confirm) | None => confirmed_decision(&book, aor, config, &register, &limits, now),
         Some(verdict) => verdict,
     };
+    if locked {
+        match verdict {
+            Verdict::Admit { .. } => super::cluster_lock::hold_until_answer(register.key.clone(), aor),
+            _ => super::cluster_lock::release(aor),
+        }
+    }
     match verdict {
         Verdict::Admit { removals } => {
             books::expect_answer(register.key.clone(), aor, now);
@@ -224,6 +236,10 @@ pub fn dial_contact_uris(aor: &str, config: &MultiregConfig) -> Vec<String> {
         let book = books::lock_book(&book);
         (book.is_known(), book.is_known_empty(now), book.generation())
     };
+    // Devices registered through other nodes never reach this node's books.
+    if super::cluster::location_shared() {
+        return sorcery::aor_contact_uris(aor);
+    }
     if known_empty && !sorcery::aor_has_permanent_contacts(aor) {
         return Vec::new();
     }
@@ -309,6 +325,9 @@ fn remove_device(endpoint: &str, aor: &str, device: &Device, cause: &RemovalCaus
 pub fn on_response(response: &pjsip::TxResponse<'_>) {
     let Some(answer) = response.register_answer() else { return };
     let key = RequestKey { call_id: answer.call_id, cseq: answer.cseq };
+    if super::cluster::location_shared() {
+        super::cluster_lock::answered(&key);
+    }
     let Some(aor) = books::answered(&key) else { return };
     let Some((book, extension)) = books::existing_with_owner(&aor) else { return };
     let success = (200..300).contains(&answer.status);

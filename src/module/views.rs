@@ -17,6 +17,8 @@ pub struct DeviceView {
     pub transport: String,
     pub expires_in: i64,
     pub reason: String,
+    /// The node (Asterisk `systemname`) the device registered through, as the contact records it.
+    pub reg_server: String,
 }
 
 pub struct ExtensionView {
@@ -76,6 +78,7 @@ fn device_views(endpoint: &str, config: &MultiregConfig) -> Vec<DeviceView> {
                 transport: escape_controls(&device.transport),
                 expires_in: fresh.expires_at as i64 - now,
                 reason: escape_controls(&device.reason),
+                reg_server: escape_controls(stored.field("reg_server")),
             });
         }
     }

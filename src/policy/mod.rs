@@ -8,6 +8,7 @@ pub mod busy_lamp;
 pub mod call_plan;
 pub mod calls;
 pub mod classify;
+pub mod cluster_lock;
 pub mod config;
 pub mod device_book;
 pub mod dial_features;

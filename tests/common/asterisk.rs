@@ -23,6 +23,10 @@ pub struct Config {
     pub sample_policy: bool,
     /// Start stock Asterisk: modules.conf gets `noload => res_pjsip_multireg.so` (benchmarks).
     pub without_module: bool,
+    /// Appended to modules.conf (e.g. `preload => res_config_pgsql.so`).
+    pub modules_extra: String,
+    /// asterisk.conf `systemname` (stored as a contact's reg_server); default multireg-test.
+    pub systemname: Option<String>,
 }
 
 pub struct Asterisk {
@@ -131,13 +135,17 @@ impl Asterisk {
         for (name, content) in &config.files {
             std::fs::write(dir.join("etc").join(name), content).unwrap();
         }
-        if config.without_module {
+        if config.without_module || !config.modules_extra.is_empty() {
             let modules = dir.join("etc/modules.conf");
             let mut text = std::fs::read_to_string(&modules).unwrap();
-            text.push_str("\nnoload => res_pjsip_multireg.so\n");
+            text.push('\n');
+            text.push_str(&config.modules_extra);
+            if config.without_module {
+                text.push_str("\nnoload => res_pjsip_multireg.so\n");
+            }
             std::fs::write(&modules, text).unwrap();
         }
-        self.write_asterisk_conf();
+        self.write_asterisk_conf(config.systemname.as_deref().unwrap_or("multireg-test"));
         let stock = &self.runtime.modules;
         let ours = "res_pjsip_multireg.so";
         // The module under test, unless it is the one installed among the stock modules (a
@@ -155,14 +163,14 @@ impl Asterisk {
         }
     }
 
-    fn write_asterisk_conf(&self) {
+    fn write_asterisk_conf(&self, systemname: &str) {
         let i = &self.inside;
         let (data, sbin) = (&self.runtime.datadir, self.runtime.sbindir());
         let text = format!(
             "[directories]\nastetcdir => {i}/etc\nastmoddir => {i}/modules\nastvarlibdir => {i}/lib\nastdbdir => {i}/lib\n\
              astkeydir => {i}/lib\nastdatadir => {data}\nastagidir => {data}/agi-bin\n\
              astspooldir => {i}/spool\nastrundir => {i}/run\nastlogdir => {i}/log\nastcachedir => {i}/cache\n\
-             astsbindir => {sbin}\n\n[options]\nsystemname = multireg-test\n"
+             astsbindir => {sbin}\n\n[options]\nsystemname = {systemname}\n"
         );
         std::fs::write(self.dir().join("etc/asterisk.conf"), text).unwrap();
     }

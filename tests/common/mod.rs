@@ -5,6 +5,7 @@
 pub mod ami;
 pub mod asterisk;
 pub mod media;
+pub mod postgres;
 pub mod raw;
 pub mod runtime;
 pub mod sip;
