@@ -320,3 +320,28 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Staggered ring applies to a push device as to any mobile app: its push is sent when the
+/// mobile's turn comes (ring_delay_mobile), while the desk phone rings at once.
+#[test]
+fn a_push_device_waits_for_the_mobile_ring_delay() {
+    let gateway = Gateway::start();
+    let policy = format!("{}ring_delay_mobile = 2\n", policy(&gateway.url, 4));
+    let asterisk = Asterisk::start_with(Config { pjsip_extra: policy, ..Config::default() });
+    let desk = desk(&asterisk);
+    let mut mobile = mobile(&asterisk, "fcm");
+    register_mobile(&mut mobile, 2);
+    wait_lapsed(&asterisk);
+
+    let caller = call_from_102(&asterisk);
+    let invite = desk.wait_invite(Duration::from_secs(5)).expect("the desk phone rings at once");
+    let rang = std::time::Instant::now();
+    assert!(gateway.wait_body(Duration::from_millis(1500)).is_none(), "no push before the mobile's turn");
+    let (_, body) = gateway.wait_body(Duration::from_secs(5)).expect("the push is sent when the mobile's turn comes");
+    let waited = rang.elapsed();
+    assert!(waited >= Duration::from_millis(1500) && waited < Duration::from_secs(4), "push after {waited:?}: {body}");
+    let _rtp = desk.answer(&invite);
+    let (caller, mut call) = caller.join().unwrap();
+    assert_eq!(call.final_status, 200);
+    caller.hangup(&mut call);
+}

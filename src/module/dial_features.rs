@@ -164,8 +164,11 @@ pub fn staggered_targets(config: &MultiregConfig, targets: &DialTargets, reject_
         .contacts
         .iter()
         .map(|target| {
-            let group = match target_endpoint(target) {
-                Some(endpoint) if endpoint != config.endpoint => RingGroup::Remote,
+            // A push device being woken (its Local target) is a mobile app of its side.
+            let group = match (target_endpoint(target), super::push_wake::endpoint_of_target(target)) {
+                (Some(endpoint), _) if endpoint != config.endpoint => RingGroup::Remote,
+                (None, Some(endpoint)) if endpoint != config.endpoint => RingGroup::Remote,
+                (None, Some(_)) => RingGroup::Type(ClientType::Mobile),
                 _ => RingGroup::Type(types.get(target).copied().unwrap_or(ClientType::IpPhone)),
             };
             GroupedTarget { target: target.clone(), group }

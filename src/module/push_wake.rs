@@ -13,6 +13,7 @@ use super::registrar::endpoint_aors;
 use crate::asterisk::channel::Channel;
 use crate::asterisk::{manager, sorcery};
 use crate::policy::config::MultiregConfig;
+use crate::policy::dial_features::MAX_RING_DELAY;
 use crate::policy::dialstring::build_dial_string;
 use crate::policy::push::{self, PushBinding, PushRequest};
 use crate::policy::ringmode::{ring_targets, RingMode};
@@ -104,11 +105,20 @@ pub fn targets(config: &MultiregConfig, mode: RingMode, channel: &Channel<'_>) -
     targets
 }
 
+/// The endpoint (primary or secondary) of the push device a wake target wakes, so staggered ring
+/// can delay it like any mobile device of that side.
+pub fn endpoint_of_target(target: &str) -> Option<String> {
+    let token = push::wake_token_of_target(target)?;
+    WAKES.lock().unwrap_or_else(|p| p.into_inner()).as_ref()?.get(token).map(|wake| wake.endpoint.clone())
+}
+
 fn remember(token: String, wake: Wake) {
     let mut guard = WAKES.lock().unwrap_or_else(|p| p.into_inner());
     let map = guard.get_or_insert_with(HashMap::new);
-    // Tokens never dialled (Dial failed first) are forgotten after their wait and a minute.
-    map.retain(|_, w| w.created.elapsed() < Duration::from_secs(u64::from(w.wait) + 60));
+    // Tokens never dialled (Dial failed first) are forgotten after their wait, the longest ring
+    // delay and a minute.
+    let kept = |w: &Wake| u64::from(w.wait) + u64::from(MAX_RING_DELAY) + 60;
+    map.retain(|_, w| w.created.elapsed() < Duration::from_secs(kept(w)));
     map.insert(token, wake);
 }
 

@@ -9,6 +9,13 @@ pub const REASON_555: &str = "Push Notification Service Not Supported";
 /// The dialplan context the module creates for the Local channels that wake a device.
 pub const WAKE_CONTEXT: &str = "multireg-push";
 
+/// The wake token of a `Local/<token>@multireg-push/n` dial target.
+pub fn wake_token_of_target(target: &str) -> Option<&str> {
+    let rest = target.strip_prefix("Local/")?;
+    let (token, context) = rest.split_once('@')?;
+    (context.split('/').next() == Some(WAKE_CONTEXT)).then_some(token)
+}
+
 /// RFC 8599 parameters of one Contact (`pn-provider` is required, the others depend on the PNS).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushParams {
@@ -440,5 +447,12 @@ mod tests {
         assert!(json.ends_with(",\"wait_seconds\":20}"), "{json}");
         assert!(is_wake_token(&wake_token([255; 10])) && is_wake_token(&wake_token([0; 10])));
         assert_ne!(wake_token([1; 10]), wake_token([2; 10]));
+    }
+
+    #[test]
+    fn wake_targets_name_their_token() {
+        assert_eq!(wake_token_of_target("Local/abc123@multireg-push/n"), Some("abc123"));
+        assert_eq!(wake_token_of_target("Local/abc123@other/n"), None);
+        assert_eq!(wake_token_of_target("PJSIP/101/sip:101@h"), None);
     }
 }
