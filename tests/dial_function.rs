@@ -136,7 +136,8 @@ fn the_dial_string_follows_registrations_after_the_store_was_skipped() {
     assert_eq!(dial(), "", "the unregistered device is not dialled");
 
     let permanent = "sip:101@127.9.9.9:5090";
-    asterisk.rewrite_pjsip(|base| base.replace("[101](aor-common)\n", &format!("[101](aor-common)\ncontact = {permanent}\n")), DUAL);
+    asterisk
+        .rewrite_pjsip(|base| base.replace("[101](aor-common)\n", &format!("[101](aor-common)\ncontact = {permanent}\n")), DUAL);
     asterisk.cli("module reload res_pjsip.so");
     let wanted = format!("PJSIP/101/{permanent}");
     let seen = common::wait_for(Duration::from_secs(5), || dial().contains(&wanted).then_some(()));

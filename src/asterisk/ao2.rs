@@ -42,6 +42,30 @@ impl<T> Ao2<T> {
     }
 }
 
+impl<C> Ao2<C> {
+    /// Calls `each` with every object of this container (which must be an ao2 container of `T`
+    /// objects), each as an owned reference.
+    pub fn for_each_in<T>(&self, mut each: impl FnMut(Ao2<T>)) {
+        // SAFETY: we hold the container; the iterator takes its own reference until destroyed,
+        // and each result is a new reference that the Ao2 handed to `each` releases.
+        unsafe {
+            let mut iterator = bindings::ao2_iterator_init(self.as_ptr().cast(), 0);
+            loop {
+                let object = bindings::__ao2_iterator_next(
+                    &mut iterator,
+                    std::ptr::null(),
+                    c"res_pjsip_multireg".as_ptr(),
+                    0,
+                    c"Ao2::for_each_in".as_ptr(),
+                );
+                let Some(object) = Ao2::from_owned(object.cast::<T>()) else { break };
+                each(object);
+            }
+            bindings::ao2_iterator_destroy(&mut iterator);
+        }
+    }
+}
+
 fn adjust_ref(object: *mut c_void, delta: i32) {
     // SAFETY: `object` is a live ao2 object we hold a reference to; __ao2_ref is Asterisk's own
     // reference counting entry point, and the tag/file/function strings are static and NUL-ended.

@@ -94,28 +94,15 @@ unsafe fn contact_fields(contact: *const bindings::ast_sip_contact) -> Fields {
 }
 
 /// Calls `each` with every contact registered to `aor_name` now (none if the AOR does not exist).
-fn for_each_contact(aor_name: &str, mut each: impl FnMut(Ao2<bindings::ast_sip_contact>)) {
+fn for_each_contact(aor_name: &str, each: impl FnMut(Ao2<bindings::ast_sip_contact>)) {
     let name = to_c(aor_name);
-    // SAFETY: each call returns a new reference (or null) that Ao2 releases; the iterator holds
-    // its own reference to the container until destroyed.
-    unsafe {
+    // SAFETY: each retrieve returns a new reference (or null) that Ao2 releases.
+    let container = unsafe {
         let Some(aor) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor(name.as_ptr())) else { return };
-        let Some(container) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor_contacts(aor.as_ptr())) else {
-            return;
-        };
-        let mut iterator = bindings::ao2_iterator_init(container.as_ptr(), 0);
-        loop {
-            let object = bindings::__ao2_iterator_next(
-                &mut iterator,
-                std::ptr::null(),
-                c"res_pjsip_multireg".as_ptr(),
-                0,
-                c"for_each_contact".as_ptr(),
-            );
-            let Some(contact) = Ao2::from_owned(object.cast::<bindings::ast_sip_contact>()) else { break };
-            each(contact);
-        }
-        bindings::ao2_iterator_destroy(&mut iterator);
+        Ao2::from_owned(bindings::ast_sip_location_retrieve_aor_contacts(aor.as_ptr()))
+    };
+    if let Some(container) = container {
+        container.for_each_in(each);
     }
 }
 

@@ -58,26 +58,14 @@ unsafe fn object_fields(object: *const c_void) -> (String, Fields) {
 pub fn all(object_type: &str) -> Vec<(String, Fields)> {
     let name = to_c(object_type);
     let mut objects = Vec::new();
-    // SAFETY: the shim returns a new container reference (or null) that Ao2 releases; each
-    // iterator result is a reference we own and release through Ao2.
-    unsafe {
-        let Some(container) = Ao2::from_owned(bindings::multireg_shim_sorcery_all(name.as_ptr())) else {
-            return objects;
-        };
-        let mut iterator = bindings::ao2_iterator_init(container.as_ptr(), 0);
-        loop {
-            let object = bindings::__ao2_iterator_next(
-                &mut iterator,
-                std::ptr::null(),
-                c"res_pjsip_multireg".as_ptr(),
-                0,
-                c"sorcery_types::all".as_ptr(),
-            );
-            let Some(object) = Ao2::<c_void>::from_owned(object) else { break };
-            objects.push(object_fields(object.as_ptr()));
-        }
-        bindings::ao2_iterator_destroy(&mut iterator);
-    }
+    // SAFETY: the shim returns a new container reference (or null) that Ao2 releases.
+    let Some(container) = (unsafe { Ao2::from_owned(bindings::multireg_shim_sorcery_all(name.as_ptr())) }) else {
+        return objects;
+    };
+    container.for_each_in::<c_void>(|object| {
+        // SAFETY: we hold the object.
+        objects.push(unsafe { object_fields(object.as_ptr()) });
+    });
     objects.sort_by(|a, b| a.0.cmp(&b.0));
     objects
 }
