@@ -80,7 +80,7 @@ pub struct DeviceFacts<'a> {
 
 // Built from the corpus of real User-Agent strings in src/policy/user_agent_corpus.tsv (where
 // each was seen is noted there); a unit test checks that every string lands on its type.
-pub const BUILTIN_WEB_USER_AGENTS: &str = r"jssip|sip\.js|sipjs|sipml5|webrtc|janus|linkus\s*web|browser[\s-]?phone|web\s*phone";
+pub const BUILTIN_WEB_USER_AGENTS: &str = r"jssip|sip\.js|sipjs|sipml5|webrtc|janus|linkus\s*web|browser[\s-]?phone|web\s*phone|telscale\s+rtm";
 /// Platform words first: brands with desktop and mobile builds (Zoiper, Bria, Linphone, 3CX,
 /// Jami, baresip) name the platform, and mobile is tried before desktop.
 pub const BUILTIN_MOBILE_USER_AGENTS: &str = concat!(
@@ -89,7 +89,7 @@ pub const BUILTIN_MOBILE_USER_AGENTS: &str = concat!(
 );
 /// `^Z 5.6.1` is how Zoiper 5 for desktops names itself.
 pub const BUILTIN_DESKTOP_USER_AGENTS: &str = concat!(
-    r"zoiper|^z \d+\.\d+|microsip|bria|x-?lite|eyebeam|linphone|baresip|linkus\s*desktop|phonerlite|phoner|",
+    r"zoiper|^z \d+\.\d+|microsip|bria|x-?lite|x-pro\b|eyebeam|linphone|baresip|linkus\s*desktop|phonerlite|phoner|",
     r"jitsi|blink|ekiga|twinkle|3cx|jami|sflphone|\btsip\b|sjphone|express\s*talk"
 );
 
