@@ -24,7 +24,9 @@ impl SorceryTypes {
         // SAFETY: registers our types on res_pjsip's sorcery (a module requirement), all or nothing.
         match unsafe { bindings::multireg_shim_register_sorcery_types() } {
             0 => Ok(SorceryTypes(())),
-            _ => Err("could not register the sorcery types multireg, multireg_ringmode, multireg_push and multireg_logout".into()),
+            _ => {
+                Err("could not register the sorcery types multireg, multireg_ringmode, multireg_push and multireg_logout".into())
+            }
         }
     }
 }

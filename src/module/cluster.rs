@@ -24,10 +24,11 @@ pub fn refresh() {
     let ring_modes = !sorcery_types::is_local(RING_MODE_TYPE);
     let push = !sorcery_types::is_local(PUSH_TYPE);
     let logouts = !sorcery_types::is_local(LOGOUT_TYPE);
-    let changed = location != LOCATION_SHARED.swap(location, Ordering::Relaxed)
-        | (ring_modes != RING_MODES_SHARED.swap(ring_modes, Ordering::Relaxed))
-        | (push != PUSH_SHARED.swap(push, Ordering::Relaxed))
-        | (logouts != LOGOUTS_SHARED.swap(logouts, Ordering::Relaxed));
+    let changed = location
+        != LOCATION_SHARED.swap(location, Ordering::Relaxed)
+            | (ring_modes != RING_MODES_SHARED.swap(ring_modes, Ordering::Relaxed))
+            | (push != PUSH_SHARED.swap(push, Ordering::Relaxed))
+            | (logouts != LOGOUTS_SHARED.swap(logouts, Ordering::Relaxed));
     if changed {
         tracing::info!(
             "multireg: contacts are {}; ring modes are {}; push bindings are {}; logouts are {}",

@@ -11,8 +11,8 @@ use std::sync::Mutex;
 
 use super::cluster;
 use super::registrar::now_unix;
-use crate::asterisk::sorcery_types::{self, LOGOUT_TYPE};
 use super::{books, device_events, policies, views};
+use crate::asterisk::sorcery_types::{self, LOGOUT_TYPE};
 use crate::asterisk::{manager, pjsip, sorcery};
 use crate::policy::device_book::Register;
 use crate::policy::display::escape_controls;

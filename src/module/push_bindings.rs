@@ -15,9 +15,9 @@ use std::sync::Mutex;
 use super::cluster;
 use super::registrar::now_unix;
 use crate::asterisk::astdb;
-use crate::asterisk::sorcery_types::{self, PUSH_TYPE};
 use crate::asterisk::pjsip::{RxRequest, TxResponse};
 use crate::asterisk::sip_message::RegisterMessage;
+use crate::asterisk::sorcery_types::{self, PUSH_TYPE};
 use crate::policy::config::MultiregConfig;
 use crate::policy::device_book::{normalize_instance, RequestKey};
 use crate::policy::push::{self, PushBinding, PushCheck, PushParams};
@@ -66,7 +66,8 @@ fn migrate_astdb_bindings(now: u64) {
         let Some((endpoint, id)) = key.split_once('/') else { continue };
         let moved = match PushBinding::decode(&value) {
             Some(binding) if binding.expires_at > now => {
-                let kept = sorcery_types::get(PUSH_TYPE, &push::store_id(endpoint, &binding)).is_some() || store(endpoint, &binding);
+                let kept =
+                    sorcery_types::get(PUSH_TYPE, &push::store_id(endpoint, &binding)).is_some() || store(endpoint, &binding);
                 if kept {
                     tracing::info!(
                         "multireg: {endpoint}: push binding {} moved from the astdb family {OLD_FAMILY} to {PUSH_TYPE}",

@@ -225,4 +225,37 @@ mod tests {
         );
         assert_eq!(DeviceKey::from_fields(&[("extension".into(), "101".into())]), None);
     }
+
+    /// The push and logout tables have a column for every field the module stores.
+    #[test]
+    fn the_push_and_logout_tables_have_a_column_for_every_stored_field() {
+        use crate::policy::push::PushBinding;
+        let sql = include_str!("../../contrib/realtime/postgresql/multireg.sql");
+        let migration = include_str!("../../contrib/ast-db-manage/config/versions/7a2c3e9d41b0_res_pjsip_multireg.py");
+        let binding = PushBinding {
+            provider: String::new(),
+            prid: String::new(),
+            param: String::new(),
+            contact: String::new(),
+            user_agent: String::new(),
+            instance: String::new(),
+            updated_at: 0,
+            expires_at: 0,
+        };
+        let logout = Logout { extension: String::new(), until: 0 };
+        let tables = [
+            ("ps_multireg_push", binding.to_fields("e").into_iter().map(|(n, _)| n).collect::<Vec<_>>()),
+            ("ps_multireg_logout", DeviceKey::Instance("i".into()).to_fields(&logout).into_iter().map(|(n, _)| n).collect()),
+        ];
+        for (table, names) in tables {
+            let sql_table = sql.split(&format!("CREATE TABLE IF NOT EXISTS {table} (")).nth(1).expect(table);
+            let sql_table = sql_table.split(");").next().unwrap();
+            let alembic_table = migration.split(&format!("'{table}',")).nth(1).expect(table);
+            let alembic_table = alembic_table.split("op.create_index").next().unwrap();
+            for name in names {
+                assert!(sql_table.contains(&format!("    {name} ")), "{table} in multireg.sql lacks {name}");
+                assert!(alembic_table.contains(&format!("sa.Column('{name}',")), "{table} in the migration lacks {name}");
+            }
+        }
+    }
 }
