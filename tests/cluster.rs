@@ -251,8 +251,7 @@ fn fnv1a64(text: &str) -> i64 {
 
 #[test]
 fn a_push_device_registered_through_one_node_is_listed_and_woken_by_the_other() {
-    let (postgres, a, b) =
-        cluster("INSERT INTO ps_multireg (id, push_providers, push_wait) VALUES ('101', 'fcm', '2')");
+    let (postgres, a, b) = cluster("INSERT INTO ps_multireg (id, push_providers, push_wait) VALUES ('101', 'fcm', '2')");
     let mut ami_b = b.ami();
     let mut mobile = a.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
     mobile.user_agent = "PushPhone/2.0".into();
@@ -291,8 +290,7 @@ fn a_push_device_registered_through_one_node_is_listed_and_woken_by_the_other() 
 
 #[test]
 fn a_device_logged_out_on_one_node_is_refused_by_the_other_until_cleared() {
-    let (postgres, a, b) =
-        cluster("INSERT INTO ps_multireg (id, max_ip_phones, logout_block_time) VALUES ('101', '2', '60')");
+    let (postgres, a, b) = cluster("INSERT INTO ps_multireg (id, max_ip_phones, logout_block_time) VALUES ('101', '2', '60')");
     let instance = ";+sip.instance=\"<urn:uuid:6d3a8f2e-0000-4000-8000-00000000c101>\"";
     let mut via_a = phone(&a, 1);
     via_a.contact_params = instance.into();
