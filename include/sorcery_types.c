@@ -21,6 +21,8 @@ static const struct {
 } our_types[] = {
 	{ "multireg", "config", "pjsip.conf,criteria=type=multireg" },
 	{ "multireg_ringmode", "astdb", "multireg" },
+	{ "multireg_push", "astdb", "multireg" },
+	{ "multireg_logout", "astdb", "multireg" },
 };
 
 static void *object_alloc(const char *name)
@@ -80,6 +82,34 @@ struct ao2_container *multireg_shim_sorcery_all(const char *type)
 {
 	return ast_sorcery_retrieve_by_fields(ast_sip_get_sorcery(), type,
 		AST_RETRIEVE_FLAG_MULTIPLE | AST_RETRIEVE_FLAG_ALL, NULL);
+}
+
+struct ao2_container *multireg_shim_sorcery_find(const char *type, const char *field, const char *value)
+{
+	struct ast_variable *fields = ast_variable_new(field, value, "");
+	struct ao2_container *found;
+
+	if (!fields) {
+		return NULL;
+	}
+	found = ast_sorcery_retrieve_by_fields(ast_sip_get_sorcery(), type, AST_RETRIEVE_FLAG_MULTIPLE, fields);
+	ast_variables_destroy(fields);
+	return found;
+}
+
+int multireg_shim_sorcery_delete(const char *type, const char *id)
+{
+	struct ast_sorcery *sorcery = ast_sip_get_sorcery();
+	void *object = ast_sorcery_retrieve_by_id(sorcery, type, id);
+	int res;
+
+	if (!object) {
+		/* Already gone (another node, or never stored). */
+		return 0;
+	}
+	res = ast_sorcery_delete(sorcery, object);
+	ao2_ref(object, -1);
+	return res;
 }
 
 int multireg_shim_sorcery_put(const char *type, const char *id, const char *const *names, const char *const *values, int count)

@@ -1,4 +1,5 @@
-//! Two Asterisk nodes sharing PJSIP objects, contacts, multireg policies and ring modes through
+//! Two Asterisk nodes sharing PJSIP objects, contacts, multireg policies, ring modes, push
+//! bindings and logouts through
 //! realtime PostgreSQL (issue 14): a private PostgreSQL server (tests/common/postgres.rs) and two
 //! real Asterisk 22 instances, real SIP over loopback.
 mod common;
@@ -12,10 +13,12 @@ const SCHEMA: [&str; 2] = ["tests/fixtures/pjsip-realtime.sql", "contrib/realtim
 
 const SORCERY: &str = "[res_pjsip]\nendpoint = realtime,ps_endpoints\nauth = realtime,ps_auths\naor = realtime,ps_aors\n\
                        contact = realtime,ps_contacts\n\n[res_pjsip_multireg]\nmultireg = realtime,ps_multireg\n\
-                       multireg_ringmode = realtime,ps_multireg_ringmode\n";
+                       multireg_ringmode = realtime,ps_multireg_ringmode\nmultireg_push = realtime,ps_multireg_push\n\
+                       multireg_logout = realtime,ps_multireg_logout\n";
 
 const EXTCONFIG: &str = "[settings]\nps_endpoints => pgsql,postgres\nps_auths => pgsql,postgres\nps_aors => pgsql,postgres\n\
-                         ps_contacts => pgsql,postgres\nps_multireg => pgsql,postgres\nps_multireg_ringmode => pgsql,postgres\n";
+                         ps_contacts => pgsql,postgres\nps_multireg => pgsql,postgres\nps_multireg_ringmode => pgsql,postgres\n\
+                         ps_multireg_push => pgsql,postgres\nps_multireg_logout => pgsql,postgres\n";
 
 fn node(postgres: &Postgres, name: &str) -> Asterisk {
     Asterisk::start_with(Config {
@@ -244,4 +247,68 @@ fn fnv1a64(text: &str) -> i64 {
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
     hash as i64
+}
+
+#[test]
+fn a_push_device_registered_through_one_node_is_listed_and_woken_by_the_other() {
+    let (postgres, a, b) = cluster("INSERT INTO ps_multireg (id, push_providers, push_wait) VALUES ('101', 'fcm', '2')");
+    let mut ami_b = b.ami();
+    let mut mobile = a.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
+    mobile.user_agent = "PushPhone/2.0".into();
+    mobile.contact_uri_override =
+        Some(format!("sip:101@{};transport=udp;pn-provider=fcm;pn-prid=fcm-token-101;pn-param=com.example.voip", mobile.local));
+    assert_eq!(mobile.register(), 200, "push REGISTER through node A");
+    assert_eq!(postgres.sql("SELECT endpoint || ' ' || provider || ' ' || prid FROM ps_multireg_push"), "101 fcm fcm-token-101");
+    let shown = detail(&b);
+    assert!(shown.contains("push devices: 1") && shown.contains("PushPhone/2.0"), "node B lists it: {shown}");
+
+    // The app sleeps: its registration is gone (as when it lapses), its binding stays.
+    postgres.sql("DELETE FROM ps_contacts WHERE endpoint = '101'");
+    let mut caller = registered(&b, "104", "pass104");
+    let call = std::thread::spawn(move || {
+        let call = caller.call("101", Duration::from_secs(10));
+        (caller, call)
+    });
+    let event = ami_b
+        .wait_event("MultiregPushRequest", Duration::from_secs(8), |e| e.get("Extension").map(String::as_str) == Some("101"))
+        .unwrap_or_else(|| panic!("node B sends the push: {:?}", ami_b.pending_events()));
+    assert_eq!(event.get("PRID").map(String::as_str), Some("fcm-token-101"), "{event:?}");
+    assert_eq!(event.get("Provider").map(String::as_str), Some("fcm"), "{event:?}");
+    let (caller, mut call) = call.join().unwrap();
+    if call.final_status == 200 {
+        caller.hangup(&mut call);
+    }
+
+    // An unregister of the device through node B removes the binding node A stored.
+    assert_eq!(mobile.register(), 200);
+    let mut again_via_b = b.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
+    again_via_b.contact_uri_override = mobile.contact_uri_override.clone();
+    assert_eq!(again_via_b.unregister(), 200);
+    assert_eq!(postgres.sql("SELECT count(*) FROM ps_multireg_push"), "0");
+    assert!(detail(&a).contains("push devices: 0"), "{}", detail(&a));
+}
+
+#[test]
+fn a_device_logged_out_on_one_node_is_refused_by_the_other_until_cleared() {
+    let (postgres, a, b) = cluster("INSERT INTO ps_multireg (id, max_ip_phones, logout_block_time) VALUES ('101', '2', '60')");
+    let instance = ";+sip.instance=\"<urn:uuid:6d3a8f2e-0000-4000-8000-00000000c101>\"";
+    let mut via_a = phone(&a, 1);
+    via_a.contact_params = instance.into();
+    assert_eq!(via_a.register(), 200);
+    let answer = a.cli("multireg logout 101 1");
+    assert!(answer.contains("Logged out IP phone device"), "{answer}");
+    assert_eq!(postgres.sql("SELECT extension || ' ' || (blocked_until::bigint > 0) FROM ps_multireg_logout"), "101 true");
+
+    // The same device (its +sip.instance) fails over to node B: refused there too.
+    let mut via_b = phone(&b, 1);
+    via_b.contact_params = instance.into();
+    let refused = via_b.register_with_expires(3600).expect("an answer");
+    assert_eq!(refused.status(), 403, "node B refuses the device logged out on node A");
+    assert!(refused.reason().to_lowercase().contains("logged out"), "{}", refused.reason());
+    assert!(detail(&b).contains("(1 logged-out devices refused now)"), "{}", detail(&b));
+    // Lifted on node B: node A admits it again.
+    let cleared = b.cli("multireg clear logouts 101");
+    assert!(cleared.contains("Cleared 1 logged-out devices"), "{cleared}");
+    assert_eq!(postgres.sql("SELECT count(*) FROM ps_multireg_logout"), "0");
+    assert_eq!(via_a.register(), 200);
 }

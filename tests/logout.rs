@@ -69,3 +69,24 @@ fn a_logged_out_device_is_removed_and_refused_until_the_block_ends_or_is_cleared
     let unknown = ami.action("MultiregLogout", &[("Extension", "101"), ("Device", "9")]);
     assert_eq!(unknown.get("Response").map(String::as_str), Some("Error"), "{unknown:?}");
 }
+
+/// Logouts are kept through the sorcery type multireg_logout (astdb by default): a block
+/// survives `core restart now`, and clearing it deletes it there too.
+#[test]
+fn a_logout_survives_core_restart() {
+    let policy = "[101]\ntype = multireg\nmax_ip_phones = 2\nlogout_block_time = 600\n";
+    let mut asterisk = Asterisk::start_with(Config { pjsip_extra: policy.into(), ..Config::default() });
+    let mut phone = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
+    phone.contact_params = ";+sip.instance=\"<urn:uuid:6d3a8f2e-0000-4000-8000-0000000a0101>\"".into();
+    assert_eq!(phone.register(), 200);
+    let number = device_number(&asterisk, &phone);
+    assert!(asterisk.cli(&format!("multireg logout 101 {number}")).contains("Logged out"));
+    let stored = asterisk.cli("database show multireg/multireg_logout");
+    assert!(stored.contains("/multireg/multireg_logout/") && stored.contains("urn:uuid:6d3a8f2e"), "{stored}");
+    asterisk.core_restart();
+    assert!(asterisk.cli("multireg show extension 101").contains("(1 logged-out devices refused now)"));
+    assert_eq!(phone.register(), 403, "still refused after the restart");
+    assert!(asterisk.cli("multireg clear logouts 101").contains("Cleared 1 logged-out devices"));
+    assert!(!asterisk.cli("database show multireg/multireg_logout").contains("urn:uuid:6d3a8f2e"));
+    assert_eq!(phone.register(), 200);
+}

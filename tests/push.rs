@@ -345,3 +345,31 @@ fn a_push_device_waits_for_the_mobile_ring_delay() {
     assert_eq!(call.final_status, 200);
     caller.hangup(&mut call);
 }
+
+/// Bindings stored by earlier versions directly in the astdb family multireg/push/<endpoint> are
+/// moved into the sorcery type multireg_push (astdb family multireg/multireg_push) at load;
+/// expired ones are dropped.
+#[test]
+fn push_bindings_stored_by_earlier_versions_are_moved_into_the_sorcery_type_at_load() {
+    let gateway = Gateway::start();
+    let asterisk = start(&gateway, 3);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let old = |prid: &str, expires: u64| {
+        format!("1\tfcm\t{prid}\tcom.example.voip\tsip:105@127.0.0.1:5099\tOldApp/1.0\t{now}\t{expires}\t")
+    };
+    let mut ami = asterisk.ami();
+    for (key, value) in [("00000000000000a1", old("live-token", now + 3600)), ("00000000000000a2", old("gone-token", now - 5))] {
+        let answer = ami.action("DBPut", &[("Family", "multireg/push/105"), ("Key", key), ("Val", &value)]);
+        assert_eq!(answer.get("Response").map(String::as_str), Some("Success"), "{answer:?}");
+    }
+    assert!(asterisk.cli("module unload res_pjsip_multireg.so").contains("Unloaded"));
+    assert!(asterisk.cli("module load res_pjsip_multireg.so").contains("Loaded"));
+    let shown = asterisk.cli("multireg show extension 105");
+    assert!(shown.contains("push devices: 1") && shown.contains("fcm:live-token") && shown.contains("OldApp/1.0"), "{shown}");
+    assert!(!shown.contains("gone-token"), "an expired binding is not moved: {shown}");
+    let old_family = asterisk.cli("database show multireg/push");
+    assert!(!old_family.contains("/multireg/push/105/"), "moved keys are deleted: {old_family}");
+    let new_family = asterisk.cli("database show multireg/multireg_push");
+    assert!(new_family.contains("/multireg/multireg_push/105;") && new_family.contains("live-token"), "{new_family}");
+    assert!(!new_family.contains("gone-token"), "{new_family}");
+}

@@ -1,6 +1,7 @@
 //! The module's own sorcery object types on res_pjsip's sorcery instance (include/sorcery_types.c):
 //! `multireg` (policies; pjsip.conf by default, mappable to realtime in sorcery.conf section
-//! `[res_pjsip_multireg]`) and `multireg_ringmode` (stored ring modes; astdb by default). Objects
+//! `[res_pjsip_multireg]`), `multireg_ringmode` (stored ring modes), `multireg_push` (RFC 8599 push
+//! bindings) and `multireg_logout` (logged-out devices), the last three astdb by default. Objects
 //! are name/value text; the module validates them with its own parser.
 use std::ffi::c_void;
 
@@ -11,6 +12,8 @@ use crate::bindings;
 
 pub const POLICY_TYPE: &str = "multireg";
 pub const RING_MODE_TYPE: &str = "multireg_ringmode";
+pub const PUSH_TYPE: &str = "multireg_push";
+pub const LOGOUT_TYPE: &str = "multireg_logout";
 
 /// The types registered; dropping unregisters them (their objects stay valid for holders: they
 /// carry no code of this module).
@@ -18,10 +21,12 @@ pub struct SorceryTypes(());
 
 impl SorceryTypes {
     pub fn register() -> Result<SorceryTypes, String> {
-        // SAFETY: registers our two types on res_pjsip's sorcery (a module requirement), all or nothing.
+        // SAFETY: registers our types on res_pjsip's sorcery (a module requirement), all or nothing.
         match unsafe { bindings::multireg_shim_register_sorcery_types() } {
             0 => Ok(SorceryTypes(())),
-            _ => Err("could not register the sorcery types multireg and multireg_ringmode".into()),
+            _ => {
+                Err("could not register the sorcery types multireg, multireg_ringmode, multireg_push and multireg_logout".into())
+            }
         }
     }
 }
@@ -57,9 +62,33 @@ unsafe fn object_fields(object: *const c_void) -> (String, Fields) {
 /// Every object of the type, sorted by id.
 pub fn all(object_type: &str) -> Vec<(String, Fields)> {
     let name = to_c(object_type);
+    // SAFETY: the shim returns a new container reference (or null), given up to `objects_in`.
+    unsafe { objects_in(bindings::multireg_shim_sorcery_all(name.as_ptr())) }
+}
+
+/// The objects of the type whose `field` is `value` (one query on a realtime store), sorted by id.
+pub fn find(object_type: &str, field: &str, value: &str) -> Vec<(String, Fields)> {
+    let (name, field, value) = (to_c(object_type), to_c(field), to_c(value));
+    // SAFETY: the strings outlive the call (the shim copies them); it returns a new container
+    // reference (or null), given up to `objects_in`.
+    unsafe { objects_in(bindings::multireg_shim_sorcery_find(name.as_ptr(), field.as_ptr(), value.as_ptr())) }
+}
+
+/// Deletes an object (true also when it did not exist).
+pub fn delete(object_type: &str, id: &str) -> bool {
+    let (name, id) = (to_c(object_type), to_c(id));
+    // SAFETY: the strings outlive the call; the shim releases what it retrieves.
+    unsafe { bindings::multireg_shim_sorcery_delete(name.as_ptr(), id.as_ptr()) == 0 }
+}
+
+/// The objects of a container of res_pjsip sorcery objects, sorted by id.
+///
+/// # Safety
+/// `container` must be null or a container reference the caller gives up.
+unsafe fn objects_in(container: *mut bindings::ao2_container) -> Vec<(String, Fields)> {
     let mut objects = Vec::new();
-    // SAFETY: the shim returns a new container reference (or null) that Ao2 releases.
-    let Some(container) = (unsafe { Ao2::from_owned(bindings::multireg_shim_sorcery_all(name.as_ptr())) }) else {
+    // SAFETY: the caller's contract; Ao2 releases the reference.
+    let Some(container) = (unsafe { Ao2::from_owned(container) }) else {
         return objects;
     };
     container.for_each_in::<c_void>(|object| {

@@ -1,14 +1,22 @@
 //! Remote logout (`multireg logout <ext> <device>`, AMI `MultiregLogout`): the device's contact
 //! is removed and the device is refused for the extension's `logout_block_time`
 //! (`policy::logouts`), with a 403 whose reason phrase says it was logged out.
+//!
+//! Logouts are kept through the sorcery type `multireg_logout` (astdb by default, so a block
+//! survives `core restart now`; a realtime table when sorcery.conf maps it, so a device logged out
+//! on one node is refused by every node). With a local store the REGISTER path consults only the
+//! in-memory table (the store is written at logout and clear, read at load); with a shared one a
+//! REGISTER under a policy costs one query (the extension's logouts).
 use std::sync::Mutex;
 
+use super::cluster;
 use super::registrar::now_unix;
 use super::{books, device_events, policies, views};
+use crate::asterisk::sorcery_types::{self, LOGOUT_TYPE};
 use crate::asterisk::{manager, pjsip, sorcery};
 use crate::policy::device_book::Register;
 use crate::policy::display::escape_controls;
-use crate::policy::logouts::{DeviceKey, Logouts};
+use crate::policy::logouts::{DeviceKey, Logout, Logouts};
 use crate::policy::unregister_reasons::UnregisterReason;
 
 /// The reason phrase a logged-out device sees.
@@ -25,6 +33,53 @@ pub fn reset() {
     with_logouts(|logouts| *logouts = Logouts::default());
 }
 
+/// The stored logouts (of `extension`, or all) still in force; ended or unreadable ones are deleted.
+fn stored(extension: Option<&str>, now: u64) -> Vec<(DeviceKey, Logout)> {
+    let objects = match extension {
+        Some(extension) => sorcery_types::find(LOGOUT_TYPE, "extension", extension),
+        None => sorcery_types::all(LOGOUT_TYPE),
+    };
+    let mut live = Vec::new();
+    for (id, fields) in objects {
+        match DeviceKey::from_fields(&fields) {
+            Some((key, logout)) if logout.until > now => live.push((key, logout)),
+            _ => {
+                sorcery_types::delete(LOGOUT_TYPE, &id);
+            }
+        }
+    }
+    live
+}
+
+/// Reads the stored logouts into the in-memory table (module load, after the sorcery types).
+pub fn load() {
+    let now = now_unix();
+    let live = stored(None, now);
+    let count = live.len();
+    with_logouts(|logouts| {
+        *logouts = Logouts::default();
+        for (key, logout) in live {
+            logouts.block(key, &logout.extension, logout.until - now, now);
+        }
+    });
+    if count > 0 {
+        tracing::info!("multireg: {count} logged-out devices read from {LOGOUT_TYPE}");
+    }
+}
+
+/// Seconds left of a logout refusing this REGISTER: the in-memory table, or when logouts are
+/// shared, the extension's rows in the store (one query).
+fn seconds_left(extension: &str, instances: &[&str], call_id: &str, source: &str, now: u64) -> Option<u64> {
+    if !cluster::logouts_shared() {
+        return with_logouts(|logouts| logouts.refused(extension, instances, call_id, source, now));
+    }
+    let mut table = Logouts::default();
+    for (key, logout) in stored(Some(extension), now) {
+        table.block(key, &logout.extension, logout.until - now, now);
+    }
+    table.refused(extension, instances, call_id, source, now)
+}
+
 /// Answers 403 to a REGISTER (other than an unregister) of a logged-out device. True when answered.
 pub fn refuse_logged_out(request: &pjsip::RxRequest<'_>, extension: &str, aor: &str, register: &Register) -> bool {
     if register.star || register.contacts.iter().all(|binding| binding.removes) {
@@ -32,9 +87,7 @@ pub fn refuse_logged_out(request: &pjsip::RxRequest<'_>, extension: &str, aor: &
     }
     let instances: Vec<&str> = register.contacts.iter().filter_map(|b| b.instance.as_deref()).collect();
     let now = now_unix();
-    let Some(seconds_left) =
-        with_logouts(|logouts| logouts.refused(extension, &instances, &register.key.call_id, &register.source, now))
-    else {
+    let Some(seconds_left) = seconds_left(extension, &instances, &register.key.call_id, &register.source, now) else {
         return false;
     };
     tracing::info!(
@@ -76,8 +129,14 @@ pub fn logout(extension: &str, device: &str, by: &str) -> Result<String, String>
         .unwrap_or_else(|| super::registrar::device_from_store(stored, &config.classifier).client_type);
     let key = DeviceKey::for_device(instance.as_deref(), &call_id, &source);
     let block_seconds = u64::from(config.logout_block_time);
-    if let Some(key) = &key {
-        with_logouts(|logouts| logouts.block(key.clone(), &config.endpoint, block_seconds, now_unix()));
+    if let Some(key) = key.as_ref().filter(|_| block_seconds > 0) {
+        let now = now_unix();
+        with_logouts(|logouts| logouts.block(key.clone(), &config.endpoint, block_seconds, now));
+        let fields = key.to_fields(&Logout { extension: config.endpoint.clone(), until: now + block_seconds });
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        if !sorcery_types::put(LOGOUT_TYPE, &key.store_id(), &fields) {
+            tracing::warn!("multireg: could not store the logout of a device of {} in {LOGOUT_TYPE}", config.endpoint);
+        }
     }
     device_events::removing(aor, &uri, UnregisterReason::LoggedOut);
     if !sorcery::delete_contact(stored) {
@@ -116,12 +175,25 @@ pub fn logout(extension: &str, device: &str, by: &str) -> Result<String, String>
 
 /// Lifts the logouts of `extension` (all when None); returns how many were lifted.
 pub fn clear(extension: Option<&str>) -> usize {
-    let cleared = with_logouts(|logouts| logouts.clear(extension, now_unix()));
+    let now = now_unix();
+    let mut cleared = with_logouts(|logouts| logouts.clear(extension, now));
+    let in_store = stored(extension, now);
+    for (key, _) in &in_store {
+        sorcery_types::delete(LOGOUT_TYPE, &key.store_id());
+    }
+    if cluster::logouts_shared() {
+        // Logouts made through other nodes are lifted too.
+        cleared = in_store.len();
+    }
     tracing::info!("multireg: logouts cleared ({cleared}{})", extension.map(|e| format!(" of {e}")).unwrap_or_default());
     cleared
 }
 
 /// Devices of `extension` refused now.
 pub fn count(extension: &str) -> usize {
-    with_logouts(|logouts| logouts.count(extension, now_unix()))
+    let now = now_unix();
+    if cluster::logouts_shared() {
+        return stored(Some(extension), now).len();
+    }
+    with_logouts(|logouts| logouts.count(extension, now))
 }

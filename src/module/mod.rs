@@ -76,7 +76,7 @@ impl AsteriskModule for Multireg {
         stats::reset();
         policies::replace(Default::default());
         push_wake::clear();
-        push_bindings::load();
+        push_bindings::clear();
         policy_source::reset();
         // Built in load order; a failure drops what was built so far, in reverse.
         let sorcery_types = SorceryTypes::register()?;
@@ -84,6 +84,8 @@ impl AsteriskModule for Multireg {
         cluster_lock::reset();
         cluster_lock::configure();
         ring_mode_store::migrate_astdb_modes();
+        push_bindings::load();
+        logout::load();
         let secondaries = secondaries::Secondaries::start(MemoryWizard::map()?);
         if let Err(reason) = apply_policies(true) {
             tracing::error!("multireg: {reason}; starting without type=multireg policies");

@@ -2,20 +2,28 @@
 //! A REGISTER whose Contact carries `pn-provider` (and `pn-prid`, `pn-param`) creates or refreshes
 //! a binding once the registrar accepts it; the binding outlives the contact (until
 //! `push_binding_ttl`, an unregister of that device, `Contact: *`, or a replacement) and is kept
-//! in the astdb family `multireg/push/<endpoint>` so it survives restarts.
+//! through the sorcery type `multireg_push` (astdb by default, so it survives restarts; a realtime
+//! table when sorcery.conf maps it, so a device that registered through one node is woken by a
+//! call on another). Bindings stored by earlier versions in the astdb family
+//! `multireg/push/<endpoint>` are moved into the type at load. A local store is read once at load
+//! and then mirrored in memory; a shared one is read (one query per endpoint) at every call,
+//! listing, unregister and device removal.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use super::cluster;
 use super::registrar::now_unix;
 use crate::asterisk::astdb;
 use crate::asterisk::pjsip::{RxRequest, TxResponse};
 use crate::asterisk::sip_message::RegisterMessage;
+use crate::asterisk::sorcery_types::{self, PUSH_TYPE};
 use crate::policy::config::MultiregConfig;
 use crate::policy::device_book::{normalize_instance, RequestKey};
 use crate::policy::push::{self, PushBinding, PushCheck, PushParams};
 
-const FAMILY: &str = "multireg/push";
+/// Where earlier versions kept the bindings (moved into `multireg_push` at load).
+const OLD_FAMILY: &str = "multireg/push";
 
 /// A push REGISTER waiting for the registrar's answer.
 #[derive(Debug, Clone)]
@@ -39,31 +47,105 @@ fn with_bindings<T>(f: impl FnOnce(&mut HashMap<String, Vec<PushBinding>>) -> T)
     f(guard.get_or_insert_with(HashMap::new))
 }
 
-/// Reads the stored bindings (module load); expired ones are deleted.
-pub fn load() {
-    let now = now_unix();
-    let mut loaded: HashMap<String, Vec<PushBinding>> = HashMap::new();
-    for (key, value) in astdb::tree(FAMILY) {
+fn store(endpoint: &str, binding: &PushBinding) -> bool {
+    let fields = binding.to_fields(endpoint);
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    sorcery_types::put(PUSH_TYPE, &push::store_id(endpoint, binding), &fields)
+}
+
+fn unstore(endpoint: &str, binding: &PushBinding) {
+    if !sorcery_types::delete(PUSH_TYPE, &push::store_id(endpoint, binding)) {
+        tracing::warn!("multireg: {endpoint}: could not delete push binding {} from {PUSH_TYPE}", describe(binding));
+    }
+}
+
+/// Moves bindings stored by earlier versions (astdb family multireg/push/<endpoint>) into the
+/// `multireg_push` type; a binding the type already holds wins. Each moved key is deleted.
+fn migrate_astdb_bindings(now: u64) {
+    for (key, value) in astdb::tree(OLD_FAMILY) {
         let Some((endpoint, id)) = key.split_once('/') else { continue };
-        match PushBinding::decode(&value) {
-            Some(binding) if binding.expires_at > now => loaded.entry(endpoint.to_string()).or_default().push(binding),
-            _ => {
-                astdb::delete(&format!("{FAMILY}/{endpoint}"), id);
+        let moved = match PushBinding::decode(&value) {
+            Some(binding) if binding.expires_at > now => {
+                let kept =
+                    sorcery_types::get(PUSH_TYPE, &push::store_id(endpoint, &binding)).is_some() || store(endpoint, &binding);
+                if kept {
+                    tracing::info!(
+                        "multireg: {endpoint}: push binding {} moved from the astdb family {OLD_FAMILY} to {PUSH_TYPE}",
+                        describe(&binding)
+                    );
+                }
+                kept
+            }
+            _ => true,
+        };
+        if moved {
+            astdb::delete(&format!("{OLD_FAMILY}/{endpoint}"), id);
+        }
+    }
+}
+
+/// Splits stored objects into live bindings by endpoint; expired ones are deleted from the store.
+fn live_from_store(objects: Vec<(String, crate::asterisk::sorcery::Fields)>, now: u64) -> HashMap<String, Vec<PushBinding>> {
+    let mut live: HashMap<String, Vec<PushBinding>> = HashMap::new();
+    for (id, fields) in objects {
+        match PushBinding::from_fields(&fields) {
+            Some((endpoint, binding)) if binding.expires_at > now => live.entry(endpoint).or_default().push(binding),
+            Some((endpoint, binding)) => {
+                tracing::info!("multireg: {endpoint}: push binding {} expired (push_binding_ttl)", describe(&binding));
+                sorcery_types::delete(PUSH_TYPE, &id);
+            }
+            None => {
+                tracing::warn!("multireg: {PUSH_TYPE} object '{id}' is not a push binding; deleted");
+                sorcery_types::delete(PUSH_TYPE, &id);
             }
         }
     }
+    live
+}
+
+/// Reads the stored bindings (module load, after the sorcery types are registered); earlier
+/// versions' astdb entries are moved first, expired ones deleted.
+pub fn load() {
+    let now = now_unix();
+    migrate_astdb_bindings(now);
+    let loaded = live_from_store(sorcery_types::all(PUSH_TYPE), now);
     let count: usize = loaded.values().map(Vec::len).sum();
     if count > 0 {
-        tracing::debug!("multireg: {count} push bindings read from the astdb");
+        tracing::debug!("multireg: {count} push bindings read from {PUSH_TYPE}");
     }
     *BINDINGS.lock().unwrap_or_else(|p| p.into_inner()) = Some(loaded);
     *PENDING.lock().unwrap_or_else(|p| p.into_inner()) = None;
     PENDING_COUNT.store(0, Ordering::Relaxed);
 }
 
+/// Forgets every binding (module unload or a failed load).
+pub fn clear() {
+    *BINDINGS.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    *PENDING.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    PENDING_COUNT.store(0, Ordering::Relaxed);
+}
+
+/// When the store is shared, replaces the memory copy of an endpoint's bindings by what the store
+/// holds now (one query): another node may have added, refreshed or removed some.
+fn sync_from_store(endpoint: &str) {
+    if !cluster::push_shared() {
+        return;
+    }
+    let mut stored = live_from_store(sorcery_types::find(PUSH_TYPE, "endpoint", endpoint), now_unix());
+    let list = stored.remove(endpoint).unwrap_or_default();
+    with_bindings(|all| {
+        if list.is_empty() {
+            all.remove(endpoint);
+        } else {
+            all.insert(endpoint.to_string(), list);
+        }
+    });
+}
+
 /// The live (not expired) push bindings of an endpoint; expired ones are forgotten here (and
-/// deleted from the astdb) the first time they are seen.
+/// deleted from the store) the first time they are seen.
 pub fn bindings_of(endpoint: &str) -> Vec<PushBinding> {
+    sync_from_store(endpoint);
     let now = now_unix();
     let (live, expired) = with_bindings(|all| {
         let Some(list) = all.get_mut(endpoint) else { return (Vec::new(), Vec::new()) };
@@ -75,7 +157,7 @@ pub fn bindings_of(endpoint: &str) -> Vec<PushBinding> {
         (live, expired)
     });
     for binding in expired {
-        astdb::delete(&format!("{FAMILY}/{endpoint}"), &binding.key());
+        unstore(endpoint, &binding);
         tracing::info!("multireg: {endpoint}: push binding {} expired (push_binding_ttl)", describe(&binding));
     }
     live
@@ -109,6 +191,7 @@ pub fn check(config: &MultiregConfig, endpoint: &str, message: &RegisterMessage)
     }
     if star || !removals.is_empty() {
         // Unregisters are always accepted, whatever the providers enabled now.
+        sync_from_store(endpoint);
         let has_any = with_bindings(|all| all.get(endpoint).is_some_and(|l| !l.is_empty()));
         if !has_any && adds.is_empty() {
             return Ok(None);
@@ -201,7 +284,8 @@ pub fn on_response(response: &TxResponse<'_>) {
 }
 
 fn apply(pending: PendingPush) {
-    let family = format!("{FAMILY}/{}", pending.endpoint);
+    // The device may replace a binding it registered through another node.
+    sync_from_store(&pending.endpoint);
     let mut deleted = Vec::new();
     let mut stored = Vec::new();
     let mut replaced = Vec::new();
@@ -227,11 +311,11 @@ fn apply(pending: PendingPush) {
         }
     });
     for binding in deleted {
-        astdb::delete(&family, &binding.key());
+        unstore(&pending.endpoint, &binding);
         tracing::info!("multireg: {}: push binding {} removed (unregistered)", pending.endpoint, describe(&binding));
     }
     for binding in replaced {
-        astdb::delete(&family, &binding.key());
+        unstore(&pending.endpoint, &binding);
         tracing::info!(
             "multireg: {}: push binding {} replaced by a new push token of the same device",
             pending.endpoint,
@@ -239,8 +323,8 @@ fn apply(pending: PendingPush) {
         );
     }
     for binding in stored {
-        if !astdb::put(&family, &binding.key(), &binding.encode()) {
-            tracing::warn!("multireg: {}: could not store push binding {} in the astdb", pending.endpoint, describe(&binding));
+        if !store(&pending.endpoint, &binding) {
+            tracing::warn!("multireg: {}: could not store push binding {} in {PUSH_TYPE}", pending.endpoint, describe(&binding));
         }
         tracing::debug!("multireg: {}: push binding {} stored", pending.endpoint, describe(&binding));
     }
@@ -248,6 +332,7 @@ fn apply(pending: PendingPush) {
 
 /// A device was removed by the module (replaced at a limit, logged out): its push binding goes too.
 pub fn forget_device(endpoint: &str, contact_uri: &str, why: &str) {
+    sync_from_store(endpoint);
     let gone: Vec<PushBinding> = with_bindings(|all| {
         let Some(list) = all.get_mut(endpoint) else { return Vec::new() };
         let (gone, kept): (Vec<_>, Vec<_>) =
@@ -256,7 +341,7 @@ pub fn forget_device(endpoint: &str, contact_uri: &str, why: &str) {
         gone
     });
     for binding in gone {
-        astdb::delete(&format!("{FAMILY}/{endpoint}"), &binding.key());
+        unstore(endpoint, &binding);
         tracing::info!("multireg: {endpoint}: push binding {} removed ({why})", describe(&binding));
     }
 }

@@ -37,6 +37,50 @@ impl DeviceKey {
     }
 }
 
+impl DeviceKey {
+    /// The id of its `multireg_logout` object: FNV-1a 64 of the key, in hex (a Call-ID or an
+    /// instance URN can be long).
+    pub fn store_id(&self) -> String {
+        let text = match self {
+            DeviceKey::Instance(instance) => format!("i\0{instance}"),
+            DeviceKey::CallIdFrom { call_id, address } => format!("c\0{call_id}\0{address}"),
+        };
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in text.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{hash:016x}")
+    }
+
+    /// The fields of its `multireg_logout` object (a realtime row's columns).
+    pub fn to_fields(&self, logout: &Logout) -> Vec<(&'static str, String)> {
+        let (instance, call_id, address) = match self {
+            DeviceKey::Instance(instance) => (instance.clone(), String::new(), String::new()),
+            DeviceKey::CallIdFrom { call_id, address } => (String::new(), call_id.clone(), address.clone()),
+        };
+        vec![
+            ("extension", logout.extension.clone()),
+            ("instance", instance),
+            ("call_id", call_id),
+            ("address", address),
+            ("blocked_until", logout.until.to_string()),
+        ]
+    }
+
+    /// A logout from a `multireg_logout` object's fields (missing text fields are empty).
+    pub fn from_fields(fields: &[(String, String)]) -> Option<(DeviceKey, Logout)> {
+        let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default();
+        let extension = field("extension");
+        let until = field("blocked_until").trim().parse().ok()?;
+        if extension.is_empty() {
+            return None;
+        }
+        let key = DeviceKey::for_device(Some(field("instance").as_str()), &field("call_id"), &field("address"))?;
+        Some((key, Logout { extension, until }))
+    }
+}
+
 /// The address part of "ip:port", "[v6]:port" or a bare address.
 pub fn host_of(source: &str) -> &str {
     if let Some(rest) = source.strip_prefix('[') {
@@ -162,5 +206,56 @@ mod tests {
         // The ones ending soonest gave way; the newest is there.
         assert!(logouts.refused("101", &["urn:uuid:0"], "", "", 1000).is_none());
         assert!(logouts.refused("101", &[&format!("urn:uuid:{}", MAX_LOGOUTS + 9)], "", "", 1000).is_some());
+    }
+
+    #[test]
+    fn a_logout_round_trips_through_its_store_fields() {
+        let logout = Logout { extension: "101".into(), until: 1234 };
+        for key in [
+            DeviceKey::Instance("urn:uuid:00000000-0000-1000-8000-000000000001".into()),
+            DeviceKey::CallIdFrom { call_id: "abc@host".into(), address: "2001:db8::1".into() },
+        ] {
+            let fields: Vec<(String, String)> = key.to_fields(&logout).into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+            assert_eq!(DeviceKey::from_fields(&fields), Some((key.clone(), logout.clone())));
+            assert_eq!(key.store_id().len(), 16);
+        }
+        assert_ne!(
+            DeviceKey::Instance("a".into()).store_id(),
+            DeviceKey::CallIdFrom { call_id: "a".into(), address: String::new() }.store_id()
+        );
+        assert_eq!(DeviceKey::from_fields(&[("extension".into(), "101".into())]), None);
+    }
+
+    /// The push and logout tables have a column for every field the module stores.
+    #[test]
+    fn the_push_and_logout_tables_have_a_column_for_every_stored_field() {
+        use crate::policy::push::PushBinding;
+        let sql = include_str!("../../contrib/realtime/postgresql/multireg.sql");
+        let migration = include_str!("../../contrib/ast-db-manage/config/versions/7a2c3e9d41b0_res_pjsip_multireg.py");
+        let binding = PushBinding {
+            provider: String::new(),
+            prid: String::new(),
+            param: String::new(),
+            contact: String::new(),
+            user_agent: String::new(),
+            instance: String::new(),
+            updated_at: 0,
+            expires_at: 0,
+        };
+        let logout = Logout { extension: String::new(), until: 0 };
+        let tables = [
+            ("ps_multireg_push", binding.to_fields("e").into_iter().map(|(n, _)| n).collect::<Vec<_>>()),
+            ("ps_multireg_logout", DeviceKey::Instance("i".into()).to_fields(&logout).into_iter().map(|(n, _)| n).collect()),
+        ];
+        for (table, names) in tables {
+            let sql_table = sql.split(&format!("CREATE TABLE IF NOT EXISTS {table} (")).nth(1).expect(table);
+            let sql_table = sql_table.split(");").next().unwrap();
+            let alembic_table = migration.split(&format!("'{table}',")).nth(1).expect(table);
+            let alembic_table = alembic_table.split("op.create_index").next().unwrap();
+            for name in names {
+                assert!(sql_table.contains(&format!("    {name} ")), "{table} in multireg.sql lacks {name}");
+                assert!(alembic_table.contains(&format!("sa.Column('{name}',")), "{table} in the migration lacks {name}");
+            }
+        }
     }
 }

@@ -212,6 +212,49 @@ impl PushBinding {
     }
 }
 
+/// The id of a binding in the sorcery type `multireg_push`: "<endpoint>;<key>".
+pub fn store_id(endpoint: &str, binding: &PushBinding) -> String {
+    format!("{endpoint};{}", binding.key())
+}
+
+impl PushBinding {
+    /// The fields of its `multireg_push` object (a realtime row's columns).
+    pub fn to_fields(&self, endpoint: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("endpoint", endpoint.to_string()),
+            ("provider", self.provider.clone()),
+            ("prid", self.prid.clone()),
+            ("param", self.param.clone()),
+            ("contact", self.contact.clone()),
+            ("user_agent", self.user_agent.clone()),
+            ("instance", self.instance.clone()),
+            ("updated_at", self.updated_at.to_string()),
+            ("expires_at", self.expires_at.to_string()),
+        ]
+    }
+
+    /// (endpoint, binding) from a `multireg_push` object's fields; missing text fields are empty
+    /// (a realtime store may leave them out), a missing endpoint, provider or time is an error.
+    pub fn from_fields(fields: &[(String, String)]) -> Option<(String, PushBinding)> {
+        let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default();
+        let (endpoint, provider) = (field("endpoint"), field("provider"));
+        if endpoint.is_empty() || provider.is_empty() {
+            return None;
+        }
+        let binding = PushBinding {
+            provider,
+            prid: field("prid"),
+            param: field("param"),
+            contact: field("contact"),
+            user_agent: field("user_agent"),
+            instance: field("instance"),
+            updated_at: field("updated_at").trim().parse().ok()?,
+            expires_at: field("expires_at").trim().parse().ok()?,
+        };
+        Some((endpoint, binding))
+    }
+}
+
 /// A short stable key for (provider, prid): FNV-1a 64 in hex (device tokens can be long).
 pub fn binding_key(provider: &str, prid: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -454,5 +497,24 @@ mod tests {
         assert_eq!(wake_token_of_target("Local/abc123@multireg-push/n"), Some("abc123"));
         assert_eq!(wake_token_of_target("Local/abc123@other/n"), None);
         assert_eq!(wake_token_of_target("PJSIP/101/sip:101@h"), None);
+    }
+
+    #[test]
+    fn a_binding_round_trips_through_its_store_fields() {
+        let binding = PushBinding {
+            provider: "fcm".into(),
+            prid: "tok:1/2".into(),
+            param: "com.example".into(),
+            contact: "sip:105@1.2.3.4;pn-provider=fcm".into(),
+            user_agent: "PushPhone/2.0".into(),
+            instance: String::new(),
+            updated_at: 10,
+            expires_at: 20,
+        };
+        let fields: Vec<(String, String)> =
+            binding.to_fields("105").into_iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (n.to_string(), v)).collect();
+        assert_eq!(PushBinding::from_fields(&fields), Some(("105".to_string(), binding.clone())));
+        assert_eq!(store_id("105", &binding), format!("105;{}", binding.key()));
+        assert_eq!(PushBinding::from_fields(&fields[1..]), None, "no endpoint");
     }
 }

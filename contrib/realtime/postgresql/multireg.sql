@@ -4,8 +4,12 @@
 --   sorcery.conf   [res_pjsip_multireg]
 --                  multireg = realtime,ps_multireg
 --                  multireg_ringmode = realtime,ps_multireg_ringmode
+--                  multireg_push = realtime,ps_multireg_push
+--                  multireg_logout = realtime,ps_multireg_logout
 --   extconfig.conf ps_multireg => pgsql,general
 --                  ps_multireg_ringmode => pgsql,general
+--                  ps_multireg_push => pgsql,general
+--                  ps_multireg_logout => pgsql,general
 -- One row per policy: id is the section name (the endpoint unless the endpoint column says
 -- otherwise); every other column is one option of the pjsip.conf form, as text, NULL (or empty)
 -- meaning the option's default. Values are validated exactly as in pjsip.conf; a row with a bad
@@ -61,3 +65,32 @@ CREATE TABLE IF NOT EXISTS ps_multireg_ringmode (
     id VARCHAR(80) NOT NULL PRIMARY KEY,
     mode VARCHAR(10)
 );
+
+-- RFC 8599 push bindings (sorcery type multireg_push): one row per device that can be woken.
+-- id is "<endpoint>;<hash of provider and prid>"; times are Unix seconds. The module writes and
+-- deletes the rows (at REGISTER, unregister, logout, replacement and expiry).
+CREATE TABLE IF NOT EXISTS ps_multireg_push (
+    id VARCHAR(120) NOT NULL PRIMARY KEY,
+    endpoint VARCHAR(80),
+    provider VARCHAR(40),
+    prid TEXT,
+    param TEXT,
+    contact TEXT,
+    user_agent TEXT,
+    instance TEXT,
+    updated_at VARCHAR(20),
+    expires_at VARCHAR(20)
+);
+CREATE INDEX IF NOT EXISTS ps_multireg_push_endpoint ON ps_multireg_push (endpoint);
+
+-- Logged-out devices (sorcery type multireg_logout): refused until blocked_until (Unix seconds).
+-- id is a hash of the device key: its +sip.instance, else its REGISTER Call-ID and source address.
+CREATE TABLE IF NOT EXISTS ps_multireg_logout (
+    id VARCHAR(40) NOT NULL PRIMARY KEY,
+    extension VARCHAR(80),
+    instance TEXT,
+    call_id TEXT,
+    address VARCHAR(64),
+    blocked_until VARCHAR(20)
+);
+CREATE INDEX IF NOT EXISTS ps_multireg_logout_extension ON ps_multireg_logout (extension);

@@ -1,4 +1,4 @@
-"""res_pjsip_multireg: ps_multireg and ps_multireg_ringmode
+"""res_pjsip_multireg: ps_multireg, ps_multireg_ringmode, ps_multireg_push and ps_multireg_logout
 
 Revision ID: 7a2c3e9d41b0
 Revises: (your ast-db-manage head; set down_revision to it)
@@ -65,8 +65,34 @@ def upgrade():
         sa.Column('id', sa.String(80), primary_key=True, nullable=False),
         sa.Column('mode', sa.String(10)),
     )
+    op.create_table(
+        'ps_multireg_push',
+        sa.Column('id', sa.String(120), primary_key=True, nullable=False),
+        sa.Column('endpoint', sa.String(80)),
+        sa.Column('provider', sa.String(40)),
+        sa.Column('prid', sa.Text),
+        sa.Column('param', sa.Text),
+        sa.Column('contact', sa.Text),
+        sa.Column('user_agent', sa.Text),
+        sa.Column('instance', sa.Text),
+        sa.Column('updated_at', sa.String(20)),
+        sa.Column('expires_at', sa.String(20)),
+    )
+    op.create_index('ps_multireg_push_endpoint', 'ps_multireg_push', ['endpoint'])
+    op.create_table(
+        'ps_multireg_logout',
+        sa.Column('id', sa.String(40), primary_key=True, nullable=False),
+        sa.Column('extension', sa.String(80)),
+        sa.Column('instance', sa.Text),
+        sa.Column('call_id', sa.Text),
+        sa.Column('address', sa.String(64)),
+        sa.Column('blocked_until', sa.String(20)),
+    )
+    op.create_index('ps_multireg_logout_extension', 'ps_multireg_logout', ['extension'])
 
 
 def downgrade():
+    op.drop_table('ps_multireg_logout')
+    op.drop_table('ps_multireg_push')
     op.drop_table('ps_multireg_ringmode')
     op.drop_table('ps_multireg')
