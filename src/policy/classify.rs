@@ -80,7 +80,8 @@ pub struct DeviceFacts<'a> {
 
 // Built from the corpus of real User-Agent strings in src/policy/user_agent_corpus.tsv (where
 // each was seen is noted there); a unit test checks that every string lands on its type.
-pub const BUILTIN_WEB_USER_AGENTS: &str = r"jssip|sip\.js|sipjs|sipml5|webrtc|janus|linkus\s*web|browser[\s-]?phone|web\s*phone|telscale\s+rtm";
+pub const BUILTIN_WEB_USER_AGENTS: &str =
+    r"jssip|sip\.js|sipjs|sipml5|webrtc|janus|linkus\s*web|browser[\s-]?phone|web\s*phone|telscale\s+rtm";
 /// Platform words first: brands with desktop and mobile builds (Zoiper, Bria, Linphone, 3CX,
 /// Jami, baresip) name the platform, and mobile is tried before desktop.
 pub const BUILTIN_MOBILE_USER_AGENTS: &str = concat!(

@@ -735,4 +735,19 @@ mod documentation_tests {
             assert!(xml.contains(&tag), "docs/res_pjsip_multireg-en_US.xml lacks {tag}");
         }
     }
+
+    /// The realtime table has one column per option (a new option needs a column in
+    /// contrib/realtime/postgresql/multireg.sql and the Alembic migration beside it).
+    #[test]
+    fn the_postgresql_table_has_a_column_for_every_option() {
+        let sql = include_str!("../../contrib/realtime/postgresql/multireg.sql");
+        let migration = include_str!("../../contrib/ast-db-manage/config/versions/7a2c3e9d41b0_res_pjsip_multireg.py");
+        for (name, _, _) in OPTION_DOCS.iter().filter(|(name, _, _)| *name != "type") {
+            assert!(
+                sql.contains(&format!("    {name} TEXT,")) || sql.contains(&format!("    {name} TEXT\n")),
+                "multireg.sql lacks {name}"
+            );
+            assert!(migration.contains(&format!("sa.Column('{name}', sa.Text)")), "the Alembic migration lacks {name}");
+        }
+    }
 }
