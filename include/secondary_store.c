@@ -87,7 +87,9 @@ static void *store_retrieve_id(const struct ast_sorcery *sorcery, void *data, co
 }
 
 /* What a walk over the store collects: objects whose id matches `regex`, or whose fields include
- * every one of `fields` (all objects when neither is given). */
+ * every one of `fields` (all objects when neither is given). Walks go from the highest id down:
+ * sorcery collects results in a list it keeps sorted by id, inserting from the front, so
+ * descending order makes each insertion O(1) instead of a walk over all collected so far. */
 struct store_walk {
 	const struct ast_sorcery *sorcery;
 	const struct ast_variable *fields;
@@ -133,7 +135,7 @@ static void store_retrieve_multiple(const struct ast_sorcery *sorcery, void *dat
 {
 	struct store_walk walk = { .sorcery = sorcery, .fields = fields, .found = objects };
 
-	ao2_callback(data, OBJ_NODATA, store_walk_match, &walk);
+	ao2_callback(data, OBJ_NODATA | OBJ_ORDER_DESCENDING, store_walk_match, &walk);
 }
 
 static void store_retrieve_regex(const struct ast_sorcery *sorcery, void *data, const char *type,
@@ -145,7 +147,7 @@ static void store_retrieve_regex(const struct ast_sorcery *sorcery, void *data, 
 	if (regcomp(&compiled, ast_strlen_zero(regex) ? "." : regex, REG_EXTENDED | REG_NOSUB)) {
 		return;
 	}
-	ao2_callback(data, OBJ_NODATA, store_walk_match, &walk);
+	ao2_callback(data, OBJ_NODATA | OBJ_ORDER_DESCENDING, store_walk_match, &walk);
 	regfree(&compiled);
 }
 
@@ -158,7 +160,7 @@ static void store_retrieve_prefix(const struct ast_sorcery *sorcery, void *data,
 
 	/* The tree is ordered by id, so a partial-key search visits only the matching range. */
 	ast_copy_string(key, prefix, sizeof(key));
-	matches = ao2_find(data, key, OBJ_SEARCH_PARTIAL_KEY | OBJ_MULTIPLE);
+	matches = ao2_find(data, key, OBJ_SEARCH_PARTIAL_KEY | OBJ_MULTIPLE | OBJ_ORDER_DESCENDING);
 	if (!matches) {
 		return;
 	}
