@@ -18,7 +18,7 @@ const INVALID_KEY_SOUND: &str = "invalid";
 const STATUS_VARIABLE: &str = "MULTIREG_DIAL_STATUS";
 
 /// Registered Contact URIs of an endpoint; the AORs of a policy endpoint go through its books.
-fn contacts_of(endpoint: &str) -> Vec<String> {
+pub(super) fn contacts_of(endpoint: &str) -> Vec<String> {
     let policies = super::policies::current();
     let aors = endpoint_aors(endpoint);
     match policies.for_endpoint(endpoint) {

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::dialplan::contacts_of;
 use super::push_bindings;
-use super::registrar::endpoint_aors;
 use crate::asterisk::channel::Channel;
-use crate::asterisk::{manager, sorcery};
+use crate::asterisk::manager;
 use crate::policy::config::MultiregConfig;
 use crate::policy::dial_features::MAX_RING_DELAY;
 use crate::policy::dialstring::build_dial_string;
@@ -40,10 +40,6 @@ const POLL: Duration = Duration::from_millis(200);
 /// HTTP: each try's timeout and the number of tries.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(3);
 const HTTP_TRIES: usize = 2;
-
-fn contacts_of(endpoint: &str) -> Vec<String> {
-    endpoint_aors(endpoint).iter().flat_map(|aor| sorcery::aor_contact_uris(aor)).collect()
-}
 
 fn random_token() -> Option<String> {
     let mut random = [0u8; 10];

@@ -230,16 +230,16 @@ fn read_register(message: &RegisterMessage, rules: &ClassifierRules, transport: 
 /// device (the usual unused secondary) costs no store read; an AOR never seen since load is read
 /// once and its book filled from that read.
 pub fn dial_contact_uris(aor: &str, config: &MultiregConfig) -> Vec<String> {
+    // Devices registered through other nodes never reach this node's books.
+    if super::cluster::location_shared() {
+        return sorcery::aor_contact_uris(aor);
+    }
     let now = now_unix();
     let book = books::book(aor, &config.endpoint);
     let (known, known_empty, read_at) = {
         let book = books::lock_book(&book);
         (book.is_known(), book.is_known_empty(now), book.generation())
     };
-    // Devices registered through other nodes never reach this node's books.
-    if super::cluster::location_shared() {
-        return sorcery::aor_contact_uris(aor);
-    }
     if known_empty && !sorcery::aor_has_permanent_contacts(aor) {
         return Vec::new();
     }
