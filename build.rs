@@ -141,6 +141,7 @@ fn main() {
     println!("cargo:rerun-if-changed=include/dialfx.h");
     println!("cargo:rerun-if-changed=include/sorcery_types.c");
     println!("cargo:rerun-if-changed=include/sorcery_types.h");
+    println!("cargo:rerun-if-changed=include/stasis_observers.c");
 
     let mut include_dirs = vec![PathBuf::from("include"), headers.asterisk.clone()];
     include_dirs.extend(headers.pjproject.iter().cloned());
@@ -150,6 +151,7 @@ fn main() {
         .file("include/secondary_store.c")
         .file("include/dialfx.c")
         .file("include/sorcery_types.c")
+        .file("include/stasis_observers.c")
         .flag("-fPIC")
         .warnings(true)
         .flag_if_supported("-Wno-unused-parameter")

@@ -107,8 +107,8 @@ enum multireg_auth_outcome {
 	MULTIREG_AUTH_SUCCEEDED = 2,
 };
 
-/* Stasis subscriptions: PJSIP security events (selective: security event type only), and
- * app_queue's QueueMemberAdded (see shim.c for how its private type is learned). */
+/* Stasis observers, run in the publishing thread (stasis_observers.c): PJSIP security events,
+ * and app_queue's QueueMemberAdded (handed to the module's taskprocessor). */
 int multireg_shim_subscribe_security(void);
 void multireg_shim_unsubscribe_security(void);
 int multireg_shim_subscribe_queues(void);

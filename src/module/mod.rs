@@ -193,7 +193,6 @@ impl AsteriskModule for Multireg {
     fn contact_removed(contact: &RemovedContact) {
         registrar::on_contact_removed(&contact.aor, &contact.uri);
         device_events::unregistered(contact);
-        busy_lamp::endpoint_changed(&contact.endpoint);
     }
 
     fn challenge_sent(address: &str, nonce: &str) {

@@ -344,11 +344,10 @@ pub fn on_response(response: &pjsip::TxResponse<'_>) {
             .collect();
         (complete, added)
     };
+    // The busy lamp follows from PJSIP/<endpoint>'s device state, which Asterisk publishes when
+    // the endpoint comes online (busy_lamp::device_changed), not from each contact.
     for device in &added {
         device_events::registered(&extension, &aor, device, now);
-    }
-    if !added.is_empty() {
-        super::busy_lamp::endpoint_changed(&extension);
     }
     if !complete {
         tracing::debug!("multireg: AOR {aor} holds a binding this module did not see registering; re-reading it next time");
