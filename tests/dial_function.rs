@@ -144,3 +144,48 @@ fn the_dial_string_follows_registrations_after_the_store_was_skipped() {
     assert!(seen.is_some(), "the permanent contact is dialled: {}", dial());
     assert!(dial().contains(&wanted), "and again when the book is known");
 }
+
+/// With qualify on, a device that stopped answering is left out of MULTIREG_DIAL exactly as
+/// PJSIP_DIAL_CONTACTS leaves it out; the device still answering stays in both.
+#[test]
+fn an_unreachable_contact_is_not_dialled_when_the_aor_qualifies() {
+    const POLICY: &str = "[101]\ntype = multireg\nmax_ip_phones = 3\n";
+    let asterisk = Asterisk::start_with(Config { pjsip_extra: POLICY.into(), ..Config::default() });
+    asterisk.rewrite_pjsip(
+        |base| base.replace("[101](aor-common)\n", "[101](aor-common)\nqualify_frequency = 1\nqualify_timeout = 0.5\n"),
+        POLICY,
+    );
+    asterisk.cli("module reload res_pjsip.so");
+    let mut ami = asterisk.ami();
+    let mut read = |expression: &str| ami.action("Getvar", &[("Variable", expression)]).get("Value").cloned().unwrap_or_default();
+    let sorted = |value: String| {
+        let mut targets: Vec<String> = value.split('&').filter(|t| !t.is_empty()).map(str::to_string).collect();
+        targets.sort();
+        targets
+    };
+
+    let mut staying = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
+    let mut leaving = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
+    assert_eq!(staying.register(), 200);
+    assert_eq!(leaving.register(), 200);
+    // The registrar stores the Contact without its transport parameter for UDP.
+    let (staying_target, leaving_target) =
+        (format!("PJSIP/101/sip:101@{}", staying.local), format!("PJSIP/101/sip:101@{}", leaving.local));
+    let both = common::wait_for(Duration::from_secs(10), || {
+        let value = read("MULTIREG_DIAL(101)");
+        (value.contains(&staying_target) && value.contains(&leaving_target)).then_some(value)
+    });
+    assert!(both.is_some(), "both devices are dialled while they answer: {}", read("MULTIREG_DIAL(101)"));
+
+    drop(leaving);
+    let settled = common::wait_for(Duration::from_secs(15), || {
+        let value = read("PJSIP_DIAL_CONTACTS(101)");
+        (!value.contains(&leaving_target)).then_some(value)
+    });
+    let stock = settled.unwrap_or_else(|| panic!("qualify never found the silent device unreachable: {}", asterisk.cli("pjsip show contacts")));
+    let ours = read("MULTIREG_DIAL(101)");
+    assert!(!ours.contains(&leaving_target), "the unreachable device is not dialled: {ours}");
+    assert!(ours.contains(&staying_target), "the device still answering is dialled: {ours}");
+    assert_eq!(sorted(ours), sorted(stock), "the same targets as PJSIP_DIAL_CONTACTS");
+    assert_eq!(staying.register(), 200, "and the AOR keeps working");
+}

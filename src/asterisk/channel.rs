@@ -31,6 +31,16 @@ impl<'a> Channel<'a> {
         unsafe { from_c(bindings::ast_channel_name(self.chan)) }
     }
 
+    /// A channel without a name: the stand-in Asterisk makes to evaluate a function with no
+    /// channel (AMI Getvar without Channel, CLI), discarded right after.
+    pub fn is_dummy(&self) -> bool {
+        // SAFETY: the channel is alive during the callback; its name is a NUL-terminated string.
+        unsafe {
+            let name = bindings::ast_channel_name(self.chan);
+            name.is_null() || *name == 0
+        }
+    }
+
     pub fn set_variable(&self, name: &str, value: &str) {
         let (name, value) = (to_c(name), to_c(value));
         // SAFETY: pbx_builtin_setvar_helper locks the channel itself and copies both strings.

@@ -117,14 +117,6 @@ pub fn aor_contacts(aor_name: &str) -> Vec<StoredContact> {
     contacts
 }
 
-/// The Contact URIs registered to `aor_name` now (the dial path needs nothing else).
-pub fn aor_contact_uris(aor_name: &str) -> Vec<String> {
-    let mut uris = Vec::new();
-    // SAFETY: the contact is live while we hold it; `uri` is a NUL-terminated string field.
-    for_each_contact(aor_name, |contact| uris.push(unsafe { from_c((*contact.as_ptr()).uri) }));
-    uris
-}
-
 /// The AOR names an endpoint lists in its `aors` option (read directly: this runs per call).
 pub fn endpoint_aors(endpoint: &str) -> Vec<String> {
     let (object_type, id) = (to_c("endpoint"), to_c(endpoint));
@@ -164,15 +156,48 @@ pub fn endpoint_acl_rules(endpoint: &str) -> Option<Fields> {
     Some(text.lines().filter_map(|line| line.split_once('\t')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
 }
 
-/// Whether `aor_name` has contacts from its configuration (`contact=`), which no REGISTER
-/// brings and the device books therefore never see. False when the AOR does not exist.
-pub fn aor_has_permanent_contacts(aor_name: &str) -> bool {
+/// What the dial path needs to know about an AOR besides its registered contacts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AorDialFacts {
+    /// Contacts from its configuration (`contact=`), which no REGISTER brings and the device
+    /// books therefore never see.
+    pub permanent_contacts: bool,
+    /// `qualify_frequency` is set: contacts can be unreachable, which only the store's contacts
+    /// (with their qualify status) tell.
+    pub qualified: bool,
+}
+
+/// None when the AOR does not exist.
+pub fn aor_dial_facts(aor_name: &str) -> Option<AorDialFacts> {
     let name = to_c(aor_name);
     // SAFETY: the retrieve returns a new reference (or null) that Ao2 releases; the container
-    // pointer is a field of the live AOR and is only counted while we hold the AOR.
+    // pointer and qualify_frequency are fields of the live AOR, read while we hold it.
     unsafe {
-        let Some(aor) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor(name.as_ptr())) else { return false };
+        let aor = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor(name.as_ptr()))?;
         let permanent = (*aor.as_ptr()).permanent_contacts;
-        !permanent.is_null() && bindings::ao2_container_count(permanent) > 0
+        Some(AorDialFacts {
+            permanent_contacts: !permanent.is_null() && bindings::ao2_container_count(permanent) > 0,
+            qualified: (*aor.as_ptr()).qualify_frequency > 0,
+        })
     }
+}
+
+/// The Contact URIs `PJSIP_DIAL_CONTACTS` would dial for `aor_name`: registered and permanent
+/// contacts, without those qualify found unreachable.
+pub fn aor_reachable_contact_uris(aor_name: &str) -> Vec<String> {
+    let name = to_c(aor_name);
+    let mut uris = Vec::new();
+    // SAFETY: each retrieve returns a new reference (or null) that Ao2 releases; each contact is
+    // live while the container holds it, and `uri` is a NUL-terminated string field.
+    unsafe {
+        let Some(aor) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor(name.as_ptr())) else { return uris };
+        let filter = bindings::AST_SIP_CONTACT_FILTER_REACHABLE;
+        let Some(container) =
+            Ao2::from_owned(bindings::ast_sip_location_retrieve_aor_contacts_filtered(aor.as_ptr(), filter))
+        else {
+            return uris;
+        };
+        container.for_each_in(|contact: Ao2<bindings::ast_sip_contact>| uris.push(from_c((*contact.as_ptr()).uri)));
+    }
+    uris
 }

@@ -23,7 +23,7 @@ pub(super) fn contacts_of(endpoint: &str) -> Vec<String> {
     let aors = endpoint_aors(endpoint);
     match policies.for_endpoint(endpoint) {
         Some((config, _)) => aors.iter().flat_map(|aor| super::registrar::dial_contact_uris(aor, config)).collect(),
-        None => aors.iter().flat_map(|aor| sorcery::aor_contact_uris(aor)).collect(),
+        None => aors.iter().flat_map(|aor| sorcery::aor_reachable_contact_uris(aor)).collect(),
     }
 }
 
@@ -261,7 +261,9 @@ pub fn read_dial(channel: Option<&Channel<'_>>, data: &str, max_len: Option<usiz
         Ok(CallPlan::Unavailable { .. }) => ("UNAVAILABLE", String::new()),
         Err(_) => ("INVALID", String::new()),
     };
-    if let Some(channel) = channel {
+    // A stand-in channel is discarded right after: setting the status there would only
+    // publish a VarSet event.
+    if let Some(channel) = channel.filter(|channel| !channel.is_dummy()) {
         channel.set_variable(STATUS_VARIABLE, status);
     }
     plan.map(|_| value)

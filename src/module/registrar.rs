@@ -225,31 +225,45 @@ fn read_register(message: &RegisterMessage, rules: &ClassifierRules, transport: 
     }
 }
 
-/// The AOR's contacts in the store, classified from what the registrar stored with them.
-/// The Contact URIs of a policy AOR for the dial path. An AOR whose book knows it holds no
-/// device (the usual unused secondary) costs no store read; an AOR never seen since load is read
-/// once and its book filled from that read.
+/// The Contact URIs of a policy AOR for the dial path, as `PJSIP_DIAL_CONTACTS` would give them.
+/// A known book answers alone when nothing else can be in the AOR: no `contact=` permanent
+/// contacts and no qualify (which can find a registered contact unreachable). Otherwise, and
+/// for an AOR not seen since load (whose book is then filled from the read), the store is read.
 pub fn dial_contact_uris(aor: &str, config: &MultiregConfig) -> Vec<String> {
     // Devices registered through other nodes never reach this node's books.
     if super::cluster::location_shared() {
-        return sorcery::aor_contact_uris(aor);
+        return sorcery::aor_reachable_contact_uris(aor);
     }
+    let Some(facts) = sorcery::aor_dial_facts(aor) else { return Vec::new() };
     let now = now_unix();
     let book = books::book(aor, &config.endpoint);
-    let (known, known_empty, read_at) = {
+    let book_alone = !facts.permanent_contacts && !facts.qualified;
+    let (devices, read_at) = {
         let book = books::lock_book(&book);
-        (book.is_known(), book.is_known_empty(now), book.generation())
+        let devices = if !book.is_known() {
+            None
+        } else if book.awaits_answer(now) {
+            // The store may already hold the binding of the REGISTER awaiting its answer.
+            Some(None)
+        } else {
+            Some(Some(book.devices(now).iter().map(|device| device.uri.clone()).collect::<Vec<_>>()))
+        };
+        (devices, book.generation())
     };
-    if known_empty && !sorcery::aor_has_permanent_contacts(aor) {
-        return Vec::new();
+    match devices {
+        Some(Some(uris)) if book_alone || (uris.is_empty() && !facts.permanent_contacts) => uris,
+        Some(_) => sorcery::aor_reachable_contact_uris(aor),
+        None => {
+            let stored = stored_devices(aor, &config.classifier);
+            let uris: Vec<String> = stored.iter().map(|device| device.uri.clone()).collect();
+            books::lock_book(&book).load_from_store(stored, now, read_at);
+            if book_alone {
+                uris
+            } else {
+                sorcery::aor_reachable_contact_uris(aor)
+            }
+        }
     }
-    if known {
-        return sorcery::aor_contact_uris(aor);
-    }
-    let stored = stored_devices(aor, &config.classifier);
-    let uris = stored.iter().map(|device| device.uri.clone()).collect();
-    books::lock_book(&book).load_from_store(stored, now, read_at);
-    uris
 }
 
 fn stored_devices(aor: &str, rules: &ClassifierRules) -> Vec<Device> {

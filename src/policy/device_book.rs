@@ -179,7 +179,13 @@ impl DeviceBook {
     /// Known to hold no device and no REGISTER in flight: the store has no contact of this AOR
     /// that came through the registrar (permanent contacts from the configuration are not here).
     pub fn is_known_empty(&self, now: u64) -> bool {
-        self.is_known() && !self.devices.iter().any(|d| d.expires_at > now) && !self.reservations.iter().any(|r| r.until > now)
+        self.is_known() && !self.devices.iter().any(|d| d.expires_at > now) && !self.awaits_answer(now)
+    }
+
+    /// A REGISTER it admitted is still waiting for the registrar's answer (its binding may be
+    /// stored already).
+    pub fn awaits_answer(&self, now: u64) -> bool {
+        self.reservations.iter().any(|r| r.until > now)
     }
 
     /// Marks the book as possibly wrong (a contact was removed behind the registrar's back).
