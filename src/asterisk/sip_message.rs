@@ -241,6 +241,9 @@ pub fn same_contact_uri(a: &str, b: &str) -> bool {
     if a == b {
         return true;
     }
+    if crate::policy::contact_uri::surely_different(a, b) {
+        return false;
+    }
     let (a, b) = (super::text::to_c(a), super::text::to_c(b));
     // SAFETY: two NUL-terminated strings; the shim parses copies in a pool it releases.
     unsafe { bindings::multireg_shim_contact_uris_equal(a.as_ptr(), b.as_ptr()) == 1 }

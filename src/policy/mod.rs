@@ -10,6 +10,7 @@ pub mod calls;
 pub mod classify;
 pub mod cluster_lock;
 pub mod config;
+pub mod contact_uri;
 pub mod device_book;
 pub mod dial_features;
 pub mod dialstring;
