@@ -21,6 +21,7 @@
 #include <asterisk/strings.h>
 #include <asterisk/devicestate.h>
 #include <asterisk/channel.h>
+#include <asterisk/taskprocessor.h>
 #include "shim.h"
 
 /* Implemented in Rust (src/asterisk/entry.rs); each is panic-guarded there. */
@@ -43,6 +44,7 @@ extern void multireg_on_challenge_sent(const char *address, const char *nonce);
 extern int multireg_dial_read_fixed(struct ast_channel *chan, const char *data, char *buf, size_t len);
 extern int multireg_devstate(const char *extension);
 extern void multireg_on_device_state(const char *device);
+extern void multireg_on_background_work(void);
 extern int multireg_dial_read_str(struct ast_channel *chan, const char *data, struct ast_str **buf, ssize_t len);
 
 void multireg_shim_log(int severity, const char *file, int line, const char *function, const char *message)
@@ -676,6 +678,34 @@ void multireg_shim_unregister_services(void)
 {
 	ast_sip_unregister_service(&multireg_guard_module);
 	ast_sip_unregister_service(&multireg_pjsip_module);
+}
+
+/* ---- background work on the module's own Asterisk thread ----
+ * A thread Rust would spawn itself registers thread-local destructors against this shared
+ * object, after which Asterisk can no longer unload it; a taskprocessor's thread is Asterisk's. */
+static struct ast_taskprocessor *background;
+
+static int background_work(void *data)
+{
+	multireg_on_background_work();
+	return 0;
+}
+
+int multireg_shim_background_start(void)
+{
+	background = ast_taskprocessor_get("multireg/background", TPS_REF_DEFAULT);
+	return background ? 0 : -1;
+}
+
+int multireg_shim_background_queue(void)
+{
+	return background ? ast_taskprocessor_push(background, background_work, NULL) : -1;
+}
+
+void multireg_shim_background_stop(void)
+{
+	/* Runs (or lets end at once) what is queued, then ends the thread. */
+	background = ast_taskprocessor_unreference(background);
 }
 
 /* ---- AMI actions run inside Asterisk ---- */

@@ -114,6 +114,12 @@ void multireg_shim_unsubscribe_security(void);
 int multireg_shim_subscribe_queues(void);
 void multireg_shim_unsubscribe_queues(void);
 
+/* The module's background thread (an Asterisk taskprocessor): each queue call runs
+ * multireg_on_background_work there once; stop runs what is queued and ends the thread. */
+int multireg_shim_background_start(void);
+int multireg_shim_background_queue(void);
+void multireg_shim_background_stop(void);
+
 /* Runs an AMI action inside Asterisk and returns its response text (free with
  * multireg_shim_free), or NULL. Sees only that action's response, never other AMI traffic. */
 char *multireg_shim_run_action(const char *message);

@@ -392,3 +392,33 @@ fn documentation_is_installed_for_dialplan_items() {
     let action = asterisk.cli("manager show command MultiregShowExtension");
     assert!(action.contains("ActionID for this transaction") && action.contains("Extension"), "{action}");
 }
+
+fn stat(asterisk: &Asterisk, name: &str) -> u64 {
+    let text = asterisk.cli("multireg show stats");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in: {text}"))
+}
+
+/// After the module loads, a background pass reads each policy AOR's device book once, so the
+/// first REGISTER of an AOR with stored contacts decides without reading the store, and the
+/// limits still count the devices registered before the load.
+#[test]
+fn books_read_ahead_after_load_spare_the_first_register_its_store_read() {
+    let asterisk = start("[101]\ntype = multireg\nmax_ip_phones = 2\n");
+    let mut phones = register_all(&asterisk, Kind::Phone, 2);
+    asterisk.cli("module unload res_pjsip_multireg.so");
+    asterisk.cli("module load res_pjsip_multireg.so");
+    let warmed = wait_for(Duration::from_secs(10), || (stat(&asterisk, "books_read_ahead") >= 1).then_some(()));
+    assert!(warmed.is_some(), "no book read ahead: {}", asterisk.cli("multireg show stats"));
+
+    assert_eq!(phones[0].register(), 200, "a refresh of a device registered before the load");
+    assert_eq!(stat(&asterisk, "register_decisions"), 1);
+    assert_eq!(stat(&asterisk, "register_store_reads"), 0, "the book was known: {}", asterisk.cli("multireg show stats"));
+
+    let mut third = device(&asterisk, Kind::Phone, 9);
+    assert_eq!(third.register(), 403, "the two devices from before the load still count");
+    assert_eq!(contact_count(&asterisk, "101"), 2);
+    phones.push(third);
+}

@@ -60,6 +60,8 @@ pub trait AsteriskModule {
     fn busy_lamp_state(extension: &str) -> i32;
     /// The state of a `PJSIP/...` device changed.
     fn device_state_changed(device: &str);
+    /// Work queued with `registration::queue_background_work`, on the module's own thread.
+    fn background_work();
 }
 
 /// A contact that left the location store, as it was stored.
@@ -424,6 +426,10 @@ pub unsafe fn device_state_changed<M: AsteriskModule>(device: *const c_char) {
     guarded("device state observer", (), || M::device_state_changed(&device))
 }
 
+pub fn background_work<M: AsteriskModule>() {
+    guarded("background work", (), M::background_work)
+}
+
 /// Generates the `extern "C"` functions the shim (include/shim.c) calls, each forwarding to the
 /// guarded function of the same name in this file for `$module`.
 macro_rules! declare_module {
@@ -594,6 +600,11 @@ macro_rules! declare_module {
                 let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 // SAFETY: include/shim.c passes the device name of a device state message.
                 unsafe { entry::device_state_changed::<$module>(device) }
+            }
+            #[no_mangle]
+            pub extern "C" fn multireg_on_background_work() {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
+                entry::background_work::<$module>()
             }
             #[no_mangle]
             pub unsafe extern "C" fn multireg_on_queue_member_added(

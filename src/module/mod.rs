@@ -5,6 +5,7 @@
 pub mod ami;
 pub mod authblock;
 pub mod books;
+pub mod book_warmup;
 pub mod busy_lamp;
 pub mod call_limit;
 pub mod cli;
@@ -47,6 +48,7 @@ use crate::policy::config::{apply_reload, parse_sections};
 struct Registrations {
     _busy_lamp: Registration,
     _reload_observer: Registration,
+    _background: Registration,
     _push_wake: Registration,
     _queue_events: Registration,
     _security_events: Registration,
@@ -73,6 +75,7 @@ impl AsteriskModule for Multireg {
         authblock::reset();
         logout::reset();
         books::clear();
+        book_warmup::reset();
         stats::reset();
         policies::replace(Default::default());
         push_wake::clear();
@@ -102,9 +105,11 @@ impl AsteriskModule for Multireg {
         let push_wake = Registration::new(Kind::PushWake)?;
         let reload_observer = Registration::new(Kind::PjsipReloadObserver)?;
         let busy_lamp = Registration::new(Kind::BusyLamp)?;
+        let background = Registration::new(Kind::BackgroundThread)?;
         let registrations = Registrations {
             _busy_lamp: busy_lamp,
             _reload_observer: reload_observer,
+            _background: background,
             _push_wake: push_wake,
             _queue_events: queue_events,
             _security_events: security_events,
@@ -118,10 +123,13 @@ impl AsteriskModule for Multireg {
             _sorcery_types: sorcery_types,
         };
         *REGISTRATIONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(registrations);
+        // The contact observer is in place: removals during the reads are seen.
+        book_warmup::start();
         Ok(())
     }
 
     fn unload() {
+        book_warmup::stop();
         let registrations = REGISTRATIONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         drop(registrations);
     }
@@ -188,6 +196,7 @@ impl AsteriskModule for Multireg {
         if let Err(reason) = apply_policies(true) {
             tracing::error!("multireg configuration not reloaded, previous settings stay in force: {reason}");
         }
+        book_warmup::start();
     }
 
     fn contact_removed(contact: &RemovedContact) {
@@ -217,6 +226,10 @@ impl AsteriskModule for Multireg {
         busy_lamp::state(extension).raw()
     }
 
+    fn background_work() {
+        book_warmup::run();
+    }
+
     fn device_state_changed(device: &str) {
         busy_lamp::device_changed(device)
     }
@@ -227,7 +240,9 @@ pub fn reload() -> Result<(), String> {
     sorcery_types::reload(POLICY_TYPE);
     cluster::refresh();
     cluster_lock::configure();
-    apply_policies(true)
+    let applied = apply_policies(true);
+    book_warmup::start();
+    applied
 }
 
 /// Applies the `multireg` objects: a section with an error is reported with its name and reason,

@@ -175,6 +175,7 @@ fn confirmed_decision(
 ) -> Verdict {
     for _ in 0..STORE_READ_TRIES {
         let read_at = books::lock_book(book).generation();
+        stats::store_read();
         let stored = stored_devices(aor, &config.classifier);
         let mut book = books::lock_book(book);
         if book.load_from_store(stored, now, read_at) {
@@ -254,6 +255,7 @@ pub fn dial_contact_uris(aor: &str, config: &MultiregConfig) -> Vec<String> {
         Some(Some(uris)) if book_alone || (uris.is_empty() && !facts.permanent_contacts) => uris,
         Some(_) => sorcery::aor_reachable_contact_uris(aor),
         None => {
+            stats::store_read();
             let stored = stored_devices(aor, &config.classifier);
             let uris: Vec<String> = stored.iter().map(|device| device.uri.clone()).collect();
             books::lock_book(&book).load_from_store(stored, now, read_at);
@@ -266,8 +268,23 @@ pub fn dial_contact_uris(aor: &str, config: &MultiregConfig) -> Vec<String> {
     }
 }
 
+/// Reads `aor` from the store into its book unless the book already knows it; true when read.
+pub fn fill_book(aor: &str, config: &MultiregConfig) -> bool {
+    let book = books::book(aor, &config.endpoint);
+    let read_at = {
+        let book = books::lock_book(&book);
+        if book.is_known() {
+            return false;
+        }
+        book.generation()
+    };
+    stats::book_read_ahead();
+    let stored = stored_devices(aor, &config.classifier);
+    books::lock_book(&book).load_from_store(stored, now_unix(), read_at);
+    true
+}
+
 fn stored_devices(aor: &str, rules: &ClassifierRules) -> Vec<Device> {
-    stats::store_read();
     sorcery::aor_contacts(aor).iter().map(|stored| device_from_store(stored, rules)).collect()
 }
 

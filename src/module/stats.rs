@@ -6,6 +6,7 @@ static DECISIONS: AtomicU64 = AtomicU64::new(0);
 static DECISION_NANOS: AtomicU64 = AtomicU64::new(0);
 static STORE_READS: AtomicU64 = AtomicU64::new(0);
 static REFUSALS: AtomicU64 = AtomicU64::new(0);
+static BOOKS_READ_AHEAD: AtomicU64 = AtomicU64::new(0);
 
 pub fn decision(took: Duration) {
     DECISIONS.fetch_add(1, Ordering::Relaxed);
@@ -14,6 +15,11 @@ pub fn decision(took: Duration) {
 
 pub fn store_read() {
     STORE_READS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// An AOR's device book read from the store by the background pass, not on the SIP path.
+pub fn book_read_ahead() {
+    BOOKS_READ_AHEAD.fetch_add(1, Ordering::Relaxed);
 }
 
 pub fn refusal() {
@@ -30,11 +36,12 @@ pub fn snapshot() -> Vec<(&'static str, u64)> {
         ("register_decision_avg_ns", nanos.checked_div(decisions).unwrap_or(0)),
         ("register_store_reads", STORE_READS.load(Ordering::Relaxed)),
         ("register_refusals", REFUSALS.load(Ordering::Relaxed)),
+        ("books_read_ahead", BOOKS_READ_AHEAD.load(Ordering::Relaxed)),
     ]
 }
 
 pub fn reset() {
-    for counter in [&DECISIONS, &DECISION_NANOS, &STORE_READS, &REFUSALS] {
+    for counter in [&DECISIONS, &DECISION_NANOS, &STORE_READS, &REFUSALS, &BOOKS_READ_AHEAD] {
         counter.store(0, Ordering::Relaxed);
     }
 }
@@ -50,10 +57,12 @@ mod tests {
         decision(Duration::from_nanos(300));
         refusal();
         store_read();
+        book_read_ahead();
         let values: std::collections::HashMap<_, _> = snapshot().into_iter().collect();
         assert_eq!(values["register_decisions"], 2);
         assert_eq!(values["register_decision_ns"], 400);
         assert_eq!(values["register_decision_avg_ns"], 200);
         assert_eq!((values["register_refusals"], values["register_store_reads"]), (1, 1));
+        assert_eq!(values["books_read_ahead"], 1);
     }
 }
