@@ -196,7 +196,6 @@ impl AsteriskModule for Multireg {
         if let Err(reason) = apply_policies(true) {
             tracing::error!("multireg configuration not reloaded, previous settings stay in force: {reason}");
         }
-        book_warmup::start();
     }
 
     fn contact_removed(contact: &RemovedContact) {
@@ -240,9 +239,7 @@ pub fn reload() -> Result<(), String> {
     sorcery_types::reload(POLICY_TYPE);
     cluster::refresh();
     cluster_lock::configure();
-    let applied = apply_policies(true);
-    book_warmup::start();
-    applied
+    apply_policies(true)
 }
 
 /// Applies the `multireg` objects: a section with an error is reported with its name and reason,
