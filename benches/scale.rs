@@ -542,7 +542,7 @@ fn reload_workloads(settings: &Settings, rows: &mut Vec<Row>) -> Option<(usize, 
                 conf(instance, Flavor::Baseline, marker);
                 instance.timed_cli("module reload res_pjsip.so", timeout).0
             };
-            log(format!("{}: load: {:.2} s", instance.label, took.as_secs_f64()));
+            log(format!("{}: load: {:.2} s, RSS {:.0} MB", instance.label, took.as_secs_f64(), mb(instance.rss())));
             load[i] += took;
         }
     }
