@@ -93,13 +93,14 @@ unsafe fn contact_fields(contact: *const bindings::ast_sip_contact) -> Fields {
     }
 }
 
-/// Calls `each` with every contact registered to `aor_name` now (none if the AOR does not exist).
-fn for_each_contact(aor_name: &str, each: impl FnMut(Ao2<bindings::ast_sip_contact>)) {
+/// Calls `each` with every contact of `aor_name` now (none if the AOR does not exist) that passes
+/// `filter` (an `ast_sip_contact_filter`: all, or reachable only).
+fn for_each_contact(aor_name: &str, filter: bindings::ast_sip_contact_filter, each: impl FnMut(Ao2<bindings::ast_sip_contact>)) {
     let name = to_c(aor_name);
     // SAFETY: each retrieve returns a new reference (or null) that Ao2 releases.
     let container = unsafe {
         let Some(aor) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor(name.as_ptr())) else { return };
-        Ao2::from_owned(bindings::ast_sip_location_retrieve_aor_contacts(aor.as_ptr()))
+        Ao2::from_owned(bindings::ast_sip_location_retrieve_aor_contacts_filtered(aor.as_ptr(), filter))
     };
     if let Some(container) = container {
         container.for_each_in(each);
@@ -109,7 +110,7 @@ fn for_each_contact(aor_name: &str, each: impl FnMut(Ao2<bindings::ast_sip_conta
 /// Every contact currently registered to `aor_name` (empty if the AOR does not exist).
 pub fn aor_contacts(aor_name: &str) -> Vec<StoredContact> {
     let mut contacts = Vec::new();
-    for_each_contact(aor_name, |handle| {
+    for_each_contact(aor_name, bindings::AST_SIP_CONTACT_FILTER_DEFAULT, |handle| {
         // SAFETY: `handle` is a live contact we hold a reference to.
         let fields = unsafe { contact_fields(handle.as_ptr()) };
         contacts.push(StoredContact { handle, fields });
@@ -185,19 +186,10 @@ pub fn aor_dial_facts(aor_name: &str) -> Option<AorDialFacts> {
 /// The Contact URIs `PJSIP_DIAL_CONTACTS` would dial for `aor_name`: registered and permanent
 /// contacts, without those qualify found unreachable.
 pub fn aor_reachable_contact_uris(aor_name: &str) -> Vec<String> {
-    let name = to_c(aor_name);
     let mut uris = Vec::new();
-    // SAFETY: each retrieve returns a new reference (or null) that Ao2 releases; each contact is
-    // live while the container holds it, and `uri` is a NUL-terminated string field.
-    unsafe {
-        let Some(aor) = Ao2::from_owned(bindings::ast_sip_location_retrieve_aor(name.as_ptr())) else { return uris };
-        let filter = bindings::AST_SIP_CONTACT_FILTER_REACHABLE;
-        let Some(container) =
-            Ao2::from_owned(bindings::ast_sip_location_retrieve_aor_contacts_filtered(aor.as_ptr(), filter))
-        else {
-            return uris;
-        };
-        container.for_each_in(|contact: Ao2<bindings::ast_sip_contact>| uris.push(from_c((*contact.as_ptr()).uri)));
-    }
+    // SAFETY: the contact is live while we hold it; `uri` is a NUL-terminated string field.
+    for_each_contact(aor_name, bindings::AST_SIP_CONTACT_FILTER_REACHABLE, |contact| {
+        uris.push(unsafe { from_c((*contact.as_ptr()).uri) })
+    });
     uris
 }
