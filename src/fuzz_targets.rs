@@ -107,7 +107,10 @@ pub fn names(data: &[u8]) {
         assert_eq!(validate_extension_name(&secondary), Ok(()), "{secondary}");
     }
     // The quick "different binding" proof is symmetric and never calls a URI different from itself.
-    assert_eq!(crate::policy::contact_uri::surely_different(first, second), crate::policy::contact_uri::surely_different(second, first));
+    assert_eq!(
+        crate::policy::contact_uri::surely_different(first, second),
+        crate::policy::contact_uri::surely_different(second, first)
+    );
     assert!(!crate::policy::contact_uri::surely_different(first, first));
     let alias = |domain: &str| (domain == second).then(|| first.to_string());
     if let Some(aor) = find_aor_name(first, second, rest, &alias) {

@@ -182,7 +182,8 @@ fn an_unreachable_contact_is_not_dialled_when_the_aor_qualifies() {
         let value = read("PJSIP_DIAL_CONTACTS(101)");
         (!value.contains(&leaving_target)).then_some(value)
     });
-    let stock = settled.unwrap_or_else(|| panic!("qualify never found the silent device unreachable: {}", asterisk.cli("pjsip show contacts")));
+    let stock = settled
+        .unwrap_or_else(|| panic!("qualify never found the silent device unreachable: {}", asterisk.cli("pjsip show contacts")));
     let ours = read("MULTIREG_DIAL(101)");
     assert!(!ours.contains(&leaving_target), "the unreachable device is not dialled: {ours}");
     assert!(ours.contains(&staying_target), "the device still answering is dialled: {ours}");

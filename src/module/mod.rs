@@ -4,8 +4,8 @@
 #![forbid(unsafe_code)]
 pub mod ami;
 pub mod authblock;
-pub mod books;
 pub mod book_warmup;
+pub mod books;
 pub mod busy_lamp;
 pub mod call_limit;
 pub mod cli;
