@@ -27,6 +27,9 @@ pub enum CliOutcome {
 pub trait AsteriskModule {
     fn load() -> Result<(), String>;
     fn unload();
+    /// After `unload`, once no call from Asterisk is inside the module: the last moment before
+    /// dlclose unmaps the statics without dropping what they hold.
+    fn unloaded();
     fn reload() -> Result<(), String>;
     /// A request past authentication (PJSIP service at APPLICATION-1): true when answered.
     fn on_request(request: &RxRequest<'_>) -> bool;
@@ -152,6 +155,7 @@ pub fn unload<M: AsteriskModule>() -> c_int {
     guarded("unload_module", -1, || {
         M::unload();
         if wait_until_idle() {
+            M::unloaded();
             return 0;
         }
         // Still running after everything was unregistered: unmapping now would crash Asterisk.

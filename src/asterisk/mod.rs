@@ -2,6 +2,7 @@
 //! enters through `guard::guarded`, so a Rust panic never unwinds into Asterisk.
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
+pub mod allocator;
 pub mod ao2;
 pub mod astdb;
 pub mod callback;

@@ -26,6 +26,11 @@ fn with_remote<R>(f: impl FnOnce(&mut HashMap<String, Vec<Caller>>) -> R) -> R {
     f(calls.get_or_insert_with(HashMap::new))
 }
 
+/// Forgets the remote calls (module unload).
+pub fn forget_calls() {
+    *REMOTE_CALLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+}
+
 /// The lamp of `extension` now.
 pub fn state(extension: &str) -> DeviceState {
     let Some(config) = policies::current().for_extension(extension).cloned() else { return DeviceState::Invalid };

@@ -18,6 +18,11 @@ fn with_pending<R>(f: impl FnOnce(&mut PendingReasons) -> R) -> R {
     f(pending.get_or_insert_with(PendingReasons::default))
 }
 
+/// Forgets the pending reasons (module unload).
+pub fn forget_pending() {
+    *PENDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+}
+
 /// The module is about to delete this contact for `reason`.
 pub fn removing(aor: &str, uri: &str, reason: UnregisterReason) {
     with_pending(|pending| pending.note(aor, uri, reason, registrar::now_unix()));

@@ -42,6 +42,13 @@ fn with_rejects<R>(body: impl FnOnce(&mut RejectTable) -> R) -> R {
     result
 }
 
+/// Forgets the All Reject calls and delayed groups (module unload).
+pub fn forget_calls() {
+    *lock(&REJECTS) = RejectTable::default();
+    REJECT_DIALERS.store(0, Ordering::Relaxed);
+    *lock(&PENDING) = HashMap::new();
+}
+
 /// Every dial message of the system: one atomic load unless a call under All Reject Mode rings.
 pub fn on_dial(event: &DialEvent<'_>) {
     if REJECT_DIALERS.load(Ordering::Relaxed) == 0 {

@@ -19,6 +19,11 @@ fn with_arrivals<R>(f: impl FnOnce(&mut QueueArrivals) -> R) -> R {
     f(arrivals.get_or_insert_with(QueueArrivals::default))
 }
 
+/// Forgets the queue arrivals (module unload).
+pub fn forget_arrivals() {
+    *ARRIVALS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+}
+
 fn fields(block: &str) -> impl Iterator<Item = (&str, &str)> {
     block.lines().filter_map(|line| line.split_once(':')).map(|(k, v)| (k.trim(), v.trim()))
 }

@@ -39,7 +39,7 @@ use crate::asterisk::memory_objects::MemoryWizard;
 use crate::asterisk::pjsip::{RxRequest, TxResponse};
 use crate::asterisk::registration::{Kind, Registration};
 use crate::asterisk::sorcery_types::{self, SorceryTypes, POLICY_TYPE};
-use crate::asterisk::{guard, logger};
+use crate::asterisk::{allocator, guard, logger};
 use crate::policy::config::{apply_reload, parse_sections};
 
 /// Everything the module registered with Asterisk. Fields drop in declaration order, so the
@@ -64,6 +64,23 @@ struct Registrations {
 
 static REGISTRATIONS: Mutex<Option<Registrations>> = Mutex::new(None);
 
+/// Empties every table the module keeps in statics, returning their memory.
+fn forget_state() {
+    state::reset();
+    authblock::reset();
+    logout::reset();
+    books::clear();
+    policies::replace(Default::default());
+    push_wake::clear();
+    push_bindings::clear();
+    policy_source::reset();
+    busy_lamp::forget_calls();
+    device_events::forget_pending();
+    events::forget_arrivals();
+    dial_features::forget_calls();
+    cluster_lock::reset();
+}
+
 /// The module as Asterisk sees it.
 pub struct Multireg;
 
@@ -71,20 +88,12 @@ impl AsteriskModule for Multireg {
     fn load() -> Result<(), String> {
         logger::install();
         guard::install_quiet_panic_hook();
-        state::reset();
-        authblock::reset();
-        logout::reset();
-        books::clear();
+        forget_state();
         book_warmup::reset();
         stats::reset();
-        policies::replace(Default::default());
-        push_wake::clear();
-        push_bindings::clear();
-        policy_source::reset();
         // Built in load order; a failure drops what was built so far, in reverse.
         let sorcery_types = SorceryTypes::register()?;
         cluster::refresh();
-        cluster_lock::reset();
         cluster_lock::configure();
         ring_mode_store::migrate_astdb_modes();
         push_bindings::load();
@@ -125,6 +134,7 @@ impl AsteriskModule for Multireg {
         *REGISTRATIONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(registrations);
         // The contact observer is in place: removals during the reads are seen.
         book_warmup::start();
+        allocator::return_free_memory();
         Ok(())
     }
 
@@ -132,6 +142,12 @@ impl AsteriskModule for Multireg {
         book_warmup::stop();
         let registrations = REGISTRATIONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         drop(registrations);
+    }
+
+    /// Each unload/load cycle would otherwise lose the policies, books and tables.
+    fn unloaded() {
+        forget_state();
+        allocator::return_free_memory();
     }
 
     fn reload() -> Result<(), String> {
@@ -196,6 +212,7 @@ impl AsteriskModule for Multireg {
         if let Err(reason) = apply_policies(true) {
             tracing::error!("multireg configuration not reloaded, previous settings stay in force: {reason}");
         }
+        allocator::return_free_memory();
     }
 
     fn contact_removed(contact: &RemovedContact) {

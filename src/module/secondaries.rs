@@ -267,7 +267,9 @@ impl Drop for Secondaries {
     fn drop(&mut self) {
         let mut tracker = tracker();
         tracker.active = false;
-        tracker.put.clear();
+        // Assigned, not cleared: a cleared map keeps its table, and statics are never dropped.
+        tracker.put = HashMap::new();
+        tracker.refused = HashMap::new();
         drop(self.wizard.take());
     }
 }

@@ -4,9 +4,8 @@
 //! User-Agent against the web, then mobile, then desktop expressions; otherwise IP phone.
 //! Mobile is tried before desktop because mobile builds of desktop brands (Zoiper, Bria,
 //! Linphone) carry the brand name too.
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
-use once_cell::sync::Lazy;
 use regex::{Regex, RegexBuilder};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,22 +108,42 @@ fn compile(source: &str) -> Result<Regex, regex::Error> {
     RegexBuilder::new(source).case_insensitive(true).size_limit(1 << 20).dfa_size_limit(1 << 16).build()
 }
 
-fn builtin(source: &'static str) -> AgentRule {
-    AgentRule {
-        regex: Some(Arc::new(compile(source).expect("built-in user agent expressions compile"))),
-        source: source.into(),
-        builtin: true,
+/// The built-in expressions in force, shared by every policy that uses them. Held weakly: when
+/// the last policy goes (module unload) they are freed with it, as a static would never be.
+static BUILTIN_REGEXES: Mutex<[Weak<Regex>; 3]> = Mutex::new([Weak::new(), Weak::new(), Weak::new()]);
+
+#[derive(Clone, Copy)]
+enum Builtin {
+    Web = 0,
+    Mobile = 1,
+    Desktop = 2,
+}
+
+impl Builtin {
+    fn source(self) -> &'static str {
+        match self {
+            Builtin::Web => BUILTIN_WEB_USER_AGENTS,
+            Builtin::Mobile => BUILTIN_MOBILE_USER_AGENTS,
+            Builtin::Desktop => BUILTIN_DESKTOP_USER_AGENTS,
+        }
+    }
+
+    fn rule(self) -> AgentRule {
+        let mut shared = BUILTIN_REGEXES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let slot = &mut shared[self as usize];
+        let regex = slot.upgrade().unwrap_or_else(|| {
+            let regex = Arc::new(compile(self.source()).expect("built-in user agent expressions compile"));
+            *slot = Arc::downgrade(&regex);
+            regex
+        });
+        AgentRule { regex: Some(regex), source: self.source().into(), builtin: true }
     }
 }
 
-static BUILTIN_WEB: Lazy<AgentRule> = Lazy::new(|| builtin(BUILTIN_WEB_USER_AGENTS));
-static BUILTIN_MOBILE: Lazy<AgentRule> = Lazy::new(|| builtin(BUILTIN_MOBILE_USER_AGENTS));
-static BUILTIN_DESKTOP: Lazy<AgentRule> = Lazy::new(|| builtin(BUILTIN_DESKTOP_USER_AGENTS));
-
 impl AgentRule {
     /// An empty override means "no User-Agent rule for this type" (an empty regex would match all).
-    fn new(override_pattern: Option<&str>, builtin: &Lazy<AgentRule>) -> Result<AgentRule, regex::Error> {
-        let Some(pattern) = override_pattern else { return Ok((**builtin).clone()) };
+    fn new(override_pattern: Option<&str>, builtin: Builtin) -> Result<AgentRule, regex::Error> {
+        let Some(pattern) = override_pattern else { return Ok(builtin.rule()) };
         let source = pattern.trim();
         let regex = if source.is_empty() { None } else { Some(Arc::new(compile(source)?)) };
         Ok(AgentRule { regex, source: source.into(), builtin: false })
@@ -162,9 +181,9 @@ impl ClassifierRules {
     /// Overrides replace the built-in expression of that type; all match case-insensitively.
     pub fn new(web: Option<&str>, mobile: Option<&str>, desktop: Option<&str>) -> Result<ClassifierRules, regex::Error> {
         Ok(ClassifierRules {
-            web: AgentRule::new(web, &BUILTIN_WEB)?,
-            mobile: AgentRule::new(mobile, &BUILTIN_MOBILE)?,
-            desktop: AgentRule::new(desktop, &BUILTIN_DESKTOP)?,
+            web: AgentRule::new(web, Builtin::Web)?,
+            mobile: AgentRule::new(mobile, Builtin::Mobile)?,
+            desktop: AgentRule::new(desktop, Builtin::Desktop)?,
         })
     }
 

@@ -293,6 +293,17 @@ impl Asterisk {
     }
 
     /// ERROR lines logged so far.
+    /// The resident memory of the Asterisk process (chroot execs it: same process id).
+    pub fn rss_bytes(&self) -> u64 {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let kb = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+        kb.expect("VmRSS of the Asterisk process") * 1024
+    }
+
     pub fn errors(&self) -> Vec<String> {
         self.messages_log().lines().filter(|l| l.contains(" ERROR[")).map(str::to_string).collect()
     }
