@@ -104,6 +104,13 @@ fn module_stats(instance: &Instance) -> Option<(u64, u64)> {
     Some((value("register_decisions")?, value("register_decision_ns")?))
 }
 
+/// `register_store_reads` of `multireg show stats`: REGISTER decisions that read the location
+/// store (the device book did not know enough). Shown in the log, 0 when the build lacks it.
+fn store_reads(instance: &Instance) -> u64 {
+    let output = instance.try_cli("multireg show stats").unwrap_or_default();
+    output.lines().find_map(|line| line.strip_prefix("register_store_reads:").and_then(|v| v.trim().parse().ok())).unwrap_or(0)
+}
+
 /// Module time between two stats readings: (decisions, ns per decision).
 fn stats_delta(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> Option<(u64, f64)> {
     let ((c0, n0), (c1, n1)) = (before?, after?);
@@ -162,6 +169,7 @@ fn size_round(side: &mut Side, settings: &Settings) {
         side.instance.wait_idle(Instant::now(), Duration::from_secs(60));
     }
     let stats = module_stats(&side.instance);
+    let reads = store_reads(&side.instance);
     let cpu = side.instance.cpu();
     let mass = side.generator.run(&all, Action::Register, settings.mass_window, settings.timeout);
     side.result.mass_cpu += side.instance.cpu() - cpu;
@@ -172,13 +180,14 @@ fn size_round(side: &mut Side, settings: &Settings) {
         side.result.mass_module.1 += ns * count as f64;
     }
     log(format!(
-        "{label}: mass registration of {} devices: {:.0} reg/s, p50 {:.1} ms, p99 {:.1} ms, {} retransmissions, {} x 503",
+        "{label}: mass registration of {} devices: {:.0} reg/s, p50 {:.1} ms, p99 {:.1} ms, {} retransmissions, {} x 503, {} store reads",
         all.len(),
         mass.per_second(),
         percentile_ms(&mass.registrations, 0.5),
         percentile_ms(&mass.registrations, 0.99),
         mass.retransmissions,
-        mass.overloaded
+        mass.overloaded,
+        store_reads(&side.instance).saturating_sub(reads)
     ));
     side.result.mass.add(mass);
     side.instance.wait_idle(Instant::now(), Duration::from_secs(60));
@@ -188,6 +197,7 @@ fn size_round(side: &mut Side, settings: &Settings) {
         side.result.rss_contacts = side.instance.rss();
     }
 
+    let reads = store_reads(&side.instance);
     let cpu = side.instance.cpu();
     let refresh = side.generator.run(&all, Action::Register, settings.window, settings.timeout);
     side.result.refresh_cpu += side.instance.cpu() - cpu;
@@ -197,13 +207,14 @@ fn size_round(side: &mut Side, settings: &Settings) {
         side.result.refresh_module.1 += ns * count as f64;
     }
     log(format!(
-        "{label}: refresh of {} devices: {:.0} reg/s, p50 {:.1} ms, p99 {:.1} ms, generator CPU {:.2} s of {:.2} s",
+        "{label}: refresh of {} devices: {:.0} reg/s, p50 {:.1} ms, p99 {:.1} ms, generator CPU {:.2} s of {:.2} s, {} store reads",
         all.len(),
         refresh.per_second(),
         percentile_ms(&refresh.registrations, 0.5),
         percentile_ms(&refresh.registrations, 0.99),
         refresh.generator_cpu.as_secs_f64(),
-        refresh.wall.as_secs_f64()
+        refresh.wall.as_secs_f64(),
+        store_reads(&side.instance).saturating_sub(reads)
     ));
     side.result.refresh.add(refresh);
 }

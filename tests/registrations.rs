@@ -422,3 +422,27 @@ fn books_read_ahead_after_load_spare_the_first_register_its_store_read() {
     assert_eq!(contact_count(&asterisk, "101"), 2);
     phones.push(third);
 }
+
+/// A device that unregisters leaves the book known: the registrar deletes its contact before
+/// its answer, and the module takes that removal as the unregister's own. The next device is
+/// admitted, and refused at the limit, without reading the store until the limit is reached.
+#[test]
+fn a_device_unregistering_leaves_its_slot_free_without_a_store_read() {
+    let asterisk = start("[101]\ntype = multireg\nmax_ip_phones = 2\n");
+    let mut phones = register_all(&asterisk, Kind::Phone, 2);
+    let reads = stat(&asterisk, "register_store_reads");
+    assert_eq!(phones[0].unregister(), 200);
+    assert_eq!(contact_count(&asterisk, "101"), 1);
+    let mut third = device(&asterisk, Kind::Phone, 9);
+    assert_eq!(third.register(), 200, "the unregistered phone's slot is free");
+    assert_eq!(
+        stat(&asterisk, "register_store_reads"),
+        reads,
+        "the book stayed known through the unregister: {}",
+        asterisk.cli("multireg show stats")
+    );
+    let mut fourth = device(&asterisk, Kind::Phone, 10);
+    assert_eq!(fourth.register(), 403, "the limit holds: {}", asterisk.cli("pjsip show contacts"));
+    assert_eq!(contact_count(&asterisk, "101"), 2);
+    phones.extend([third, fourth]);
+}

@@ -461,13 +461,26 @@ impl DeviceBook {
 
     /// A contact was removed from the store (expired, unregistered, removed by someone). Returns
     /// true when the book still counted it, so it must be read again from the store.
+    ///
+    /// One removal is expected: the registrar deletes a device's contact while handling that
+    /// device's own unregistering REGISTER, before its answer reaches the book. The device then
+    /// simply leaves the book, provided that REGISTER is its latest (same Call-ID, CSeq not
+    /// below) and no other REGISTER awaiting its answer adds the URI again.
     pub fn on_removed(&mut self, uri: &str, now: u64) -> bool {
-        let counted = self.devices.iter().any(|d| d.uri == uri && d.expires_at > now + 1);
         self.generation += 1;
-        if counted {
-            self.loaded_at = None;
+        let Some(index) = self.devices.iter().position(|d| d.uri == uri && d.expires_at > now + 1) else { return false };
+        let device = &self.devices[index];
+        let live = self.reservations.iter().filter(|r| r.until > now);
+        let own_unregister = live.clone().any(|r| {
+            r.removes.iter().any(|removed| removed == uri) && r.key.call_id == device.call_id && device.cseq <= r.key.cseq
+        });
+        let added_again = live.flat_map(|r| r.devices.iter()).any(|d| d.uri == uri);
+        if own_unregister && !added_again {
+            self.devices.remove(index);
+            return false;
         }
-        counted
+        self.loaded_at = None;
+        true
     }
 }
 
@@ -749,6 +762,36 @@ mod tests {
         let lim = limits(0, 1, AtLimit::ReplaceOldest);
         let reason = refused(loaded().decide(&register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim, NOW, true, &exact));
         assert_eq!(reason, "Forbidden - IP phone not allowed (limit 0)");
+    }
+
+    #[test]
+    fn the_store_removing_a_device_during_its_own_unregister_needs_no_store_read() {
+        let lim = limits(2, 1, AtLimit::Reject);
+        let mut book = loaded();
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        registered(&mut book, register("b", 1, vec![binding("sip:b@h", IpPhone)]), &lim);
+        let bye = unregister("a", 2, "sip:a@h");
+        assert!(matches!(book.decide(&bye, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        // The registrar deletes the contact before its answer is seen.
+        assert!(!book.on_removed("sip:a@h", NOW), "its own unregister: expected");
+        assert!(book.is_known());
+        assert_eq!(uris(&book), ["sip:b@h"]);
+        assert!(book.on_answer(&bye.key, true, &[("sip:b@h".into(), 500)], NOW));
+        assert_eq!(uris(&book), ["sip:b@h"]);
+        // Not for an older REGISTER of another dialog, nor while a REGISTER adds the URI again.
+        registered(&mut book, register("a2", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        let stale = unregister("a", 3, "sip:a@h");
+        assert!(matches!(book.decide(&stale, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        assert!(book.on_removed("sip:a@h", NOW), "the book's device registered in another dialog");
+        assert!(!book.is_known());
+        let mut book = loaded();
+        registered(&mut book, register("c", 1, vec![binding("sip:c@h", IpPhone)]), &lim);
+        let bye = unregister("c", 2, "sip:c@h");
+        assert!(matches!(book.decide(&bye, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        let back = register("c", 3, vec![binding("sip:c@h", IpPhone)]);
+        assert!(matches!(book.decide(&back, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        assert!(book.on_removed("sip:c@h", NOW), "added again by a REGISTER awaiting its answer");
+        assert!(!book.is_known());
     }
 
     #[test]
