@@ -2,14 +2,17 @@
 use super::text::{from_c, to_c};
 use crate::bindings::{self, mansession, message};
 
-/// AMI fields are one line each; keep user text from breaking the framing or carrying terminal
+/// AMI fields are one line each; user text must not break the framing or carry terminal
 /// escapes to an operator's screen (control characters are written as `\xHH`).
-fn field_value(value: &str) -> String {
-    crate::policy::display::escape_controls(value)
-}
-
 fn format_fields(fields: &[(&str, String)]) -> String {
-    fields.iter().map(|(key, value)| format!("{key}: {}\r\n", field_value(value))).collect()
+    let mut body = String::with_capacity(fields.iter().map(|(key, value)| key.len() + value.len() + 4).sum());
+    for (key, value) in fields {
+        body.push_str(key);
+        body.push_str(": ");
+        crate::policy::display::push_escaped(&mut body, value);
+        body.push_str("\r\n");
+    }
+    body
 }
 
 /// Raises an AMI event in the "system" class.
@@ -66,7 +69,7 @@ impl<'a> AmiRequest<'a> {
     /// Every event carries the request's ActionID and goes only to the requesting session.
     pub fn list_of(&self, what: &str, items: &[(&str, &[(&str, String)])], complete_event: &str) {
         let action_id = self.header("ActionID");
-        let id_line = if action_id.is_empty() { String::new() } else { format!("ActionID: {}\r\n", field_value(&action_id)) };
+        let id_line = if action_id.is_empty() { String::new() } else { format_fields(&[("ActionID", action_id)]) };
         let text = to_c(&format!("{what} will follow"));
         let start = to_c("start");
         // SAFETY: valid session/message; the strings live across the calls.

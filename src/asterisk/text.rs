@@ -52,6 +52,12 @@ pub unsafe fn pj_bytes(value: &crate::bindings::pj_str_t) -> &[u8] {
 /// Text that names something (a URI, a Call-ID): valid UTF-8 stays as it is, every other byte
 /// becomes `\xNN` and a backslash `\\`, so two different byte strings never give the same text.
 pub fn lossless(bytes: &[u8]) -> String {
+    // The usual case: UTF-8 without backslashes, taken as it is.
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        if !text.contains('\\') {
+            return text.to_owned();
+        }
+    }
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for ch in chunk.valid().chars() {

@@ -366,13 +366,11 @@ pub fn on_response(response: &pjsip::TxResponse<'_>) {
     let now = now_unix();
     let (complete, added) = {
         let mut book = books::lock_book(&book);
-        let live_before: Vec<String> = book.devices(now).iter().map(|d| d.uri.clone()).collect();
+        let live =
+            |book: &crate::policy::device_book::DeviceBook, uri: &str| book.device(uri).is_some_and(|d| d.expires_at > now);
+        let arriving: Vec<&str> = bindings.iter().map(|(uri, _)| uri.as_str()).filter(|uri| !live(&book, uri)).collect();
         let complete = book.on_answer(&key, success, &bindings, now);
-        let added: Vec<Device> = bindings
-            .iter()
-            .filter(|(uri, _)| !live_before.contains(uri))
-            .filter_map(|(uri, _)| book.device(uri).cloned())
-            .collect();
+        let added: Vec<Device> = arriving.into_iter().filter_map(|uri| book.device(uri).cloned()).collect();
         (complete, added)
     };
     // The busy lamp follows from PJSIP/<endpoint>'s device state, which Asterisk publishes when

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use regex::{Regex, RegexBuilder};
 
+use super::agent_matcher::AgentMatcher;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ClientType {
     IpPhone,
@@ -97,7 +99,7 @@ pub const BUILTIN_DESKTOP_USER_AGENTS: &str = concat!(
 /// Compiled expressions are shared: every policy using a built-in list holds the same one.
 #[derive(Debug, Clone)]
 struct AgentRule {
-    regex: Option<Arc<Regex>>,
+    regex: Option<Arc<AgentMatcher>>,
     source: Arc<str>,
     builtin: bool,
 }
@@ -110,7 +112,7 @@ fn compile(source: &str) -> Result<Regex, regex::Error> {
 
 /// The built-in expressions in force, shared by every policy that uses them. Held weakly: when
 /// the last policy goes (module unload) they are freed with it, as a static would never be.
-static BUILTIN_REGEXES: Mutex<[Weak<Regex>; 3]> = Mutex::new([Weak::new(), Weak::new(), Weak::new()]);
+static BUILTIN_REGEXES: Mutex<[Weak<AgentMatcher>; 3]> = Mutex::new([Weak::new(), Weak::new(), Weak::new()]);
 
 #[derive(Clone, Copy)]
 enum Builtin {
@@ -132,7 +134,7 @@ impl Builtin {
         let mut shared = BUILTIN_REGEXES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let slot = &mut shared[self as usize];
         let regex = slot.upgrade().unwrap_or_else(|| {
-            let regex = Arc::new(compile(self.source()).expect("built-in user agent expressions compile"));
+            let regex = Arc::new(AgentMatcher::new(compile(self.source()).expect("built-in user agent expressions compile")));
             *slot = Arc::downgrade(&regex);
             regex
         });
@@ -145,12 +147,12 @@ impl AgentRule {
     fn new(override_pattern: Option<&str>, builtin: Builtin) -> Result<AgentRule, regex::Error> {
         let Some(pattern) = override_pattern else { return Ok(builtin.rule()) };
         let source = pattern.trim();
-        let regex = if source.is_empty() { None } else { Some(Arc::new(compile(source)?)) };
+        let regex = if source.is_empty() { None } else { Some(Arc::new(AgentMatcher::new(compile(source)?))) };
         Ok(AgentRule { regex, source: source.into(), builtin: false })
     }
 
     fn matched<'u>(&self, user_agent: &'u str) -> Option<&'u str> {
-        self.regex.as_ref()?.find(user_agent).map(|m| m.as_str())
+        self.regex.as_ref()?.find(user_agent)
     }
 }
 

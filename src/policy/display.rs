@@ -9,10 +9,17 @@ fn is_bidi_control(c: char) -> bool {
 
 /// `text` with every control character escaped; everything else unchanged.
 pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    push_escaped(&mut out, text);
+    out
+}
+
+/// Appends `text` to `out` as `escape_controls` writes it, without a String of its own.
+pub fn push_escaped(out: &mut String, text: &str) {
     if !text.chars().any(|c| c.is_control() || is_bidi_control(c)) {
-        return text.to_string();
+        out.push_str(text);
+        return;
     }
-    let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         if (c.is_control() || is_bidi_control(c)) && (c as u32) < 0x100 {
             out.push_str(&format!("\\x{:02x}", c as u32));
@@ -22,11 +29,8 @@ pub fn escape_controls(text: &str) -> String {
             out.push(c);
         }
     }
-    out
 }
 
-/// Like [`escape_controls`], but keeps line breaks and tabs: for log lines, which may span lines
-/// on purpose but must not carry a device's terminal escapes onto the Asterisk console.
 pub fn escape_controls_in_log(text: &str) -> String {
     if !text.chars().any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c)) {
         return text.to_string();

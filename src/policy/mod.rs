@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin_args;
+pub mod agent_matcher;
 pub mod aor_lookup;
 pub mod authblock;
 pub mod busy_lamp;
