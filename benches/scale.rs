@@ -18,7 +18,7 @@
 //!   the hand-written secondaries), RSS idle and after BENCH_RELOADS changed reloads.
 //!
 //! Environment: BENCH_SIZES (1000,10000,50000), BENCH_DEVICES (5, devices per extension, 1-5),
-//! BENCH_ROUNDS (3), BENCH_ROUNDS_LARGE (1, for sizes above 10,000), BENCH_WINDOW (32),
+//! BENCH_ROUNDS (5), BENCH_ROUNDS_LARGE (3, for sizes above 10,000), BENCH_WINDOW (32),
 //! BENCH_MASS_WINDOW (500), BENCH_DIAL_EVALS (500), BENCH_RELOAD_EXTENSIONS (10000; 0 skips),
 //! BENCH_RELOAD_ROUNDS (2), BENCH_RELOADS (10), BENCH_TIMEOUT (900 s: boot, reload, one run),
 //! BENCH_DOCS (1: write the results into docs/benchmarks.md).
@@ -57,8 +57,8 @@ impl Settings {
         Settings {
             sizes: env_counts("BENCH_SIZES", &[1000, 10000, 50000]),
             devices,
-            rounds: env_count("BENCH_ROUNDS", 3).max(1),
-            rounds_large: env_count("BENCH_ROUNDS_LARGE", 1).max(1),
+            rounds: env_count("BENCH_ROUNDS", 5).max(1),
+            rounds_large: env_count("BENCH_ROUNDS_LARGE", 3).max(1),
             window: env_count("BENCH_WINDOW", 32).max(1),
             mass_window: env_count("BENCH_MASS_WINDOW", 500).max(1),
             dial_evals: env_count("BENCH_DIAL_EVALS", 500),
@@ -118,6 +118,25 @@ fn stats_delta(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> Option<
     (count > 0).then(|| (count, n1.saturating_sub(n0) as f64 / count as f64))
 }
 
+/// The median over rounds of module/stock registrations per second, each round's pair measured
+/// one right after the other: less swayed than the sums by a round that other jobs slowed down.
+fn paired_ratio_row(name: &str, stock: &[f64], module: &[f64]) -> Row {
+    let mut ratios: Vec<f64> = stock.iter().zip(module).filter(|(s, _)| **s > 0.0).map(|(s, m)| m / s).collect();
+    ratios.sort_by(|a, b| a.total_cmp(b));
+    let median = match ratios.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => ratios[n / 2],
+        n => (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0,
+    };
+    let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    Row::module_only(
+        format!("{name}, median of the rounds' module/stock ratios"),
+        "ratio",
+        median,
+        format!("rounds: {}", each.join(", ")),
+    )
+}
+
 /// What one instance measured at one size, summed over rounds.
 #[derive(Default)]
 struct SideResult {
@@ -125,6 +144,9 @@ struct SideResult {
     refresh: Outcome,
     mass_cpu: f64,
     refresh_cpu: f64,
+    /// Registrations per second of each round, for the rounds' paired ratios.
+    mass_rates: Vec<f64>,
+    refresh_rates: Vec<f64>,
     /// (decisions, total ns) of the module during refreshes and mass registrations.
     refresh_module: (u64, f64),
     mass_module: (u64, f64),
@@ -189,6 +211,7 @@ fn size_round(side: &mut Side, settings: &Settings) {
         mass.overloaded,
         store_reads(&side.instance).saturating_sub(reads)
     ));
+    side.result.mass_rates.push(mass.per_second());
     side.result.mass.add(mass);
     side.instance.wait_idle(Instant::now(), Duration::from_secs(60));
     if side.result.rss_contacts == 0 {
@@ -216,6 +239,7 @@ fn size_round(side: &mut Side, settings: &Settings) {
         refresh.wall.as_secs_f64(),
         store_reads(&side.instance).saturating_sub(reads)
     ));
+    side.result.refresh_rates.push(refresh.per_second());
     side.result.refresh.add(refresh);
 }
 
@@ -316,6 +340,14 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
         cores(m.mass_cpu, &m.mass),
         Better::Higher,
     ));
+    rows.push(Row::new(
+        format!("{name}: mass registration, Asterisk CPU per registration"),
+        "µs",
+        1e6 * s.mass_cpu / s.mass.completed.max(1) as f64,
+        1e6 * m.mass_cpu / m.mass.completed.max(1) as f64,
+        Better::Lower,
+    ));
+    rows.push(paired_ratio_row(&format!("{name}: mass registration"), &s.mass_rates, &m.mass_rates));
     registration_rows(&format!("{name}: refresh"), &s.refresh, &m.refresh, rows);
     let first = rows.len() - 3;
     rows[first].note = generator_note(&s.refresh, &m.refresh);
@@ -333,6 +365,7 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
         1e6 * m.refresh_cpu / m.refresh.completed.max(1) as f64,
         Better::Lower,
     ));
+    rows.push(paired_ratio_row(&format!("{name}: refresh"), &s.refresh_rates, &m.refresh_rates));
     let mut module_ns = None;
     if stats_available {
         let per = |(count, total): (u64, f64)| if count > 0 { total / count as f64 } else { f64::NAN };
