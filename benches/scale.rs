@@ -107,8 +107,13 @@ fn module_stats(instance: &Instance) -> Option<(u64, u64)> {
 /// `register_store_reads` of `multireg show stats`: REGISTER decisions that read the location
 /// store (the device book did not know enough). Shown in the log, 0 when the build lacks it.
 fn store_reads(instance: &Instance) -> u64 {
-    let output = instance.try_cli("multireg show stats").unwrap_or_default();
-    output.lines().find_map(|line| line.strip_prefix("register_store_reads:").and_then(|v| v.trim().parse().ok())).unwrap_or(0)
+    stat(instance, "register_store_reads").unwrap_or(0)
+}
+
+/// One counter of `multireg show stats`; None on stock or a build without it.
+fn stat(instance: &Instance, name: &str) -> Option<u64> {
+    let output = instance.try_cli("multireg show stats")?;
+    output.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
 }
 
 /// Module time between two stats readings: (decisions, ns per decision).
@@ -153,6 +158,10 @@ struct SideResult {
     boot: Duration,
     rss_idle: u64,
     rss_contacts: u64,
+    /// `book_bytes` and `book_devices` of `multireg show stats` idle and with the contacts.
+    book_bytes_idle: Option<u64>,
+    book_bytes_contacts: Option<u64>,
+    book_devices: Option<u64>,
 }
 
 struct Side {
@@ -218,6 +227,8 @@ fn size_round(side: &mut Side, settings: &Settings) {
         // After the first registration of every device: later rounds (unregister, register again)
         // add allocator fragmentation on both sides.
         side.result.rss_contacts = side.instance.rss();
+        side.result.book_bytes_contacts = stat(&side.instance, "book_bytes");
+        side.result.book_devices = stat(&side.instance, "book_devices");
     }
 
     let reads = store_reads(&side.instance);
@@ -312,6 +323,7 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
         .collect();
     for side in sides.iter_mut() {
         side.result.rss_idle = side.instance.rss();
+        side.result.book_bytes_idle = stat(&side.instance, "book_bytes");
         let secondary = format!("{}r", config::extension(0));
         let shown = side.instance.cli(&format!("pjsip show endpoint {secondary}"));
         assert!(shown.contains(&format!("Endpoint:  {secondary}")), "{}: no endpoint {secondary}:\n{shown}", side.instance.label);
@@ -401,6 +413,20 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
         Better::Lower,
     ));
     rows.push(Row::new(format!("{name}: RSS after {rounds} rounds"), "MB", mb(rss_end[0]), mb(rss_end[1]), Better::Lower));
+    if let (Some(idle), Some(with), Some(devices)) = (m.book_bytes_idle, m.book_bytes_contacts, m.book_devices) {
+        rows.push(Row::module_only(
+            format!("{name}: module's device books, bytes per registered device"),
+            "B",
+            with.saturating_sub(idle) as f64 / devices.max(1) as f64,
+            format!("book_bytes {idle} idle, {with} with {devices} devices (multireg show stats)"),
+        ));
+        rows.push(Row::module_only(
+            format!("{name}: module's device books, bytes per configured extension (idle)"),
+            "B",
+            idle as f64 / extensions.max(1) as f64,
+            "an empty book per policy AOR, read ahead after load",
+        ));
+    }
     for side in &sides {
         let errors = side.instance.errors();
         if !errors.is_empty() {

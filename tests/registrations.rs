@@ -421,6 +421,9 @@ fn books_read_ahead_after_load_spare_the_first_register_its_store_read() {
     assert_eq!(third.register(), 403, "the two devices from before the load still count");
     assert_eq!(contact_count(&asterisk, "101"), 2);
     phones.push(third);
+    // What the books hold is shown too: the AOR's book with its two devices.
+    assert_eq!((stat(&asterisk, "books"), stat(&asterisk, "book_devices")), (1, 2), "{}", asterisk.cli("multireg show stats"));
+    assert!(stat(&asterisk, "book_bytes") > 2 * 200, "{}", asterisk.cli("multireg show stats"));
 }
 
 /// A device that unregisters leaves the book known: the registrar deletes its contact before

@@ -84,6 +84,44 @@ pub fn retain(keep: impl Fn(&str) -> bool) {
     }
 }
 
+/// What the books hold, for `multireg show stats`.
+pub struct Footprint {
+    pub books: usize,
+    pub devices: usize,
+    /// Heap bytes of the books, their tables and the awaited answers (estimated, see `footprint`).
+    pub bytes: usize,
+}
+
+/// Walks every book (a CLI or AMI request, never the SIP path): each shard's lock is held only to
+/// copy its handles, and each book's only to measure it.
+pub fn footprint() -> Footprint {
+    use crate::policy::footprint::{allocation, hash_table, string};
+    let mut total = Footprint { books: 0, devices: 0, bytes: 0 };
+    for shard in BOOKS.iter() {
+        let handles: Vec<SharedBook> = {
+            let shard = lock(shard);
+            total.bytes += hash_table::<(String, Entry)>(shard.capacity());
+            total.bytes += shard.iter().map(|(aor, entry)| string(aor) + string(&entry.endpoint)).sum::<usize>();
+            shard.values().map(|entry| entry.book.clone()).collect()
+        };
+        for handle in handles {
+            let book = lock_book(&handle);
+            total.books += 1;
+            total.devices += book.device_count();
+            total.bytes +=
+                allocation(2 * std::mem::size_of::<usize>() + std::mem::size_of::<Mutex<DeviceBook>>()) + book.heap_bytes();
+        }
+    }
+    for shard in WAITING.0.iter() {
+        let shard = lock(shard);
+        total.bytes += hash_table::<(RequestKey, Waiting)>(shard.by_key.capacity())
+            + shard.by_key.iter().map(|(key, waiting)| string(&key.call_id) + string(&waiting.aor)).sum::<usize>()
+            + allocation(shard.order.capacity() * std::mem::size_of::<RequestKey>())
+            + shard.order.iter().map(|key| string(&key.call_id)).sum::<usize>();
+    }
+    total
+}
+
 /// Forgets every book and awaited answer, and returns their memory.
 pub fn clear() {
     for shard in BOOKS.iter() {
@@ -132,6 +170,34 @@ mod tests {
         retain(|endpoint| endpoint != "books-test-101r");
         assert!(existing("books-test-101").is_some());
         assert!(existing("books-test-101r").is_none());
+    }
+
+    #[test]
+    fn the_footprint_counts_each_book_its_devices_and_their_text() {
+        use crate::policy::classify::ClientType;
+        use crate::policy::device_book::Device;
+        let before = footprint();
+        let shared = book("footprint-test-101", "footprint-test-101");
+        let device = |n: u32| Device {
+            uri: format!("sip:phone{n}@192.0.2.1:5060"),
+            client_type: ClientType::IpPhone,
+            reason: "default".into(),
+            user_agent: "Yealink SIP-T46U".into(),
+            source: "192.0.2.1:5060".into(),
+            transport: "UDP".into(),
+            call_id: format!("call-{n}"),
+            cseq: 1,
+            instance: None,
+            registered_at: 1000,
+            expires_at: 5000,
+        };
+        let read_at = lock_book(&shared).generation();
+        assert!(lock_book(&shared).load_from_store(vec![device(1), device(2)], 1000, read_at));
+        let after = footprint();
+        assert_eq!((after.books - before.books, after.devices - before.devices), (1, 2));
+        // Two devices' structs and six strings each, at least.
+        let least = 2 * (std::mem::size_of::<Device>() + 6 * 32);
+        assert!(after.bytes - before.bytes >= least, "{} bytes", after.bytes - before.bytes);
     }
 
     #[test]

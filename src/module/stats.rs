@@ -30,6 +30,7 @@ pub fn refusal() {
 pub fn snapshot() -> Vec<(&'static str, u64)> {
     let decisions = DECISIONS.load(Ordering::Relaxed);
     let nanos = DECISION_NANOS.load(Ordering::Relaxed);
+    let footprint = super::books::footprint();
     vec![
         ("register_decisions", decisions),
         ("register_decision_ns", nanos),
@@ -37,6 +38,9 @@ pub fn snapshot() -> Vec<(&'static str, u64)> {
         ("register_store_reads", STORE_READS.load(Ordering::Relaxed)),
         ("register_refusals", REFUSALS.load(Ordering::Relaxed)),
         ("books_read_ahead", BOOKS_READ_AHEAD.load(Ordering::Relaxed)),
+        ("books", footprint.books as u64),
+        ("book_devices", footprint.devices as u64),
+        ("book_bytes", footprint.bytes as u64),
     ]
 }
 

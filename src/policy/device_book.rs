@@ -136,6 +136,18 @@ pub struct DeviceBook {
     generation: u64,
 }
 
+impl Device {
+    /// Heap bytes its text takes (see `footprint`).
+    pub fn heap_bytes(&self) -> usize {
+        use super::footprint::{option_string, string};
+        [&self.uri, &self.reason, &self.user_agent, &self.source, &self.transport, &self.call_id]
+            .into_iter()
+            .map(string)
+            .sum::<usize>()
+            + option_string(&self.instance)
+    }
+}
+
 /// `+sip.instance` values compare without quotes and angle brackets, case-insensitively.
 pub fn normalize_instance(value: &str) -> Option<String> {
     // All quotes, angle brackets and blanks around the value, in any order (fuzz target `names`:
@@ -195,6 +207,28 @@ impl DeviceBook {
     }
 
     /// Take this before reading the store, and give it to `load_from_store`.
+    /// Devices counted now, registered or awaiting an answer (see `footprint`).
+    pub fn device_count(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// Heap bytes the book's own vectors and text take (see `footprint`).
+    pub fn heap_bytes(&self) -> usize {
+        use super::footprint::{string, vec};
+        let reservations: usize = self
+            .reservations
+            .iter()
+            .map(|r| {
+                string(&r.key.call_id)
+                    + vec(&r.devices)
+                    + r.devices.iter().map(Device::heap_bytes).sum::<usize>()
+                    + vec(&r.removes)
+                    + r.removes.iter().map(string).sum::<usize>()
+            })
+            .sum();
+        vec(&self.devices) + self.devices.iter().map(Device::heap_bytes).sum::<usize>() + vec(&self.reservations) + reservations
+    }
+
     pub fn generation(&self) -> u64 {
         self.generation
     }

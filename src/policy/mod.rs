@@ -16,6 +16,7 @@ pub mod device_book;
 pub mod dial_features;
 pub mod dialstring;
 pub mod display;
+pub mod footprint;
 pub mod limits;
 pub mod logouts;
 pub mod names;
