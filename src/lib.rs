@@ -37,4 +37,7 @@ mod module {
     pub mod policies;
     #[path = "stats.rs"]
     pub mod stats;
+    #[path = "texts.rs"]
+    #[allow(dead_code)]
+    pub mod texts;
 }

@@ -58,7 +58,7 @@ pub fn unregistered(contact: &RemovedContact) {
         Some(device) => (device.client_type.as_str().to_string(), device.reason.clone(), device.transport.clone()),
         None => {
             let device = registrar::device_from_store_fields(&contact.uri, &contact.user_agent, &config.classifier);
-            (device.client_type.as_str().to_string(), device.reason, String::new())
+            (device.client_type.as_str().to_string(), device.reason, device.transport)
         }
     };
     manager::event(

@@ -25,6 +25,7 @@ pub mod ring_mode_store;
 pub mod secondaries;
 pub mod state;
 pub mod stats;
+pub mod texts;
 pub mod views;
 
 use std::sync::Mutex;
@@ -79,6 +80,7 @@ fn forget_state() {
     events::forget_arrivals();
     dial_features::forget_calls();
     cluster_lock::reset();
+    texts::forget();
 }
 
 /// The module as Asterisk sees it.
@@ -279,6 +281,7 @@ fn apply_policies(always: bool) -> Result<(), String> {
         state::STATE.lock().ring_modes.clear();
     });
     books::retain(|endpoint| index.for_endpoint(endpoint).is_some());
+    texts::release_unused();
     authblock::configure(index.sorted().iter().map(|config| &**config));
     for config in index.sorted() {
         registrar::check_aor_settings(&config);

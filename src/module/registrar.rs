@@ -211,7 +211,7 @@ fn read_register(message: &RegisterMessage, rules: &ClassifierRules, transport: 
                 removes: removes(contact),
                 instance,
                 client_type: classification.client_type,
-                reason: classification.reason,
+                reason: super::texts::intern(&classification.reason),
             }
         })
         .collect();
@@ -219,9 +219,9 @@ fn read_register(message: &RegisterMessage, rules: &ClassifierRules, transport: 
         key: RequestKey { call_id: message.call_id.clone(), cseq: message.cseq },
         star: message.contacts.iter().any(|c| c.star),
         contacts,
-        user_agent: message.user_agent.clone(),
+        user_agent: super::texts::intern(&message.user_agent),
         source: source.to_string(),
-        transport: transport.to_string(),
+        transport: super::texts::intern(transport),
         expires: message.expires_header.unwrap_or(3600),
     }
 }
@@ -305,10 +305,10 @@ pub fn device_from_store_fields(uri: &str, user_agent: &str, rules: &ClassifierR
     Device {
         uri: uri.to_string(),
         client_type: classification.client_type,
-        reason: classification.reason,
-        user_agent: user_agent.to_string(),
+        reason: super::texts::intern(&classification.reason),
+        user_agent: super::texts::intern(user_agent),
         source: String::new(),
-        transport: String::new(),
+        transport: super::texts::intern(""),
         call_id: String::new(),
         cseq: 0,
         instance: None,
@@ -344,7 +344,7 @@ fn remove_device(endpoint: &str, aor: &str, device: &Device, cause: &RemovalCaus
                     ("AOR", aor.to_string()),
                     ("ClientType", device.client_type.as_str().to_string()),
                     ("Contact", device.uri.clone()),
-                    ("UserAgent", device.user_agent.clone()),
+                    ("UserAgent", device.user_agent.to_string()),
                 ],
             );
         }

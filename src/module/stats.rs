@@ -40,7 +40,7 @@ pub fn snapshot() -> Vec<(&'static str, u64)> {
         ("books_read_ahead", BOOKS_READ_AHEAD.load(Ordering::Relaxed)),
         ("books", footprint.books as u64),
         ("book_devices", footprint.devices as u64),
-        ("book_bytes", footprint.bytes as u64),
+        ("book_bytes", (footprint.bytes + super::texts::heap_bytes()) as u64),
     ]
 }
 

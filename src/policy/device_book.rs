@@ -20,6 +20,8 @@
 //! - Bindings admitted but not yet answered by the registrar are reserved, so concurrent
 //!   REGISTERs cannot overshoot; a reservation ends with the registrar's answer (or after
 //!   `RESERVATION_SECONDS`).
+use std::sync::Arc;
+
 use crate::policy::classify::ClientType;
 use crate::policy::limits::{AtLimit, TypeLimits};
 
@@ -38,12 +40,13 @@ pub struct RequestKey {
 pub struct Device {
     pub uri: String,
     pub client_type: ClientType,
-    /// Why it got its type, for `multireg show extension`.
-    pub reason: String,
-    pub user_agent: String,
+    /// Why it got its type, for `multireg show extension`. This text, the User-Agent and the
+    /// transport are shared copies (many devices carry the same).
+    pub reason: Arc<str>,
+    pub user_agent: Arc<str>,
     /// "address:port" the REGISTER came from.
     pub source: String,
-    pub transport: String,
+    pub transport: Arc<str>,
     pub call_id: String,
     /// CSeq of the last REGISTER of `call_id` the registrar confirmed for it (0: read from the
     /// store), so an answer to an older REGISTER of the same device never undoes a newer one.
@@ -63,7 +66,7 @@ pub struct Binding {
     pub removes: bool,
     pub instance: Option<String>,
     pub client_type: ClientType,
-    pub reason: String,
+    pub reason: Arc<str>,
 }
 
 /// What the module read from one REGISTER of a device.
@@ -73,9 +76,9 @@ pub struct Register {
     /// `Contact: *`.
     pub star: bool,
     pub contacts: Vec<Binding>,
-    pub user_agent: String,
+    pub user_agent: Arc<str>,
     pub source: String,
-    pub transport: String,
+    pub transport: Arc<str>,
     /// Expiry the device asked for (only used for how long a reservation lasts).
     pub expires: u32,
 }
@@ -140,11 +143,8 @@ impl Device {
     /// Heap bytes its text takes (see `footprint`).
     pub fn heap_bytes(&self) -> usize {
         use super::footprint::{option_string, string};
-        [&self.uri, &self.reason, &self.user_agent, &self.source, &self.transport, &self.call_id]
-            .into_iter()
-            .map(string)
-            .sum::<usize>()
-            + option_string(&self.instance)
+        // The shared text is counted once, with the interner that holds it.
+        [&self.uri, &self.source, &self.call_id].into_iter().map(string).sum::<usize>() + option_string(&self.instance)
     }
 }
 
@@ -450,31 +450,35 @@ impl DeviceBook {
     /// about (it is counted as an IP phone until the store is read again).
     pub fn on_answer(&mut self, key: &RequestKey, success: bool, bindings: &[(String, u32)], now: u64) -> bool {
         let position = self.reservations.iter().position(|r| &r.key == key);
-        let reservation = position.map(|i| self.reservations.remove(i));
+        let mut reservation = position.map(|i| self.reservations.remove(i));
         self.generation += 1;
         if !success {
             return true;
         }
         let mut complete = true;
         for (uri, seconds_left) in bindings {
-            let requested = reservation.as_ref().and_then(|r| r.devices.iter().find(|d| &d.uri == uri));
-            let pending = self.reservations.iter().flat_map(|r| r.devices.iter()).find(|d| &d.uri == uri).cloned();
+            // The reservation is this answer's own: its devices are taken, not copied.
+            let requested =
+                reservation.as_mut().and_then(|r| r.devices.iter().position(|d| &d.uri == uri).map(|i| r.devices.swap_remove(i)));
             let expires_at = now + u64::from(*seconds_left);
             match self.devices.iter_mut().find(|d| &d.uri == uri) {
                 Some(known) => {
                     if let Some(requested) = requested {
-                        *known = Device { registered_at: known.registered_at, ..requested.clone() };
+                        *known = Device { registered_at: known.registered_at, ..requested };
                     }
                     known.expires_at = expires_at;
                 }
                 None => {
-                    let device = match (requested.cloned(), pending) {
-                        (Some(device), _) | (None, Some(device)) => device,
-                        (None, None) => {
+                    let pending = || self.reservations.iter().flat_map(|r| r.devices.iter()).find(|d| &d.uri == uri).cloned();
+                    let device = match requested.or_else(pending) {
+                        Some(device) => device,
+                        None => {
                             complete = false;
                             unknown_device(uri, now)
                         }
                     };
+                    // Grown one at a time: a book keeps no spare room per AOR.
+                    self.devices.reserve_exact(1);
                     self.devices.push(Device { expires_at, ..device });
                 }
             }
@@ -524,10 +528,10 @@ fn unknown_device(uri: &str, now: u64) -> Device {
     Device {
         uri: uri.to_string(),
         client_type: ClientType::IpPhone,
-        reason: "not seen registering by this module; read from the registrar's answer".to_string(),
-        user_agent: String::new(),
+        reason: "not seen registering by this module; read from the registrar's answer".into(),
+        user_agent: "".into(),
         source: String::new(),
-        transport: String::new(),
+        transport: "".into(),
         call_id: String::new(),
         cseq: 0,
         instance: None,

@@ -17,6 +17,7 @@ pub mod dial_features;
 pub mod dialstring;
 pub mod display;
 pub mod footprint;
+pub mod interner;
 pub mod limits;
 pub mod logouts;
 pub mod names;

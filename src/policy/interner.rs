@@ -1,0 +1,101 @@
+//! Shared copies of the text many devices repeat (User-Agents, transports, classification
+//! reasons): a device book then holds a pointer to one copy instead of a string of its own.
+//!
+//! Bounded: each shard keeps at most `per_shard` strings and, when full, hands out unshared
+//! copies, so devices sending ever new User-Agents cost what they did without it.
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+const SHARDS: usize = 8;
+
+pub struct Interner {
+    shards: [Mutex<HashSet<Arc<str>>>; SHARDS],
+    per_shard: usize,
+}
+
+impl Interner {
+    pub fn new(per_shard: usize) -> Interner {
+        Interner { shards: std::array::from_fn(|_| Mutex::new(HashSet::new())), per_shard }
+    }
+
+    /// The shared copy of `text`.
+    pub fn intern(&self, text: &str) -> Arc<str> {
+        let mut hasher = DefaultHasher::new();
+        text.hash(&mut hasher);
+        let Ok(mut shard) = self.shards[(hasher.finish() as usize) % SHARDS].lock() else { return text.into() };
+        if let Some(shared) = shard.get(text) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = text.into();
+        if shard.len() < self.per_shard {
+            shard.insert(shared.clone());
+        }
+        shared
+    }
+
+    /// Drops the copies no device holds any more (after a reload or unload).
+    pub fn release_unused(&self) {
+        for shard in &self.shards {
+            if let Ok(mut shard) = shard.lock() {
+                shard.retain(|shared| Arc::strong_count(shared) > 1);
+                shard.shrink_to_fit();
+            }
+        }
+    }
+
+    /// Forgets every copy (module unload), returning the tables' memory.
+    pub fn clear(&self) {
+        for shard in &self.shards {
+            if let Ok(mut shard) = shard.lock() {
+                *shard = HashSet::new();
+            }
+        }
+    }
+
+    /// Heap bytes of the shared copies and the tables (see `footprint`).
+    pub fn heap_bytes(&self) -> usize {
+        use super::footprint::{allocation, hash_table};
+        let arc_header = 2 * std::mem::size_of::<usize>();
+        self.shards
+            .iter()
+            .filter_map(|shard| shard.lock().ok())
+            .map(|shard| {
+                hash_table::<Arc<str>>(shard.capacity())
+                    + shard.iter().map(|text| allocation(arc_header + text.len())).sum::<usize>()
+            })
+            .sum()
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|shard| shard.lock().map(|s| s.len()).unwrap_or(0)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_text_gets_one_copy() {
+        let interner = Interner::new(4);
+        let (a, b) = (interner.intern("Yealink SIP-T46U"), interner.intern("Yealink SIP-T46U"));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(&*a, "Yealink SIP-T46U");
+        assert!(!Arc::ptr_eq(&a, &interner.intern("Zoiper")));
+    }
+
+    #[test]
+    fn a_full_shard_hands_out_unshared_copies_and_unused_ones_can_go() {
+        let interner = Interner::new(2);
+        let kept = interner.intern("kept");
+        let held: Vec<Arc<str>> = (0..100).map(|n| interner.intern(&format!("agent {n}"))).collect();
+        assert!(interner.len() <= 2 * SHARDS);
+        assert_eq!(&*held[99], "agent 99");
+        drop(held);
+        interner.release_unused();
+        assert_eq!(interner.len(), 1, "only what a holder still has stays");
+        assert!(Arc::ptr_eq(&kept, &interner.intern("kept")));
+    }
+}
