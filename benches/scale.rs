@@ -104,6 +104,12 @@ fn module_stats(instance: &Instance) -> Option<(u64, u64)> {
     Some((value("register_decisions")?, value("register_decision_ns")?))
 }
 
+/// `multireg show stats`: (register_decisions_cpu_sampled, register_decision_cpu_ns): the
+/// thread CPU time of one decision in 16, which preemption does not inflate as it does the wall time.
+fn module_cpu_stats(instance: &Instance) -> Option<(u64, u64)> {
+    Some((stat(instance, "register_decisions_cpu_sampled")?, stat(instance, "register_decision_cpu_ns")?))
+}
+
 /// `register_store_reads` of `multireg show stats`: REGISTER decisions that read the location
 /// store (the device book did not know enough). Shown in the log, 0 when the build lacks it.
 fn store_reads(instance: &Instance) -> u64 {
@@ -155,6 +161,9 @@ struct SideResult {
     /// (decisions, total ns) of the module during refreshes and mass registrations.
     refresh_module: (u64, f64),
     mass_module: (u64, f64),
+    /// The same from the sampled thread CPU time.
+    refresh_module_cpu: (u64, f64),
+    mass_module_cpu: (u64, f64),
     boot: Duration,
     rss_idle: u64,
     rss_contacts: u64,
@@ -200,6 +209,7 @@ fn size_round(side: &mut Side, settings: &Settings) {
         side.instance.wait_idle(Instant::now(), Duration::from_secs(60));
     }
     let stats = module_stats(&side.instance);
+    let cpu_stats = module_cpu_stats(&side.instance);
     let reads = store_reads(&side.instance);
     let cpu = side.instance.cpu();
     let mass = side.generator.run(&all, Action::Register, settings.mass_window, settings.timeout);
@@ -209,6 +219,11 @@ fn size_round(side: &mut Side, settings: &Settings) {
     if let Some((count, ns)) = stats_delta(stats, after_mass) {
         side.result.mass_module.0 += count;
         side.result.mass_module.1 += ns * count as f64;
+    }
+    let cpu_after_mass = module_cpu_stats(&side.instance);
+    if let Some((count, ns)) = stats_delta(cpu_stats, cpu_after_mass) {
+        side.result.mass_module_cpu.0 += count;
+        side.result.mass_module_cpu.1 += ns * count as f64;
     }
     log(format!(
         "{label}: mass registration of {} devices: {:.0} reg/s, p50 {:.1} ms, p99 {:.1} ms, {} retransmissions, {} x 503, {} store reads",
@@ -240,6 +255,10 @@ fn size_round(side: &mut Side, settings: &Settings) {
         side.result.refresh_module.0 += count;
         side.result.refresh_module.1 += ns * count as f64;
     }
+    if let Some((count, ns)) = stats_delta(cpu_after_mass, module_cpu_stats(&side.instance)) {
+        side.result.refresh_module_cpu.0 += count;
+        side.result.refresh_module_cpu.1 += ns * count as f64;
+    }
     log(format!(
         "{label}: refresh of {} devices: {:.0} reg/s, p50 {:.1} ms, p99 {:.1} ms, generator CPU {:.2} s of {:.2} s, {} store reads",
         all.len(),
@@ -259,6 +278,7 @@ fn size_round(side: &mut Side, settings: &Settings) {
 struct SizeSummary {
     contacts: usize,
     module_ns: Option<f64>,
+    module_cpu_ns: Option<f64>,
     stock_rss_delta: i64,
     module_rss_delta: i64,
 }
@@ -379,10 +399,25 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
     ));
     rows.push(paired_ratio_row(&format!("{name}: refresh"), &s.refresh_rates, &m.refresh_rates));
     let mut module_ns = None;
+    let mut module_cpu_ns = None;
     if stats_available {
         let per = |(count, total): (u64, f64)| if count > 0 { total / count as f64 } else { f64::NAN };
         let refresh_ns = per(m.refresh_module);
         module_ns = refresh_ns.is_finite().then_some(refresh_ns);
+        let refresh_cpu_ns = per(m.refresh_module_cpu);
+        module_cpu_ns = refresh_cpu_ns.is_finite().then_some(refresh_cpu_ns);
+        rows.push(Row::module_only(
+            format!("{name}: module CPU time per REGISTER decision, refresh"),
+            "µs",
+            refresh_cpu_ns / 1000.0,
+            format!("thread CPU time of {} sampled decisions (1 in 16)", m.refresh_module_cpu.0),
+        ));
+        rows.push(Row::module_only(
+            format!("{name}: module CPU time per REGISTER decision, mass registration"),
+            "µs",
+            per(m.mass_module_cpu) / 1000.0,
+            format!("{} sampled decisions", m.mass_module_cpu.0),
+        ));
         rows.push(Row::module_only(
             format!("{name}: module time per REGISTER decision, refresh"),
             "µs",
@@ -436,6 +471,7 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
     SizeSummary {
         contacts,
         module_ns,
+        module_cpu_ns,
         stock_rss_delta: s.rss_contacts as i64 - s.rss_idle as i64,
         module_rss_delta: m.rss_contacts as i64 - m.rss_idle as i64,
     }
@@ -716,6 +752,20 @@ fn main() {
         }
     } else {
         derived.push("module time per REGISTER: not measured (no `multireg show stats` in this build)".into());
+    }
+    let sampled: Vec<&SizeSummary> = summaries.iter().filter(|s| s.module_cpu_ns.is_some()).collect();
+    if let (Some(first), Some(last)) = (sampled.first(), sampled.last()) {
+        if first.contacts != last.contacts {
+            let (a, b) = (first.module_cpu_ns.unwrap(), last.module_cpu_ns.unwrap());
+            derived.push(format!(
+                "module CPU time per REGISTER decision (sampled): {:.1} µs at {} contacts, {:.1} µs at {} contacts: {:+.0} %",
+                a / 1000.0,
+                first.contacts,
+                b / 1000.0,
+                last.contacts,
+                100.0 * (b / a - 1.0)
+            ));
+        }
     }
     if let Some(largest) = summaries.iter().max_by_key(|s| s.contacts) {
         let per_device = (largest.module_rss_delta - largest.stock_rss_delta) as f64 / largest.contacts as f64;

@@ -8,6 +8,7 @@ pub mod astdb;
 pub mod callback;
 pub mod channel;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod devstate;
 pub mod dialfx;

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::{books, device_events, logout, policies, stats};
 use crate::asterisk::sip_message::{same_contact_uri, ContactHeader, RegisterMessage};
-use crate::asterisk::{manager, pjsip, sorcery};
+use crate::asterisk::{clock, manager, pjsip, sorcery};
 use crate::policy::aor_lookup::{registrar_aor, AorQuery};
 use crate::policy::classify::{ClassifierRules, DeviceFacts};
 use crate::policy::config::{parse_bool, MultiregConfig};
@@ -29,10 +29,16 @@ pub fn on_register(request: &pjsip::RxRequest<'_>) -> bool {
     if policy.is_none() && !tracing::enabled!(tracing::Level::DEBUG) {
         return false;
     }
+    let cpu_started = (policy.is_some() && stats::sample_cpu()).then(clock::thread_cpu_time).flatten();
     let started = Instant::now();
     let answered = decide(request, &endpoint, policy);
     if policy.is_some() {
         stats::decision(started.elapsed());
+    }
+    if let Some(before) = cpu_started {
+        if let Some(after) = clock::thread_cpu_time() {
+            stats::decision_cpu(after.saturating_sub(before));
+        }
     }
     answered
 }
