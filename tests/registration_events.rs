@@ -49,6 +49,9 @@ fn devices_arriving_and_leaving_raise_events_with_type_and_reason() {
     let event = ami.wait_event("MultiregDeviceUnregistered", wait, |_| true).expect("unregistered");
     assert_eq!((field(&event, "ClientType"), field(&event, "Reason")), ("mobile", "removed"), "{event:?}");
     assert_eq!(field(&event, "UserAgent"), "Bria iOS release 6.5.4 stamp 117350");
+    // What the module learned at registration, not a guess from the stored contact.
+    assert_eq!(field(&event, "Transport"), "TCP", "{event:?}");
+    assert!(!field(&event, "Classification").contains("stored contact"), "{event:?}");
 
     // A second desk phone replaces the first (max_ip_phones = 1, replace_oldest): replaced.
     let mut second = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "pass101");

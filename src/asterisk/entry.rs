@@ -145,6 +145,8 @@ pub fn load<M: AsteriskModule>() -> c_int {
         Ok(()) => bindings::AST_MODULE_LOAD_SUCCESS as c_int,
         Err(reason) => {
             tracing::error!("res_pjsip_multireg not loaded: {reason}");
+            // Asterisk unmaps a declined module: what the load put in statics goes first.
+            guarded("load_module cleanup", (), M::unloaded);
             LOAD_DECLINE
         }
     })
@@ -155,7 +157,8 @@ pub fn unload<M: AsteriskModule>() -> c_int {
     guarded("unload_module", -1, || {
         M::unload();
         if wait_until_idle() {
-            M::unloaded();
+            // Everything is unregistered already: a failure here must not keep the module loaded.
+            guarded("unload_module cleanup", (), M::unloaded);
             return 0;
         }
         // Still running after everything was unregistered: unmapping now would crash Asterisk.

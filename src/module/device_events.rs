@@ -2,6 +2,7 @@
 //! with their client type, for operator panels. Registered is raised when the registrar's 200 OK
 //! shows a binding the AOR did not have (refreshes raise nothing); Unregistered from the contact
 //! observer, with why (`policy::unregister_reasons`).
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use super::{books, policies, registrar};
@@ -13,6 +14,33 @@ use crate::policy::unregister_reasons::{unregister_reason, PendingReasons, Unreg
 
 static PENDING: Mutex<Option<PendingReasons>> = Mutex::new(None);
 
+/// Devices the book dropped because they unregistered themselves, kept until the store's
+/// removal notice (which may come later) raises their event: (AOR, device, when). Bounded.
+static LEAVING: Mutex<VecDeque<(String, Device, u64)>> = Mutex::new(VecDeque::new());
+const MAX_LEAVING: usize = 256;
+const LEAVING_SECONDS: u64 = 60;
+
+/// The answer to a device's own unregister took it out of the book.
+pub fn leaving(aor: &str, devices: Vec<Device>, now: u64) {
+    if devices.is_empty() {
+        return;
+    }
+    let mut leaving = LEAVING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    leaving.retain(|(_, _, at)| at + LEAVING_SECONDS > now);
+    for device in devices {
+        if leaving.len() >= MAX_LEAVING {
+            leaving.pop_front();
+        }
+        leaving.push_back((aor.to_string(), device, now));
+    }
+}
+
+fn take_leaving(aor: &str, uri: &str) -> Option<Device> {
+    let mut leaving = LEAVING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let index = leaving.iter().position(|(a, device, _)| a == aor && device.uri == uri)?;
+    leaving.remove(index).map(|(_, device, _)| device)
+}
+
 fn with_pending<R>(f: impl FnOnce(&mut PendingReasons) -> R) -> R {
     let mut pending = PENDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     f(pending.get_or_insert_with(PendingReasons::default))
@@ -21,6 +49,7 @@ fn with_pending<R>(f: impl FnOnce(&mut PendingReasons) -> R) -> R {
 /// Forgets the pending reasons (module unload).
 pub fn forget_pending() {
     *PENDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    *LEAVING.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = VecDeque::new();
 }
 
 /// The module is about to delete this contact for `reason`.
@@ -53,7 +82,8 @@ pub fn unregistered(contact: &RemovedContact) {
     let Some(config) = policies::for_extension(&contact.endpoint) else { return };
     let reason = unregister_reason(noted, contact.expiration_time, now as i64);
     // What the module learned at registration, if it still knows the device.
-    let known = books::existing(&contact.aor).and_then(|book| books::lock_book(&book).device(&contact.uri).cloned());
+    let known = take_leaving(&contact.aor, &contact.uri)
+        .or_else(|| books::existing(&contact.aor).and_then(|book| books::lock_book(&book).device(&contact.uri).cloned()));
     let (client_type, classification, transport) = match &known {
         Some(device) => (device.client_type.as_str().to_string(), device.reason.clone(), device.transport.clone()),
         None => {

@@ -65,8 +65,9 @@ struct Registrations {
 
 static REGISTRATIONS: Mutex<Option<Registrations>> = Mutex::new(None);
 
-/// Empties every table the module keeps in statics, returning their memory.
-fn forget_state() {
+/// Empties the tables a load builds again (also after a refused unload, when calls in progress
+/// must keep their state).
+fn reset_tables() {
     state::reset();
     authblock::reset();
     logout::reset();
@@ -75,12 +76,19 @@ fn forget_state() {
     push_wake::clear();
     push_bindings::clear();
     policy_source::reset();
+    cluster_lock::reset();
+}
+
+/// Empties every table the module keeps in statics, returning their memory: dlclose unmaps the
+/// statics without dropping what they hold.
+fn forget_state() {
+    reset_tables();
     busy_lamp::forget_calls();
     device_events::forget_pending();
     events::forget_arrivals();
     dial_features::forget_calls();
-    cluster_lock::reset();
     texts::forget();
+    crate::policy::classify::forget_builtins();
 }
 
 /// The module as Asterisk sees it.
@@ -90,7 +98,7 @@ impl AsteriskModule for Multireg {
     fn load() -> Result<(), String> {
         logger::install();
         guard::install_quiet_panic_hook();
-        forget_state();
+        reset_tables();
         book_warmup::reset();
         stats::reset();
         // Built in load order; a failure drops what was built so far, in reverse.
@@ -218,8 +226,9 @@ impl AsteriskModule for Multireg {
     }
 
     fn contact_removed(contact: &RemovedContact) {
-        registrar::on_contact_removed(&contact.aor, &contact.uri);
+        // The event first: it tells what the book learned of the device, which the book forgets.
         device_events::unregistered(contact);
+        registrar::on_contact_removed(&contact.aor, &contact.uri);
     }
 
     fn challenge_sent(address: &str, nonce: &str) {

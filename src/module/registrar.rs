@@ -370,15 +370,17 @@ pub fn on_response(response: &pjsip::TxResponse<'_>) {
     let success = (200..300).contains(&answer.status);
     let bindings = if success { response.bindings() } else { Vec::new() };
     let now = now_unix();
-    let (complete, added) = {
+    let (complete, added, leaving) = {
         let mut book = books::lock_book(&book);
         let live =
             |book: &crate::policy::device_book::DeviceBook, uri: &str| book.device(uri).is_some_and(|d| d.expires_at > now);
         let arriving: Vec<&str> = bindings.iter().map(|(uri, _)| uri.as_str()).filter(|uri| !live(&book, uri)).collect();
+        let leaving = if success { book.unregistered_by(&key, &bindings) } else { Vec::new() };
         let complete = book.on_answer(&key, success, &bindings, now);
         let added: Vec<Device> = arriving.into_iter().filter_map(|uri| book.device(uri).cloned()).collect();
-        (complete, added)
+        (complete, added, leaving)
     };
+    device_events::leaving(&aor, leaving, now);
     // The busy lamp follows from PJSIP/<endpoint>'s device state, which Asterisk publishes when
     // the endpoint comes online (busy_lamp::device_changed), not from each contact.
     for device in &added {

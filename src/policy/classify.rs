@@ -114,6 +114,11 @@ fn compile(source: &str) -> Result<Regex, regex::Error> {
 /// the last policy goes (module unload) they are freed with it, as a static would never be.
 static BUILTIN_REGEXES: Mutex<[Weak<AgentMatcher>; 3]> = Mutex::new([Weak::new(), Weak::new(), Weak::new()]);
 
+/// Module unload: drops the weak slots too (each keeps its matcher's allocation).
+pub fn forget_builtins() {
+    *BUILTIN_REGEXES.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = [Weak::new(), Weak::new(), Weak::new()];
+}
+
 #[derive(Clone, Copy)]
 enum Builtin {
     Web = 0,

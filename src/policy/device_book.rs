@@ -125,6 +125,10 @@ struct Reservation {
     /// Bindings the REGISTER removes (Expires 0), not `Contact: *`.
     removes: Vec<String>,
     until: u64,
+    /// The store's removal of one of `removes` took its device out of the book before this
+    /// REGISTER's answer (`on_removed`): if the answer fails or never comes, the book may miss a
+    /// contact added back meanwhile, and must be read again.
+    removed_early: bool,
 }
 
 /// The devices of one AOR.
@@ -143,7 +147,8 @@ impl Device {
     /// Heap bytes its text takes (see `footprint`).
     pub fn heap_bytes(&self) -> usize {
         use super::footprint::{option_string, string};
-        // The shared text is counted once, with the interner that holds it.
+        // The shared text is counted with the interner that holds it (the few copies it hands
+        // out unshared when full are not counted).
         [&self.uri, &self.source, &self.call_id].into_iter().map(string).sum::<usize>() + option_string(&self.instance)
     }
 }
@@ -206,8 +211,7 @@ impl DeviceBook {
         self.generation += 1;
     }
 
-    /// Take this before reading the store, and give it to `load_from_store`.
-    /// Devices counted now, registered or awaiting an answer (see `footprint`).
+    /// Devices the book holds (expired ones too, until they are dropped; not reservations).
     pub fn device_count(&self) -> usize {
         self.devices.len()
     }
@@ -229,6 +233,7 @@ impl DeviceBook {
         vec(&self.devices) + self.devices.iter().map(Device::heap_bytes).sum::<usize>() + vec(&self.reservations) + reservations
     }
 
+    /// Take this before reading the store, and give it to `load_from_store`.
     pub fn generation(&self) -> u64 {
         self.generation
     }
@@ -294,6 +299,10 @@ impl DeviceBook {
         confirmed: bool,
         same_uri: &dyn Fn(&str, &str) -> bool,
     ) -> Verdict {
+        self.drop_lapsed(now);
+        if !confirmed && !self.is_known() {
+            return Verdict::Confirm;
+        }
         let removed = match self.plan(register, limits, now, confirmed, same_uri) {
             Ok(removed) => removed,
             Err(verdict) => return verdict,
@@ -432,10 +441,30 @@ impl DeviceBook {
         }
     }
 
+    /// Drops the reservations whose answer never came; one that had taken a device out early
+    /// leaves the book to be read again.
+    fn drop_lapsed(&mut self, now: u64) {
+        let mut lost = false;
+        self.reservations.retain(|r| {
+            let live = r.until > now;
+            lost |= !live && r.removed_early;
+            live
+        });
+        if lost {
+            self.loaded_at = None;
+        }
+    }
+
     fn reserve(&mut self, register: &Register, devices: Vec<Device>, now: u64) {
         self.reservations.retain(|r| r.until > now && r.key != register.key);
         let removes = register.contacts.iter().filter(|b| b.removes && !register.star).map(|b| b.uri.clone()).collect();
-        self.reservations.push(Reservation { key: register.key.clone(), devices, removes, until: now + RESERVATION_SECONDS });
+        self.reservations.push(Reservation {
+            key: register.key.clone(),
+            devices,
+            removes,
+            until: now + RESERVATION_SECONDS,
+            removed_early: false,
+        });
     }
 
     /// The registrar answered REGISTER `key`. On success `bindings` is its list of (URI, seconds
@@ -453,6 +482,9 @@ impl DeviceBook {
         let mut reservation = position.map(|i| self.reservations.remove(i));
         self.generation += 1;
         if !success {
+            if reservation.is_some_and(|r| r.removed_early) {
+                self.loaded_at = None;
+            }
             return true;
         }
         let mut complete = true;
@@ -497,6 +529,19 @@ impl DeviceBook {
         complete
     }
 
+    /// The devices the success answer `bindings` to REGISTER `key` will take out of the book
+    /// (they unregistered themselves), as `on_answer` decides it; call before `on_answer`.
+    pub fn unregistered_by(&self, key: &RequestKey, bindings: &[(String, u32)]) -> Vec<Device> {
+        let Some(reservation) = self.reservations.iter().find(|r| &r.key == key) else { return Vec::new() };
+        reservation
+            .removes
+            .iter()
+            .filter(|uri| !bindings.iter().any(|(listed, _)| listed == *uri))
+            .filter_map(|uri| self.devices.iter().find(|d| &d.uri == uri && d.call_id == key.call_id && d.cseq <= key.cseq))
+            .cloned()
+            .collect()
+    }
+
     /// A contact was removed from the store (expired, unregistered, removed by someone). Returns
     /// true when the book still counted it, so it must be read again from the store.
     ///
@@ -508,12 +553,15 @@ impl DeviceBook {
         self.generation += 1;
         let Some(index) = self.devices.iter().position(|d| d.uri == uri && d.expires_at > now + 1) else { return false };
         let device = &self.devices[index];
-        let live = self.reservations.iter().filter(|r| r.until > now);
-        let own_unregister = live.clone().any(|r| {
-            r.removes.iter().any(|removed| removed == uri) && r.key.call_id == device.call_id && device.cseq <= r.key.cseq
+        let own_unregister = self.reservations.iter().position(|r| {
+            r.until > now
+                && r.removes.iter().any(|removed| removed == uri)
+                && r.key.call_id == device.call_id
+                && device.cseq <= r.key.cseq
         });
-        let added_again = live.flat_map(|r| r.devices.iter()).any(|d| d.uri == uri);
-        if own_unregister && !added_again {
+        let added_again = self.reservations.iter().filter(|r| r.until > now).flat_map(|r| r.devices.iter()).any(|d| d.uri == uri);
+        if let (Some(reservation), false) = (own_unregister, added_again) {
+            self.reservations[reservation].removed_early = true;
             self.devices.remove(index);
             return false;
         }
@@ -659,6 +707,8 @@ mod tests {
         registered(&mut book, register("b", 1, vec![binding("sip:b@h", IpPhone)]), &lim);
         let bye = unregister("a", 2, "sip:a@h");
         assert!(matches!(book.decide(&bye, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        let leaving = book.unregistered_by(&bye.key, &[("sip:b@h".into(), 500)]);
+        assert_eq!(leaving.iter().map(|d| d.uri.as_str()).collect::<Vec<_>>(), ["sip:a@h"]);
         assert!(book.on_answer(&bye.key, true, &[("sip:b@h".into(), 500)], NOW));
         assert_eq!(uris(&book), ["sip:b@h"]);
         assert!(!book.on_removed("sip:a@h", NOW), "the store's removal is already known");
@@ -830,6 +880,29 @@ mod tests {
         assert!(matches!(book.decide(&back, &lim, NOW, false, &exact), Verdict::Admit { .. }));
         assert!(book.on_removed("sip:c@h", NOW), "added again by a REGISTER awaiting its answer");
         assert!(!book.is_known());
+    }
+
+    #[test]
+    fn an_early_removal_whose_unregister_fails_or_is_never_answered_needs_a_store_read() {
+        let lim = limits(2, 1, AtLimit::Reject);
+        for outcome in ["failed", "never answered"] {
+            let mut book = loaded();
+            registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+            let bye = unregister("a", 2, "sip:a@h");
+            assert!(matches!(book.decide(&bye, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+            assert!(!book.on_removed("sip:a@h", NOW));
+            assert!(book.is_known());
+            // The contact may have been added back by something the book never saw.
+            let next = register("n", 1, vec![binding("sip:n@h", IpPhone)]);
+            if outcome == "failed" {
+                assert!(book.on_answer(&bye.key, false, &[], NOW));
+                assert!(!book.is_known(), "{outcome}");
+                continue;
+            }
+            let later = NOW + RESERVATION_SECONDS + 1;
+            assert_eq!(book.decide(&next, &lim, later, false, &exact), Verdict::Confirm, "{outcome}");
+            assert!(!book.is_known(), "{outcome}");
+        }
     }
 
     #[test]

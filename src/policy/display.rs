@@ -31,6 +31,8 @@ pub fn push_escaped(out: &mut String, text: &str) {
     }
 }
 
+/// Like [`escape_controls`], but keeps line breaks and tabs: for log lines, which may span lines
+/// on purpose but must not carry a device's terminal escapes onto the Asterisk console.
 pub fn escape_controls_in_log(text: &str) -> String {
     if !text.chars().any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c)) {
         return text.to_string();

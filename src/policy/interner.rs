@@ -9,6 +9,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 const SHARDS: usize = 8;
+/// Longer text is never kept: a device cycling long User-Agents pins nothing.
+const LONGEST: usize = 256;
 
 pub struct Interner {
     shards: [Mutex<HashSet<Arc<str>>>; SHARDS],
@@ -22,6 +24,9 @@ impl Interner {
 
     /// The shared copy of `text`.
     pub fn intern(&self, text: &str) -> Arc<str> {
+        if text.len() > LONGEST {
+            return text.into();
+        }
         let mut hasher = DefaultHasher::new();
         text.hash(&mut hasher);
         let Ok(mut shard) = self.shards[(hasher.finish() as usize) % SHARDS].lock() else { return text.into() };
@@ -29,6 +34,10 @@ impl Interner {
             return shared.clone();
         }
         let shared: Arc<str> = text.into();
+        if shard.len() >= self.per_shard {
+            // Full: copies no device holds any more make room (departed devices' User-Agents).
+            shard.retain(|kept| Arc::strong_count(kept) > 1);
+        }
         if shard.len() < self.per_shard {
             shard.insert(shared.clone());
         }
@@ -97,5 +106,19 @@ mod tests {
         interner.release_unused();
         assert_eq!(interner.len(), 1, "only what a holder still has stays");
         assert!(Arc::ptr_eq(&kept, &interner.intern("kept")));
+        let long = "x".repeat(LONGEST + 1);
+        assert!(!Arc::ptr_eq(&interner.intern(&long), &interner.intern(&long)), "long text is not kept");
+    }
+
+    #[test]
+    fn a_full_shard_makes_room_from_copies_nobody_holds() {
+        let interner = Interner::new(1);
+        // Enough distinct strings that some shard is full of one no holder keeps.
+        for n in 0..64 {
+            drop(interner.intern(&format!("gone {n}")));
+        }
+        let held: Vec<Arc<str>> = (0..64).map(|n| interner.intern(&format!("new {n}"))).collect();
+        let shared = (0..64).filter(|n| Arc::ptr_eq(&held[*n], &interner.intern(&format!("new {n}")))).count();
+        assert!(shared >= SHARDS - 1, "the departed copies made room: {shared} shared");
     }
 }
