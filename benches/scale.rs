@@ -406,30 +406,20 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
         module_ns = refresh_ns.is_finite().then_some(refresh_ns);
         let refresh_cpu_ns = per(m.refresh_module_cpu);
         module_cpu_ns = refresh_cpu_ns.is_finite().then_some(refresh_cpu_ns);
-        rows.push(Row::module_only(
-            format!("{name}: module CPU time per REGISTER decision, refresh"),
-            "µs",
-            refresh_cpu_ns / 1000.0,
-            format!("thread CPU time of {} sampled decisions (1 in 16)", m.refresh_module_cpu.0),
-        ));
-        rows.push(Row::module_only(
-            format!("{name}: module CPU time per REGISTER decision, mass registration"),
-            "µs",
-            per(m.mass_module_cpu) / 1000.0,
-            format!("{} sampled decisions", m.mass_module_cpu.0),
-        ));
-        rows.push(Row::module_only(
-            format!("{name}: module time per REGISTER decision, refresh"),
-            "µs",
-            refresh_ns / 1000.0,
-            format!("{} decisions (multireg show stats)", m.refresh_module.0),
-        ));
-        rows.push(Row::module_only(
-            format!("{name}: module time per REGISTER decision, mass registration"),
-            "µs",
-            per(m.mass_module) / 1000.0,
-            format!("{} decisions", m.mass_module.0),
-        ));
+        let decision_rows = [
+            ("module CPU time", "refresh", m.refresh_module_cpu, "sampled decisions (thread CPU time, 1 in 16)"),
+            ("module CPU time", "mass registration", m.mass_module_cpu, "sampled decisions"),
+            ("module time", "refresh", m.refresh_module, "decisions (multireg show stats)"),
+            ("module time", "mass registration", m.mass_module, "decisions"),
+        ];
+        for (what, workload, measured, counted) in decision_rows {
+            rows.push(Row::module_only(
+                format!("{name}: {what} per REGISTER decision, {workload}"),
+                "µs",
+                per(measured) / 1000.0,
+                format!("{} {counted}", measured.0),
+            ));
+        }
     } else {
         rows.push(Row::module_only(
             format!("{name}: module time per REGISTER"),

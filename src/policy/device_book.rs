@@ -693,6 +693,17 @@ mod tests {
         assert!(!book.is_known_empty(NOW + 601));
     }
 
+    /// Phones a and b registered (limit 2), and a's unregister admitted, awaiting its answer.
+    fn phone_a_unregistering_beside_b() -> (DeviceBook, Register, Limits) {
+        let lim = limits(2, 1, AtLimit::Reject);
+        let mut book = loaded();
+        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
+        registered(&mut book, register("b", 1, vec![binding("sip:b@h", IpPhone)]), &lim);
+        let bye = unregister("a", 2, "sip:a@h");
+        assert!(matches!(book.decide(&bye, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        (book, bye, lim)
+    }
+
     fn unregister(call_id: &str, cseq: u32, uri: &str) -> Register {
         let mut request = register(call_id, cseq, vec![binding(uri, IpPhone)]);
         request.contacts[0].removes = true;
@@ -701,12 +712,7 @@ mod tests {
 
     #[test]
     fn a_device_unregistering_itself_leaves_the_book_known_and_without_it() {
-        let lim = limits(2, 1, AtLimit::Reject);
-        let mut book = loaded();
-        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
-        registered(&mut book, register("b", 1, vec![binding("sip:b@h", IpPhone)]), &lim);
-        let bye = unregister("a", 2, "sip:a@h");
-        assert!(matches!(book.decide(&bye, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        let (mut book, bye, lim) = phone_a_unregistering_beside_b();
         let leaving = book.unregistered_by(&bye.key, &[("sip:b@h".into(), 500)]);
         assert_eq!(leaving.iter().map(|d| d.uri.as_str()).collect::<Vec<_>>(), ["sip:a@h"]);
         assert!(book.on_answer(&bye.key, true, &[("sip:b@h".into(), 500)], NOW));
@@ -854,12 +860,7 @@ mod tests {
 
     #[test]
     fn the_store_removing_a_device_during_its_own_unregister_needs_no_store_read() {
-        let lim = limits(2, 1, AtLimit::Reject);
-        let mut book = loaded();
-        registered(&mut book, register("a", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
-        registered(&mut book, register("b", 1, vec![binding("sip:b@h", IpPhone)]), &lim);
-        let bye = unregister("a", 2, "sip:a@h");
-        assert!(matches!(book.decide(&bye, &lim, NOW, false, &exact), Verdict::Admit { .. }));
+        let (mut book, bye, lim) = phone_a_unregistering_beside_b();
         // The registrar deletes the contact before its answer is seen.
         assert!(!book.on_removed("sip:a@h", NOW), "its own unregister: expected");
         assert!(book.is_known());
