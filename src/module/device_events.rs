@@ -46,7 +46,7 @@ fn with_pending<R>(f: impl FnOnce(&mut PendingReasons) -> R) -> R {
     f(pending.get_or_insert_with(PendingReasons::default))
 }
 
-/// Forgets the pending reasons (module unload).
+/// Forgets the pending reasons and the devices leaving (module unload).
 pub fn forget_pending() {
     *PENDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     *LEAVING.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = VecDeque::new();
