@@ -281,6 +281,8 @@ struct SizeSummary {
     module_cpu_ns: Option<f64>,
     stock_rss_delta: i64,
     module_rss_delta: i64,
+    /// RSS with the contacts registered, module minus stock.
+    rss_contacts_difference: i64,
 }
 
 fn registration_rows(prefix: &str, stock: &Outcome, module: &Outcome, rows: &mut Vec<Row>) {
@@ -464,6 +466,7 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
         module_cpu_ns,
         stock_rss_delta: s.rss_contacts as i64 - s.rss_idle as i64,
         module_rss_delta: m.rss_contacts as i64 - m.rss_idle as i64,
+        rss_contacts_difference: m.rss_contacts as i64 - s.rss_contacts as i64,
     }
 }
 
@@ -760,8 +763,15 @@ fn main() {
     if let Some(largest) = summaries.iter().max_by_key(|s| s.contacts) {
         let per_device = (largest.module_rss_delta - largest.stock_rss_delta) as f64 / largest.contacts as f64;
         derived.push(format!(
-            "module bytes per registered device: {per_device:.0} (RSS growth by the {} registrations, module minus stock)",
+            "module bytes per registered device: {per_device:.0} (RSS growth by the {} registrations, module minus stock; \
+             the module's idle RSS is trimmed after load, so its growth includes refilling what stock still had resident)",
             largest.contacts
+        ));
+        derived.push(format!(
+            "RSS with the {} contacts, module minus stock: {:.1} MB ({:.0} bytes per contact)",
+            largest.contacts,
+            largest.rss_contacts_difference as f64 / 1048576.0,
+            largest.rss_contacts_difference as f64 / largest.contacts as f64
         ));
     }
     if let Some((extensions, stock, module)) = reload {
