@@ -92,41 +92,63 @@ fn server(instance: &Instance) -> SocketAddrV4 {
     }
 }
 
-/// `multireg show stats`: (register_decisions, register_decision_ns), None when the module lacks it.
-fn module_stats(instance: &Instance) -> Option<(u64, u64)> {
-    let output = instance.try_cli("multireg show stats")?;
-    let value = |name: &str| {
-        output.lines().find_map(|line| {
+/// One reading of `multireg show stats`; None on stock.
+struct Counters(String);
+
+fn counters(instance: &Instance) -> Option<Counters> {
+    instance.try_cli("multireg show stats").map(Counters)
+}
+
+impl Counters {
+    /// One counter; None when this build lacks it.
+    fn get(&self, name: &str) -> Option<u64> {
+        self.0.lines().find_map(|line| {
             let (key, value) = line.split_once(':')?;
             (key.trim() == name).then(|| value.split_whitespace().next()?.parse::<u64>().ok()).flatten()
         })
+    }
+}
+
+fn counter(reading: &Option<Counters>, name: &str) -> Option<u64> {
+    reading.as_ref()?.get(name)
+}
+
+/// Adds to `total` (decisions, ns) what a counter pair grew by between two readings: the wall time
+/// (`register_decisions`, `register_decision_ns`) or the thread CPU time of the sampled decisions
+/// (`register_decisions_cpu_sampled`, `register_decision_cpu_ns`), which preemption does not
+/// inflate.
+fn add_decision_time(total: &mut (u64, f64), before: &Option<Counters>, after: &Option<Counters>, count: &str, nanos: &str) {
+    let (Some(c0), Some(n0), Some(c1), Some(n1)) =
+        (counter(before, count), counter(before, nanos), counter(after, count), counter(after, nanos))
+    else {
+        return;
     };
-    Some((value("register_decisions")?, value("register_decision_ns")?))
+    total.0 += c1.saturating_sub(c0);
+    total.1 += n1.saturating_sub(n0) as f64;
 }
 
-/// `multireg show stats`: (register_decisions_cpu_sampled, register_decision_cpu_ns): the
-/// thread CPU time of one decision in 16, which preemption does not inflate as it does the wall time.
-fn module_cpu_stats(instance: &Instance) -> Option<(u64, u64)> {
-    Some((stat(instance, "register_decisions_cpu_sampled")?, stat(instance, "register_decision_cpu_ns")?))
+/// Decisions that read the location store between two readings (the book did not know enough).
+fn store_reads(before: &Option<Counters>, after: &Option<Counters>) -> u64 {
+    let reads = |reading| counter(reading, "register_store_reads").unwrap_or(0);
+    reads(after).saturating_sub(reads(before))
 }
 
-/// `register_store_reads` of `multireg show stats`: REGISTER decisions that read the location
-/// store (the device book did not know enough). Shown in the log, 0 when the build lacks it.
-fn store_reads(instance: &Instance) -> u64 {
-    stat(instance, "register_store_reads").unwrap_or(0)
-}
-
-/// One counter of `multireg show stats`; None on stock or a build without it.
-fn stat(instance: &Instance, name: &str) -> Option<u64> {
-    let output = instance.try_cli("multireg show stats")?;
-    output.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
-}
-
-/// Module time between two stats readings: (decisions, ns per decision).
-fn stats_delta(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> Option<(u64, f64)> {
-    let ((c0, n0), (c1, n1)) = (before?, after?);
-    let count = c1.checked_sub(c0)?;
-    (count > 0).then(|| (count, n1.saturating_sub(n0) as f64 / count as f64))
+/// One workload's rows, stock and module: throughput and latency, Asterisk's cores and CPU per
+/// registration, and the median of the rounds' paired ratios.
+fn workload_rows(name: &str, outcomes: [&Outcome; 2], cpu: [f64; 2], rates: [&[f64]; 2], rows: &mut Vec<Row>) {
+    let [s, m] = outcomes;
+    registration_rows(name, s, m, rows);
+    let first = rows.len() - 3;
+    rows[first].note = generator_note(s, m);
+    rows.push(Row::new(format!("{name}, Asterisk CPU"), "cores", cores(cpu[0], s), cores(cpu[1], m), Better::Higher));
+    rows.push(Row::new(
+        format!("{name}, Asterisk CPU per registration"),
+        "µs",
+        1e6 * cpu[0] / s.completed.max(1) as f64,
+        1e6 * cpu[1] / m.completed.max(1) as f64,
+        Better::Lower,
+    ));
+    rows.push(paired_ratio_row(name, rates[0], rates[1]));
 }
 
 /// The median over rounds of module/stock registrations per second, each round's pair measured
@@ -208,23 +230,20 @@ fn size_round(side: &mut Side, settings: &Settings) {
         check_outcome(label, "unregister", &outcome);
         side.instance.wait_idle(Instant::now(), Duration::from_secs(60));
     }
-    let stats = module_stats(&side.instance);
-    let cpu_stats = module_cpu_stats(&side.instance);
-    let reads = store_reads(&side.instance);
+    let before = counters(&side.instance);
     let cpu = side.instance.cpu();
     let mass = side.generator.run(&all, Action::Register, settings.mass_window, settings.timeout);
     side.result.mass_cpu += side.instance.cpu() - cpu;
     check_outcome(label, "mass registration", &mass);
-    let after_mass = module_stats(&side.instance);
-    if let Some((count, ns)) = stats_delta(stats, after_mass) {
-        side.result.mass_module.0 += count;
-        side.result.mass_module.1 += ns * count as f64;
-    }
-    let cpu_after_mass = module_cpu_stats(&side.instance);
-    if let Some((count, ns)) = stats_delta(cpu_stats, cpu_after_mass) {
-        side.result.mass_module_cpu.0 += count;
-        side.result.mass_module_cpu.1 += ns * count as f64;
-    }
+    let after_mass = counters(&side.instance);
+    add_decision_time(&mut side.result.mass_module, &before, &after_mass, "register_decisions", "register_decision_ns");
+    add_decision_time(
+        &mut side.result.mass_module_cpu,
+        &before,
+        &after_mass,
+        "register_decisions_cpu_sampled",
+        "register_decision_cpu_ns",
+    );
     log(format!(
         "{label}: mass registration of {} devices: {:.0} reg/s, p50 {:.1} ms, p99 {:.1} ms, {} retransmissions, {} x 503, {} store reads",
         all.len(),
@@ -233,7 +252,7 @@ fn size_round(side: &mut Side, settings: &Settings) {
         percentile_ms(&mass.registrations, 0.99),
         mass.retransmissions,
         mass.overloaded,
-        store_reads(&side.instance).saturating_sub(reads)
+        store_reads(&before, &after_mass)
     ));
     side.result.mass_rates.push(mass.per_second());
     side.result.mass.add(mass);
@@ -242,23 +261,25 @@ fn size_round(side: &mut Side, settings: &Settings) {
         // After the first registration of every device: later rounds (unregister, register again)
         // add allocator fragmentation on both sides.
         side.result.rss_contacts = side.instance.rss();
-        side.result.book_bytes_contacts = stat(&side.instance, "book_bytes");
-        side.result.book_devices = stat(&side.instance, "book_devices");
+        let reading = counters(&side.instance);
+        side.result.book_bytes_contacts = counter(&reading, "book_bytes");
+        side.result.book_devices = counter(&reading, "book_devices");
     }
 
-    let reads = store_reads(&side.instance);
+    let before = counters(&side.instance);
     let cpu = side.instance.cpu();
     let refresh = side.generator.run(&all, Action::Register, settings.window, settings.timeout);
     side.result.refresh_cpu += side.instance.cpu() - cpu;
     check_outcome(label, "refresh", &refresh);
-    if let Some((count, ns)) = stats_delta(after_mass, module_stats(&side.instance)) {
-        side.result.refresh_module.0 += count;
-        side.result.refresh_module.1 += ns * count as f64;
-    }
-    if let Some((count, ns)) = stats_delta(cpu_after_mass, module_cpu_stats(&side.instance)) {
-        side.result.refresh_module_cpu.0 += count;
-        side.result.refresh_module_cpu.1 += ns * count as f64;
-    }
+    let after = counters(&side.instance);
+    add_decision_time(&mut side.result.refresh_module, &before, &after, "register_decisions", "register_decision_ns");
+    add_decision_time(
+        &mut side.result.refresh_module_cpu,
+        &before,
+        &after,
+        "register_decisions_cpu_sampled",
+        "register_decision_cpu_ns",
+    );
     log(format!(
         "{label}: refresh of {} devices: {:.0} reg/s, p50 {:.1} ms, p99 {:.1} ms, generator CPU {:.2} s of {:.2} s, {} store reads",
         all.len(),
@@ -267,7 +288,7 @@ fn size_round(side: &mut Side, settings: &Settings) {
         percentile_ms(&refresh.registrations, 0.99),
         refresh.generator_cpu.as_secs_f64(),
         refresh.wall.as_secs_f64(),
-        store_reads(&side.instance).saturating_sub(reads)
+        store_reads(&before, &after)
     ));
     side.result.refresh_rates.push(refresh.per_second());
     side.result.refresh.add(refresh);
@@ -345,12 +366,12 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
         .collect();
     for side in sides.iter_mut() {
         side.result.rss_idle = side.instance.rss();
-        side.result.book_bytes_idle = stat(&side.instance, "book_bytes");
+        side.result.book_bytes_idle = counter(&counters(&side.instance), "book_bytes");
         let secondary = format!("{}r", config::extension(0));
         let shown = side.instance.cli(&format!("pjsip show endpoint {secondary}"));
         assert!(shown.contains(&format!("Endpoint:  {secondary}")), "{}: no endpoint {secondary}:\n{shown}", side.instance.label);
     }
-    let stats_available = module_stats(&sides[1].instance).is_some();
+    let stats_available = counter(&counters(&sides[1].instance), "register_decision_ns").is_some();
     for round in 0..rounds {
         let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for index in order {
@@ -364,42 +385,20 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
     }
     let (s, m) = (&sides[0].result, &sides[1].result);
     let name = format!("{contacts} contacts ({extensions}×{devices})");
-    registration_rows(&format!("{name}: mass registration"), &s.mass, &m.mass, rows);
-    let first = rows.len() - 3;
-    rows[first].note = generator_note(&s.mass, &m.mass);
-    rows.push(Row::new(
-        format!("{name}: mass registration, Asterisk CPU"),
-        "cores",
-        cores(s.mass_cpu, &s.mass),
-        cores(m.mass_cpu, &m.mass),
-        Better::Higher,
-    ));
-    rows.push(Row::new(
-        format!("{name}: mass registration, Asterisk CPU per registration"),
-        "µs",
-        1e6 * s.mass_cpu / s.mass.completed.max(1) as f64,
-        1e6 * m.mass_cpu / m.mass.completed.max(1) as f64,
-        Better::Lower,
-    ));
-    rows.push(paired_ratio_row(&format!("{name}: mass registration"), &s.mass_rates, &m.mass_rates));
-    registration_rows(&format!("{name}: refresh"), &s.refresh, &m.refresh, rows);
-    let first = rows.len() - 3;
-    rows[first].note = generator_note(&s.refresh, &m.refresh);
-    rows.push(Row::new(
-        format!("{name}: refresh, Asterisk CPU"),
-        "cores",
-        cores(s.refresh_cpu, &s.refresh),
-        cores(m.refresh_cpu, &m.refresh),
-        Better::Higher,
-    ));
-    rows.push(Row::new(
-        format!("{name}: refresh, Asterisk CPU per registration"),
-        "µs",
-        1e6 * s.refresh_cpu / s.refresh.completed.max(1) as f64,
-        1e6 * m.refresh_cpu / m.refresh.completed.max(1) as f64,
-        Better::Lower,
-    ));
-    rows.push(paired_ratio_row(&format!("{name}: refresh"), &s.refresh_rates, &m.refresh_rates));
+    workload_rows(
+        &format!("{name}: mass registration"),
+        [&s.mass, &m.mass],
+        [s.mass_cpu, m.mass_cpu],
+        [&s.mass_rates, &m.mass_rates],
+        rows,
+    );
+    workload_rows(
+        &format!("{name}: refresh"),
+        [&s.refresh, &m.refresh],
+        [s.refresh_cpu, m.refresh_cpu],
+        [&s.refresh_rates, &m.refresh_rates],
+        rows,
+    );
     let mut module_ns = None;
     let mut module_cpu_ns = None;
     if stats_available {
