@@ -151,6 +151,21 @@ fn workload_rows(name: &str, outcomes: [&Outcome; 2], cpu: [f64; 2], rates: [&[f
     rows.push(paired_ratio_row(name, rates[0], rates[1]));
 }
 
+/// How `value` (ns) grew from the smallest size that measured it to the largest: None when no
+/// size measured it, Some(None) when only one size did.
+fn growth_line(what: &str, summaries: &[SizeSummary], value: impl Fn(&SizeSummary) -> Option<f64>) -> Option<Option<String>> {
+    let measured: Vec<(usize, f64)> = summaries.iter().filter_map(|s| Some((s.contacts, value(s)?))).collect();
+    let (&(first, a), &(last, b)) = (measured.first()?, measured.last()?);
+    Some((first != last).then(|| {
+        format!(
+            "{what}: {:.1} µs at {first} contacts, {:.1} µs at {last} contacts: {:+.0} %",
+            a / 1000.0,
+            b / 1000.0,
+            100.0 * (b / a - 1.0)
+        )
+    }))
+}
+
 /// The median over rounds of module/stock registrations per second, each round's pair measured
 /// one right after the other: less swayed than the sums by a round that other jobs slowed down.
 fn paired_ratio_row(name: &str, stock: &[f64], module: &[f64]) -> Row {
@@ -729,35 +744,13 @@ fn main() {
 
     // Derived figures.
     let mut derived = Vec::new();
-    let measured: Vec<&SizeSummary> = summaries.iter().filter(|s| s.module_ns.is_some()).collect();
-    if let (Some(first), Some(last)) = (measured.first(), measured.last()) {
-        if first.contacts != last.contacts {
-            let (a, b) = (first.module_ns.unwrap(), last.module_ns.unwrap());
-            derived.push(format!(
-                "module time per REGISTER decision: {:.1} µs at {} contacts, {:.1} µs at {} contacts: {:+.0} %",
-                a / 1000.0,
-                first.contacts,
-                b / 1000.0,
-                last.contacts,
-                100.0 * (b / a - 1.0)
-            ));
-        }
-    } else {
-        derived.push("module time per REGISTER: not measured (no `multireg show stats` in this build)".into());
+    match growth_line("module time per REGISTER decision", &summaries, |s| s.module_ns) {
+        Some(Some(line)) => derived.push(line),
+        Some(None) => {}
+        None => derived.push("module time per REGISTER: not measured (no `multireg show stats` in this build)".into()),
     }
-    let sampled: Vec<&SizeSummary> = summaries.iter().filter(|s| s.module_cpu_ns.is_some()).collect();
-    if let (Some(first), Some(last)) = (sampled.first(), sampled.last()) {
-        if first.contacts != last.contacts {
-            let (a, b) = (first.module_cpu_ns.unwrap(), last.module_cpu_ns.unwrap());
-            derived.push(format!(
-                "module CPU time per REGISTER decision (sampled): {:.1} µs at {} contacts, {:.1} µs at {} contacts: {:+.0} %",
-                a / 1000.0,
-                first.contacts,
-                b / 1000.0,
-                last.contacts,
-                100.0 * (b / a - 1.0)
-            ));
-        }
+    if let Some(Some(line)) = growth_line("module CPU time per REGISTER decision (sampled)", &summaries, |s| s.module_cpu_ns) {
+        derived.push(line);
     }
     if let Some(largest) = summaries.iter().max_by_key(|s| s.contacts) {
         let per_device = (largest.module_rss_delta - largest.stock_rss_delta) as f64 / largest.contacts as f64;
