@@ -187,8 +187,8 @@ pub fn aor_dial_facts(aor_name: &str) -> Option<AorDialFacts> {
 /// contacts, without those qualify found unreachable.
 pub fn aor_reachable_contact_uris(aor_name: &str) -> Vec<String> {
     let mut uris = Vec::new();
-    // SAFETY: the contact is live while we hold it; `uri` is a NUL-terminated string field.
     for_each_contact(aor_name, bindings::AST_SIP_CONTACT_FILTER_REACHABLE, |contact| {
+        // SAFETY: the contact is live while we hold it; `uri` is a NUL-terminated string field.
         uris.push(unsafe { from_c((*contact.as_ptr()).uri) })
     });
     uris

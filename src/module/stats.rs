@@ -23,7 +23,7 @@ pub fn decision(took: Duration) {
 
 /// Whether the next decision's CPU time is read.
 pub fn sample_cpu() -> bool {
-    SAMPLE_TICKS.fetch_add(1, Ordering::Relaxed) % CPU_SAMPLE_EVERY == 0
+    SAMPLE_TICKS.fetch_add(1, Ordering::Relaxed).is_multiple_of(CPU_SAMPLE_EVERY)
 }
 
 pub fn decision_cpu(took: Duration) {

@@ -20,9 +20,9 @@
 //! - Bindings admitted but not yet answered by the registrar are reserved, so concurrent
 //!   REGISTERs cannot overshoot; a reservation ends with the registrar's answer (or after
 //!   `RESERVATION_SECONDS`).
-use std::sync::Arc;
-
 use crate::policy::classify::ClientType;
+pub use crate::policy::device_text::DeviceText;
+use crate::policy::interner::SharedText;
 use crate::policy::limits::{AtLimit, TypeLimits};
 
 /// How long an admitted binding holds its slot when no answer from the registrar is seen.
@@ -38,21 +38,18 @@ pub struct RequestKey {
 /// A registered device (one binding of the AOR) and what the module learned about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
-    pub uri: String,
+    /// Contact URI, Call-ID, "address:port" the REGISTER came from, and `+sip.instance`
+    /// (normalised, see `normalize_instance`): read them through the methods below.
+    pub text: DeviceText,
     pub client_type: ClientType,
     /// Why it got its type, for `multireg show extension`. This text, the User-Agent and the
     /// transport are shared copies (many devices carry the same).
-    pub reason: Arc<str>,
-    pub user_agent: Arc<str>,
-    /// "address:port" the REGISTER came from.
-    pub source: String,
-    pub transport: Arc<str>,
-    pub call_id: String,
-    /// CSeq of the last REGISTER of `call_id` the registrar confirmed for it (0: read from the
+    pub reason: SharedText,
+    pub user_agent: SharedText,
+    pub transport: SharedText,
+    /// CSeq of the last REGISTER of its Call-ID the registrar confirmed for it (0: read from the
     /// store), so an answer to an older REGISTER of the same device never undoes a newer one.
     pub cseq: u32,
-    /// `+sip.instance`, normalised (see `normalize_instance`).
-    pub instance: Option<String>,
     /// First registration (unix seconds); refreshes keep it.
     pub registered_at: u64,
     pub expires_at: u64,
@@ -66,7 +63,7 @@ pub struct Binding {
     pub removes: bool,
     pub instance: Option<String>,
     pub client_type: ClientType,
-    pub reason: Arc<str>,
+    pub reason: SharedText,
 }
 
 /// What the module read from one REGISTER of a device.
@@ -76,9 +73,9 @@ pub struct Register {
     /// `Contact: *`.
     pub star: bool,
     pub contacts: Vec<Binding>,
-    pub user_agent: Arc<str>,
+    pub user_agent: SharedText,
     pub source: String,
-    pub transport: Arc<str>,
+    pub transport: SharedText,
     /// Expiry the device asked for (only used for how long a reservation lasts).
     pub expires: u32,
 }
@@ -144,12 +141,28 @@ pub struct DeviceBook {
 }
 
 impl Device {
+    pub fn uri(&self) -> &str {
+        self.text.uri()
+    }
+
+    pub fn call_id(&self) -> &str {
+        self.text.call_id()
+    }
+
+    /// "address:port" the REGISTER came from ("" when read from the store).
+    pub fn source(&self) -> &str {
+        self.text.source()
+    }
+
+    pub fn instance(&self) -> Option<&str> {
+        self.text.instance()
+    }
+
     /// Heap bytes its text takes (see `footprint`).
     pub fn heap_bytes(&self) -> usize {
-        use super::footprint::{option_string, string};
         // The shared text is counted with the interner that holds it (the few copies it hands
         // out unshared when full are not counted).
-        [&self.uri, &self.source, &self.call_id].into_iter().map(string).sum::<usize>() + option_string(&self.instance)
+        self.text.heap_bytes()
     }
 }
 
@@ -177,11 +190,11 @@ struct Slot<'b> {
 impl<'b> Slot<'b> {
     fn of(device: &'b Device, stored: bool) -> Slot<'b> {
         Slot {
-            uri: &device.uri,
+            uri: device.uri(),
             client_type: device.client_type,
             registered_at: device.registered_at,
-            call_id: &device.call_id,
-            instance: device.instance.as_deref(),
+            call_id: device.call_id(),
+            instance: device.instance(),
             stored,
         }
     }
@@ -241,12 +254,12 @@ impl DeviceBook {
     /// Registered devices now (not reservations), oldest first.
     pub fn devices(&self, now: u64) -> Vec<&Device> {
         let mut devices: Vec<&Device> = self.devices.iter().filter(|d| d.expires_at > now).collect();
-        devices.sort_by(|a, b| (a.registered_at, &a.uri).cmp(&(b.registered_at, &b.uri)));
+        devices.sort_by(|a, b| (a.registered_at, &a.uri()).cmp(&(b.registered_at, &b.uri())));
         devices
     }
 
     pub fn device(&self, uri: &str) -> Option<&Device> {
-        self.devices.iter().find(|d| d.uri == uri)
+        self.devices.iter().find(|d| d.uri() == uri)
     }
 
     /// Live devices per type (reservations included), for the views.
@@ -264,7 +277,7 @@ impl DeviceBook {
         }
         let devices = stored
             .into_iter()
-            .map(|fresh| match self.devices.iter().find(|d| d.uri == fresh.uri) {
+            .map(|fresh| match self.devices.iter().find(|d| d.uri() == fresh.uri()) {
                 Some(known) => Device { expires_at: fresh.expires_at, ..known.clone() },
                 None => fresh,
             })
@@ -280,7 +293,7 @@ impl DeviceBook {
         let mut slots: Vec<Slot<'_>> = self.devices.iter().filter(|d| d.expires_at > now).map(|d| Slot::of(d, true)).collect();
         for reservation in self.reservations.iter().filter(|r| r.until > now && Some(&r.key) != except) {
             for device in &reservation.devices {
-                if !slots.iter().any(|s| s.uri == device.uri) {
+                if !slots.iter().any(|s| s.uri == device.uri()) {
                     slots.push(Slot::of(device, false));
                 }
             }
@@ -316,13 +329,13 @@ impl DeviceBook {
         } else {
             let mut admitted: Vec<Device> = Vec::new();
             for binding in register.contacts.iter().filter(|b| !b.removes) {
-                if !admitted.iter().any(|d| same_uri(&d.uri, &binding.uri)) {
+                if !admitted.iter().any(|d| same_uri(d.uri(), &binding.uri)) {
                     admitted.push(self.device_from(register, binding, now));
                 }
             }
             admitted
         };
-        self.devices.retain(|d| !removals.iter().any(|r| r.device.uri == d.uri));
+        self.devices.retain(|d| !removals.iter().any(|r| r.device.uri() == d.uri()));
         self.reserve(register, admitted, now);
         Verdict::Admit { removals }
     }
@@ -365,7 +378,7 @@ impl DeviceBook {
         let mut removed: Vec<(String, RemovalCause)> = Vec::new();
         // A new binding of a registered device (same instance or Call-ID): its old bindings go.
         let arrivals: Vec<&&Binding> =
-            newcomers.iter().filter(|b| !self.devices.iter().any(|d| same_uri(&d.uri, &b.uri))).collect();
+            newcomers.iter().filter(|b| !self.devices.iter().any(|d| same_uri(d.uri(), &b.uri))).collect();
         if !arrivals.is_empty() {
             let moved = |slot: &Slot<'_>| {
                 slot.stored
@@ -425,17 +438,14 @@ impl DeviceBook {
     }
 
     fn device_from(&self, register: &Register, binding: &Binding, now: u64) -> Device {
-        let known = self.devices.iter().find(|d| d.uri == binding.uri);
+        let known = self.devices.iter().find(|d| d.uri() == binding.uri);
         Device {
-            uri: binding.uri.clone(),
+            text: DeviceText::new(&binding.uri, &register.key.call_id, &register.source, binding.instance.as_deref()),
             client_type: binding.client_type,
             reason: binding.reason.clone(),
             user_agent: register.user_agent.clone(),
-            source: register.source.clone(),
             transport: register.transport.clone(),
-            call_id: register.key.call_id.clone(),
             cseq: register.key.cseq,
-            instance: binding.instance.clone(),
             registered_at: known.map(|d| d.registered_at).filter(|t| *t > 0).unwrap_or(now),
             expires_at: now + u64::from(register.expires.max(1)),
         }
@@ -490,10 +500,11 @@ impl DeviceBook {
         let mut complete = true;
         for (uri, seconds_left) in bindings {
             // The reservation is this answer's own: its devices are taken, not copied.
-            let requested =
-                reservation.as_mut().and_then(|r| r.devices.iter().position(|d| &d.uri == uri).map(|i| r.devices.swap_remove(i)));
+            let requested = reservation
+                .as_mut()
+                .and_then(|r| r.devices.iter().position(|d| d.uri() == uri).map(|i| r.devices.swap_remove(i)));
             let expires_at = now + u64::from(*seconds_left);
-            match self.devices.iter_mut().find(|d| &d.uri == uri) {
+            match self.devices.iter_mut().find(|d| d.uri() == uri) {
                 Some(known) => {
                     if let Some(requested) = requested {
                         *known = Device { registered_at: known.registered_at, ..requested };
@@ -501,7 +512,7 @@ impl DeviceBook {
                     known.expires_at = expires_at;
                 }
                 None => {
-                    let pending = || self.reservations.iter().flat_map(|r| r.devices.iter()).find(|d| &d.uri == uri).cloned();
+                    let pending = || self.reservations.iter().flat_map(|r| r.devices.iter()).find(|d| d.uri() == uri).cloned();
                     let device = match requested.or_else(pending) {
                         Some(device) => device,
                         None => {
@@ -520,7 +531,7 @@ impl DeviceBook {
         // after an older REGISTER of this one, may have been added again since (see above).
         for uri in reservation.iter().flat_map(|r| r.removes.iter()) {
             if !bindings.iter().any(|(listed, _)| listed == uri) {
-                self.devices.retain(|d| !(&d.uri == uri && d.call_id == key.call_id && d.cseq <= key.cseq));
+                self.devices.retain(|d| !(d.uri() == uri && d.call_id() == key.call_id && d.cseq <= key.cseq));
             }
         }
         if !complete {
@@ -537,7 +548,7 @@ impl DeviceBook {
             .removes
             .iter()
             .filter(|uri| !bindings.iter().any(|(listed, _)| listed == *uri))
-            .filter_map(|uri| self.devices.iter().find(|d| &d.uri == uri && d.call_id == key.call_id && d.cseq <= key.cseq))
+            .filter_map(|uri| self.devices.iter().find(|d| d.uri() == uri && d.call_id() == key.call_id && d.cseq <= key.cseq))
             .cloned()
             .collect()
     }
@@ -551,15 +562,16 @@ impl DeviceBook {
     /// below) and no other REGISTER awaiting its answer adds the URI again.
     pub fn on_removed(&mut self, uri: &str, now: u64) -> bool {
         self.generation += 1;
-        let Some(index) = self.devices.iter().position(|d| d.uri == uri && d.expires_at > now + 1) else { return false };
+        let Some(index) = self.devices.iter().position(|d| d.uri() == uri && d.expires_at > now + 1) else { return false };
         let device = &self.devices[index];
         let own_unregister = self.reservations.iter().position(|r| {
             r.until > now
                 && r.removes.iter().any(|removed| removed == uri)
-                && r.key.call_id == device.call_id
+                && r.key.call_id == device.call_id()
                 && device.cseq <= r.key.cseq
         });
-        let added_again = self.reservations.iter().filter(|r| r.until > now).flat_map(|r| r.devices.iter()).any(|d| d.uri == uri);
+        let added_again =
+            self.reservations.iter().filter(|r| r.until > now).flat_map(|r| r.devices.iter()).any(|d| d.uri() == uri);
         if let (Some(reservation), false) = (own_unregister, added_again) {
             self.reservations[reservation].removed_early = true;
             self.devices.remove(index);
@@ -574,15 +586,12 @@ impl DeviceBook {
 /// with the most room) until the store is read again.
 fn unknown_device(uri: &str, now: u64) -> Device {
     Device {
-        uri: uri.to_string(),
+        text: DeviceText::new(uri, "", "", None),
         client_type: ClientType::IpPhone,
         reason: "not seen registering by this module; read from the registrar's answer".into(),
         user_agent: "".into(),
-        source: String::new(),
         transport: "".into(),
-        call_id: String::new(),
         cseq: 0,
-        instance: None,
         registered_at: now,
         expires_at: now,
     }
@@ -633,7 +642,7 @@ mod tests {
     fn registered(book: &mut DeviceBook, request: Register, limits: &Limits) {
         let verdict = book.decide(&request, limits, NOW, true, &exact);
         assert!(matches!(verdict, Verdict::Admit { .. }), "{verdict:?}");
-        let mut bindings: Vec<(String, u32)> = book.devices(NOW).iter().map(|d| (d.uri.clone(), 500)).collect();
+        let mut bindings: Vec<(String, u32)> = book.devices(NOW).iter().map(|d| (d.uri().to_string(), 500)).collect();
         for b in request.contacts.iter().filter(|b| !b.removes) {
             if !bindings.iter().any(|(u, _)| u == &b.uri) {
                 bindings.push((b.uri.clone(), 600));
@@ -645,7 +654,7 @@ mod tests {
     }
 
     fn uris(book: &DeviceBook) -> Vec<String> {
-        book.devices(NOW).iter().map(|d| d.uri.clone()).collect()
+        book.devices(NOW).iter().map(|d| d.uri().to_string()).collect()
     }
 
     fn refused(verdict: Verdict) -> String {
@@ -693,6 +702,23 @@ mod tests {
         assert!(!book.is_known_empty(NOW + 601));
     }
 
+    #[test]
+    fn a_typical_registered_device_takes_under_200_bytes_of_book() {
+        // A desk phone's URI, a Call-ID as phones make them, no instance: the struct and its one
+        // text allocation (the User-Agent, transport and reason are shared copies).
+        let mut request =
+            register("0_2776380335@192.168.1.20", 1, vec![binding("sip:101-phone@192.168.1.20:5060;transport=udp", IpPhone)]);
+        request.source = "192.168.1.20:5060".into();
+        let mut book = loaded();
+        registered(&mut book, request, &limits(2, 1, AtLimit::Reject));
+        let device = &book.devices(NOW)[0];
+        assert_eq!(device.uri(), "sip:101-phone@192.168.1.20:5060;transport=udp");
+        assert_eq!(device.call_id(), "0_2776380335@192.168.1.20");
+        assert_eq!(device.source(), "192.168.1.20:5060");
+        let bytes = std::mem::size_of::<Device>() + device.heap_bytes();
+        assert!(bytes <= 200, "{bytes} bytes");
+    }
+
     /// Phones a and b registered (limit 2), and a's unregister admitted, awaiting its answer.
     fn phone_a_unregistering_beside_b() -> (DeviceBook, Register, Limits) {
         let lim = limits(2, 1, AtLimit::Reject);
@@ -714,7 +740,7 @@ mod tests {
     fn a_device_unregistering_itself_leaves_the_book_known_and_without_it() {
         let (mut book, bye, lim) = phone_a_unregistering_beside_b();
         let leaving = book.unregistered_by(&bye.key, &[("sip:b@h".into(), 500)]);
-        assert_eq!(leaving.iter().map(|d| d.uri.as_str()).collect::<Vec<_>>(), ["sip:a@h"]);
+        assert_eq!(leaving.iter().map(|d| d.uri()).collect::<Vec<_>>(), ["sip:a@h"]);
         assert!(book.on_answer(&bye.key, true, &[("sip:b@h".into(), 500)], NOW));
         assert_eq!(uris(&book), ["sip:b@h"]);
         assert!(!book.on_removed("sip:a@h", NOW), "the store's removal is already known");
@@ -790,7 +816,7 @@ mod tests {
         match book.decide(&moved, &lim, NOW, false, &exact) {
             Verdict::Admit { removals } => {
                 assert_eq!(removals.len(), 1);
-                assert_eq!((removals[0].device.uri.as_str(), &removals[0].cause), ("sip:p@10.0.0.1:5060", &RemovalCause::Moved));
+                assert_eq!((removals[0].device.uri(), &removals[0].cause), ("sip:p@10.0.0.1:5060", &RemovalCause::Moved));
             }
             other => panic!("{other:?}"),
         }
@@ -802,7 +828,7 @@ mod tests {
         with_instance.uri = "sip:m@10.0.0.3".into();
         with_instance.instance = normalize_instance("<urn:uuid:abc>");
         match book.decide(&register("two", 1, vec![with_instance]), &lim, NOW, false, &exact) {
-            Verdict::Admit { removals } => assert_eq!(removals[0].device.uri, "sip:m@10.0.0.1"),
+            Verdict::Admit { removals } => assert_eq!(removals[0].device.uri(), "sip:m@10.0.0.1"),
             other => panic!("{other:?}"),
         }
     }
@@ -829,7 +855,7 @@ mod tests {
         assert_eq!(book.decide(&c, &lim, NOW, false, &exact), Verdict::Confirm);
         match book.decide(&c, &lim, NOW, true, &exact) {
             Verdict::Admit { removals } => {
-                assert_eq!(removals[0].device.uri, "sip:a@h");
+                assert_eq!(removals[0].device.uri(), "sip:a@h");
                 assert_eq!(removals[0].cause, RemovalCause::Replaced(IpPhone));
             }
             other => panic!("{other:?}"),
@@ -846,7 +872,7 @@ mod tests {
             true,
             &exact,
         ) {
-            Verdict::Admit { removals } => assert_eq!(removals[0].device.uri, "sip:b@h"),
+            Verdict::Admit { removals } => assert_eq!(removals[0].device.uri(), "sip:b@h"),
             other => panic!("{other:?}"),
         }
     }
@@ -1040,7 +1066,7 @@ mod tests {
         assert_eq!(reason, "Forbidden - device limit 1 reached");
         let replacing = Limits { at_limit: AtLimit::ReplaceOldest, ..lim };
         match book.decide(&register("w", 1, vec![binding("sip:w@h", Web)]), &replacing, NOW, true, &exact) {
-            Verdict::Admit { removals } => assert_eq!(removals[0].device.uri, "sip:a@h"),
+            Verdict::Admit { removals } => assert_eq!(removals[0].device.uri(), "sip:a@h"),
             other => panic!("{other:?}"),
         }
     }
