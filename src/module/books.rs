@@ -14,6 +14,8 @@ const SHARDS: usize = 32;
 /// Most REGISTERs awaiting an answer per shard; beyond it the oldest is forgotten (its
 /// reservation then ends by itself after RESERVATION_SECONDS).
 const MAX_WAITING_PER_SHARD: usize = 4096;
+/// Room a shard keeps when nothing is awaited: enough for everyday traffic without regrowing.
+const WAITING_KEPT_ROOM: usize = 64;
 
 pub type SharedBook = Arc<Mutex<DeviceBook>>;
 
@@ -34,6 +36,35 @@ struct Waiting {
 struct WaitingShard {
     by_key: HashMap<RequestKey, Waiting>,
     order: VecDeque<RequestKey>,
+}
+
+impl WaitingShard {
+    fn expect(&mut self, key: RequestKey, aor: &str, now: u64) {
+        // Drop from the front what is answered, expired, or beyond the cap: amortised O(1).
+        while let Some(front) = self.order.front() {
+            let live = self.by_key.get(front).is_some_and(|w| w.until > now);
+            if live && self.by_key.len() < MAX_WAITING_PER_SHARD && self.order.len() < 2 * MAX_WAITING_PER_SHARD {
+                break;
+            }
+            let front = self.order.pop_front().expect("front exists");
+            if !live || self.by_key.len() >= MAX_WAITING_PER_SHARD || self.order.len() >= 2 * MAX_WAITING_PER_SHARD {
+                self.by_key.remove(&front);
+            }
+        }
+        self.order.push_back(key.clone());
+        self.by_key.insert(key, Waiting { aor: aor.to_string(), until: now + RESERVATION_SECONDS });
+    }
+
+    fn take(&mut self, key: &RequestKey) -> Option<String> {
+        let aor = self.by_key.remove(key).map(|waiting| waiting.aor);
+        if self.by_key.is_empty() && self.by_key.capacity() > WAITING_KEPT_ROOM {
+            // The end of a burst (a mass registration after an outage): its high-water room
+            // goes. Everything left in `order` was answered.
+            self.order = VecDeque::new();
+            self.by_key.shrink_to(WAITING_KEPT_ROOM);
+        }
+        aor
+    }
 }
 
 struct Shards([Mutex<WaitingShard>; SHARDS]);
@@ -134,26 +165,12 @@ pub fn clear() {
 
 /// Remembers that the answer to REGISTER `key` updates the book of `aor`.
 pub fn expect_answer(key: RequestKey, aor: &str, now: u64) {
-    let mut shard = lock(&WAITING.0[shard_of(&key)]);
-    let shard = &mut *shard;
-    // Drop from the front what is answered, expired, or beyond the cap: amortised O(1).
-    while let Some(front) = shard.order.front() {
-        let live = shard.by_key.get(front).is_some_and(|w| w.until > now);
-        if live && shard.by_key.len() < MAX_WAITING_PER_SHARD && shard.order.len() < 2 * MAX_WAITING_PER_SHARD {
-            break;
-        }
-        let front = shard.order.pop_front().expect("front exists");
-        if !live || shard.by_key.len() >= MAX_WAITING_PER_SHARD || shard.order.len() >= 2 * MAX_WAITING_PER_SHARD {
-            shard.by_key.remove(&front);
-        }
-    }
-    shard.order.push_back(key.clone());
-    shard.by_key.insert(key, Waiting { aor: aor.to_string(), until: now + RESERVATION_SECONDS });
+    lock(&WAITING.0[shard_of(&key)]).expect(key, aor, now);
 }
 
 /// The AOR whose book waits for the answer to `key`, if any (and it stops waiting).
 pub fn answered(key: &RequestKey) -> Option<String> {
-    lock(&WAITING.0[shard_of(key)]).by_key.remove(key).map(|waiting| waiting.aor)
+    lock(&WAITING.0[shard_of(key)]).take(key)
 }
 
 #[cfg(test)]
@@ -216,5 +233,25 @@ mod tests {
         let late = key(usize::MAX);
         expect_answer(late.clone(), "102", 1000 + RESERVATION_SECONDS + 1);
         assert_eq!(answered(&late).as_deref(), Some("102"));
+    }
+
+    #[test]
+    fn a_burst_of_answers_gives_its_room_back() {
+        let key = |n: usize| RequestKey { call_id: format!("burst-{n}"), cseq: 1 };
+        let mut shard = WaitingShard::default();
+        for n in 0..3000 {
+            shard.expect(key(n), "101", 1000);
+        }
+        for n in 0..2999 {
+            assert_eq!(shard.take(&key(n)).as_deref(), Some("101"));
+        }
+        // Still one awaited: the room stays (removals leave some slots unusable until a rehash,
+        // so the capacity reported is lower than the peak, but far above what is kept).
+        assert!(shard.by_key.capacity() > 8 * WAITING_KEPT_ROOM, "{}", shard.by_key.capacity());
+        assert_eq!(shard.take(&key(2999)).as_deref(), Some("101"));
+        assert!(shard.by_key.capacity() <= 2 * WAITING_KEPT_ROOM, "{}", shard.by_key.capacity());
+        assert!(shard.order.is_empty() && shard.order.capacity() == 0);
+        shard.expect(key(1), "102", 1000);
+        assert_eq!(shard.take(&key(1)).as_deref(), Some("102"), "the shard still works");
     }
 }
