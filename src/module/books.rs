@@ -15,6 +15,7 @@ const SHARDS: usize = 32;
 /// reservation then ends by itself after RESERVATION_SECONDS).
 const MAX_WAITING_PER_SHARD: usize = 4096;
 /// Room a shard keeps when nothing is awaited: enough for everyday traffic without regrowing.
+/// Only a table grown to four times this (a burst) is shrunk back.
 const WAITING_KEPT_ROOM: usize = 64;
 
 pub type SharedBook = Arc<Mutex<DeviceBook>>;
@@ -57,7 +58,7 @@ impl WaitingShard {
 
     fn take(&mut self, key: &RequestKey) -> Option<String> {
         let aor = self.by_key.remove(key).map(|waiting| waiting.aor);
-        if self.by_key.is_empty() && self.by_key.capacity() > WAITING_KEPT_ROOM {
+        if self.by_key.is_empty() && self.by_key.capacity() > 4 * WAITING_KEPT_ROOM {
             // The end of a burst (a mass registration after an outage): its high-water room
             // goes. Everything left in `order` was answered.
             self.order = VecDeque::new();
@@ -251,6 +252,12 @@ mod tests {
         assert_eq!(shard.take(&key(2999)).as_deref(), Some("101"));
         assert!(shard.by_key.capacity() <= 2 * WAITING_KEPT_ROOM, "{}", shard.by_key.capacity());
         assert!(shard.order.is_empty() && shard.order.capacity() == 0);
+        // Everyday traffic (a few in flight per shard) never shrinks or regrows the shard.
+        for n in 0..100 {
+            shard.expect(key(n), "101", 1000);
+            shard.take(&key(n));
+        }
+        assert!(shard.order.capacity() > 0, "the order keeps its room between everyday answers");
         shard.expect(key(1), "102", 1000);
         assert_eq!(shard.take(&key(1)).as_deref(), Some("102"), "the shard still works");
     }
