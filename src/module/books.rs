@@ -193,15 +193,18 @@ mod tests {
     #[test]
     fn the_footprint_counts_each_book_its_devices_and_their_text() {
         use crate::policy::classify::ClientType;
-        use crate::policy::device_book::{Device, DeviceText};
+        use crate::policy::device_book::Device;
         let shared = book("footprint-test-101", "footprint-test-101");
         let device = |n: u32| Device {
-            text: DeviceText::new(&format!("sip:phone{n}@192.0.2.1:5060"), &format!("call-{n}"), "192.0.2.1:5060", None),
+            uri: format!("sip:phone{n}@192.0.2.1:5060"),
             client_type: ClientType::IpPhone,
             reason: "default".into(),
             user_agent: "Yealink SIP-T46U".into(),
+            source: "192.0.2.1:5060".into(),
             transport: "UDP".into(),
+            call_id: format!("call-{n}"),
             cseq: 1,
+            instance: None,
             registered_at: 1000,
             expires_at: 5000,
         };
@@ -210,8 +213,8 @@ mod tests {
         // Other tests keep books in the same tables: what this one holds is there at least.
         let seen = footprint();
         assert!(seen.books >= 1 && seen.devices >= 2, "{} books, {} devices", seen.books, seen.devices);
-        // Two devices' structs and their text (URI, Call-ID, source), at least.
-        let least = 2 * (std::mem::size_of::<Device>() + 48);
+        // Two devices' structs and three strings each (URI, source, Call-ID), at least.
+        let least = 2 * (std::mem::size_of::<Device>() + 3 * 32);
         assert!(seen.bytes >= least, "{} bytes", seen.bytes);
     }
 

@@ -37,7 +37,7 @@ pub fn leaving(aor: &str, devices: Vec<Device>, now: u64) {
 
 fn take_leaving(aor: &str, uri: &str) -> Option<Device> {
     let mut leaving = LEAVING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let index = leaving.iter().position(|(a, device, _)| a == aor && device.uri() == uri)?;
+    let index = leaving.iter().position(|(a, device, _)| a == aor && device.uri == uri)?;
     leaving.remove(index).map(|(_, device, _)| device)
 }
 
@@ -67,8 +67,8 @@ pub fn registered(extension: &str, aor: &str, device: &Device, now: u64) {
             ("ClientType", device.client_type.as_str().to_string()),
             ("Classification", escape_controls(&device.reason)),
             ("UserAgent", escape_controls(&device.user_agent)),
-            ("Contact", escape_controls(device.uri())),
-            ("SourceAddress", escape_controls(device.source())),
+            ("Contact", escape_controls(&device.uri)),
+            ("SourceAddress", escape_controls(&device.source)),
             ("Transport", escape_controls(&device.transport)),
             ("Expires", device.expires_at.saturating_sub(now).to_string()),
         ],

@@ -153,8 +153,8 @@ fn target_types(config: &MultiregConfig) -> HashMap<String, ClientType> {
         let book = books::existing(&aor);
         for stored in sorcery::aor_contacts(&aor) {
             let fresh = device_from_store(&stored, &config.classifier);
-            let known = book.as_ref().and_then(|b| books::lock_book(b).device(fresh.uri()).map(|d| d.client_type));
-            let (target, _) = build_dial_string(&[(config.endpoint.clone(), fresh.uri().to_string())]);
+            let known = book.as_ref().and_then(|b| books::lock_book(b).device(&fresh.uri).map(|d| d.client_type));
+            let (target, _) = build_dial_string(&[(config.endpoint.clone(), fresh.uri.clone())]);
             if !target.is_empty() {
                 types.insert(target, known.unwrap_or(fresh.client_type));
             }

@@ -120,7 +120,7 @@ pub fn logout(extension: &str, device: &str, by: &str) -> Result<String, String>
     let known = books::existing(aor).and_then(|book| books::lock_book(&book).device(&uri).cloned());
     let fallback_source = format!("{}:{}", stored.field("via_addr"), stored.field("via_port"));
     let (instance, call_id, source) = match &known {
-        Some(device) => (device.instance().map(str::to_string), device.call_id().to_string(), device.source().to_string()),
+        Some(device) => (device.instance.clone(), device.call_id.clone(), device.source.clone()),
         None => (None, stored.field("call_id").to_string(), fallback_source),
     };
     let client_type = known

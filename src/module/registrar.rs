@@ -9,7 +9,7 @@ use crate::asterisk::{clock, manager, pjsip, sorcery};
 use crate::policy::aor_lookup::{registrar_aor, AorQuery};
 use crate::policy::classify::{ClassifierRules, DeviceFacts};
 use crate::policy::config::{parse_bool, MultiregConfig};
-use crate::policy::device_book::{normalize_instance, Binding, Device, DeviceText, Register, RemovalCause, RequestKey, Verdict};
+use crate::policy::device_book::{normalize_instance, Binding, Device, Register, RemovalCause, RequestKey, Verdict};
 use crate::policy::policy_index::Side;
 use crate::policy::unregister_reasons::UnregisterReason;
 
@@ -253,7 +253,7 @@ pub fn dial_contact_uris(aor: &str, config: &MultiregConfig) -> Vec<String> {
             // The store may already hold the binding of the REGISTER awaiting its answer.
             Some(None)
         } else {
-            Some(Some(book.devices(now).iter().map(|device| device.uri().to_string()).collect::<Vec<_>>()))
+            Some(Some(book.devices(now).iter().map(|device| device.uri.clone()).collect::<Vec<_>>()))
         };
         (devices, book.generation())
     };
@@ -263,7 +263,7 @@ pub fn dial_contact_uris(aor: &str, config: &MultiregConfig) -> Vec<String> {
         None => {
             stats::store_read();
             let stored = stored_devices(aor, &config.classifier);
-            let uris: Vec<String> = stored.iter().map(|device| device.uri().to_string()).collect();
+            let uris: Vec<String> = stored.iter().map(|device| device.uri.clone()).collect();
             books::lock_book(&book).load_from_store(stored, now, read_at);
             if book_alone {
                 uris
@@ -295,31 +295,29 @@ fn stored_devices(aor: &str, rules: &ClassifierRules) -> Vec<Device> {
 }
 
 pub fn device_from_store(stored: &sorcery::StoredContact, rules: &ClassifierRules) -> Device {
-    let source = format!("{}:{}", stored.field("via_addr"), stored.field("via_port"));
-    let text = DeviceText::new(stored.field("uri"), stored.field("call_id"), &source, None);
     Device {
+        source: format!("{}:{}", stored.field("via_addr"), stored.field("via_port")),
+        call_id: stored.field("call_id").to_string(),
         expires_at: stored.field("expiration_time").parse().unwrap_or(0),
-        ..classified_device(text, stored.field("user_agent"), rules)
+        ..device_from_store_fields(stored.field("uri"), stored.field("user_agent"), rules)
     }
 }
 
 /// A stored contact's device, classified from its URI and User-Agent only.
 pub fn device_from_store_fields(uri: &str, user_agent: &str, rules: &ClassifierRules) -> Device {
-    classified_device(DeviceText::new(uri, "", "", None), user_agent, rules)
-}
-
-fn classified_device(text: DeviceText, user_agent: &str, rules: &ClassifierRules) -> Device {
-    let uri = text.uri();
     let transport = if uri.to_ascii_lowercase().contains(";transport=ws") { "WS" } else { "" };
     let mut classification = rules.classify(&DeviceFacts { transport, user_agent, contact_params: &[], contact_uri: uri });
     classification.reason.push_str(" (from the stored contact)");
     Device {
-        text,
+        uri: uri.to_string(),
         client_type: classification.client_type,
         reason: super::texts::intern(&classification.reason),
         user_agent: super::texts::intern(user_agent),
+        source: String::new(),
         transport: super::texts::intern(""),
+        call_id: String::new(),
         cseq: 0,
+        instance: None,
         registered_at: 0,
         expires_at: 0,
     }
@@ -327,22 +325,22 @@ fn classified_device(text: DeviceText, user_agent: &str, rules: &ClassifierRules
 
 /// Removes a device the decision replaced (or that moved) from the store, and reports it.
 fn remove_device(endpoint: &str, aor: &str, device: &Device, cause: &RemovalCause) {
-    device_events::removing(aor, device.uri(), UnregisterReason::Replaced);
-    let removed = sorcery::aor_contacts(aor).iter().filter(|c| c.field("uri") == device.uri()).all(sorcery::delete_contact);
+    device_events::removing(aor, &device.uri, UnregisterReason::Replaced);
+    let removed = sorcery::aor_contacts(aor).iter().filter(|c| c.field("uri") == device.uri).all(sorcery::delete_contact);
     if !removed {
-        tracing::warn!("multireg: {endpoint}: could not remove contact {} from AOR {aor}", device.uri());
+        tracing::warn!("multireg: {endpoint}: could not remove contact {} from AOR {aor}", device.uri);
     }
     match cause {
         RemovalCause::Moved => {
-            tracing::info!("multireg: {endpoint}: device {} re-registered at a new address; old binding removed", device.uri());
+            tracing::info!("multireg: {endpoint}: device {} re-registered at a new address; old binding removed", device.uri);
         }
         RemovalCause::Replaced(new_type) => {
-            super::push_bindings::forget_device(endpoint, device.uri(), "device replaced");
+            super::push_bindings::forget_device(endpoint, &device.uri, "device replaced");
             tracing::info!(
                 "multireg: {endpoint}: {} limit reached, replacing the oldest {} device {} ({})",
                 new_type.display_name(),
                 device.client_type.display_name(),
-                device.uri(),
+                device.uri,
                 device.user_agent
             );
             manager::event(
@@ -351,7 +349,7 @@ fn remove_device(endpoint: &str, aor: &str, device: &Device, cause: &RemovalCaus
                     ("Endpoint", endpoint.to_string()),
                     ("AOR", aor.to_string()),
                     ("ClientType", device.client_type.as_str().to_string()),
-                    ("Contact", device.uri().to_string()),
+                    ("Contact", device.uri.clone()),
                     ("UserAgent", device.user_agent.to_string()),
                 ],
             );

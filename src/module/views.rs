@@ -65,7 +65,7 @@ fn device_views(endpoint: &str, config: &MultiregConfig) -> Vec<DeviceView> {
         let book = books::existing(&aor);
         for stored in sorcery::aor_contacts(&aor) {
             let fresh = device_from_store(&stored, &config.classifier);
-            let known = book.as_ref().and_then(|b| books::lock_book(b).device(fresh.uri()).cloned());
+            let known = book.as_ref().and_then(|b| books::lock_book(b).device(&fresh.uri).cloned());
             let device = known.unwrap_or_else(|| fresh.clone());
             views.push(DeviceView {
                 endpoint: endpoint.to_string(),
@@ -73,8 +73,8 @@ fn device_views(endpoint: &str, config: &MultiregConfig) -> Vec<DeviceView> {
                 client_type: device.client_type,
                 // Device-supplied text: control characters escaped for terminals and AMI lines.
                 user_agent: escape_controls(&fresh.user_agent),
-                contact: escape_controls(fresh.uri()),
-                source: escape_controls(device.source()),
+                contact: escape_controls(&fresh.uri),
+                source: escape_controls(&device.source),
                 transport: escape_controls(&device.transport),
                 expires_in: fresh.expires_at as i64 - now,
                 reason: escape_controls(&device.reason),

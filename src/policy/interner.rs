@@ -3,66 +3,17 @@
 //!
 //! Bounded: each shard keeps at most `per_shard` strings and, when full, hands out unshared
 //! copies, so devices sending ever new User-Agents cost what they did without it.
-use std::borrow::Borrow;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
-use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::ops::Deref;
 use std::sync::{Arc, Mutex};
-
-/// A shared copy of some text: one pointer wide (an `Arc<str>` is two), because every registered
-/// device holds three of them.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SharedText(Arc<Box<str>>);
-
-impl SharedText {
-    pub fn ptr_eq(&self, other: &SharedText) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-
-    fn holders(&self) -> usize {
-        Arc::strong_count(&self.0)
-    }
-}
-
-impl Deref for SharedText {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Borrow<str> for SharedText {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for SharedText {
-    fn from(text: &str) -> SharedText {
-        SharedText(Arc::new(text.into()))
-    }
-}
-
-impl fmt::Debug for SharedText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl fmt::Display for SharedText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self)
-    }
-}
 
 const SHARDS: usize = 8;
 /// Longer text is never kept: a device cycling long User-Agents pins nothing.
 const LONGEST: usize = 256;
 
 pub struct Interner {
-    shards: [Mutex<HashSet<SharedText>>; SHARDS],
+    shards: [Mutex<HashSet<Arc<str>>>; SHARDS],
     per_shard: usize,
 }
 
@@ -72,7 +23,7 @@ impl Interner {
     }
 
     /// The shared copy of `text`.
-    pub fn intern(&self, text: &str) -> SharedText {
+    pub fn intern(&self, text: &str) -> Arc<str> {
         if text.len() > LONGEST {
             return text.into();
         }
@@ -82,10 +33,10 @@ impl Interner {
         if let Some(shared) = shard.get(text) {
             return shared.clone();
         }
-        let shared = SharedText::from(text);
+        let shared: Arc<str> = text.into();
         if shard.len() >= self.per_shard {
             // Full: copies no device holds any more make room (departed devices' User-Agents).
-            shard.retain(|kept| kept.holders() > 1);
+            shard.retain(|kept| Arc::strong_count(kept) > 1);
         }
         if shard.len() < self.per_shard {
             shard.insert(shared.clone());
@@ -97,7 +48,7 @@ impl Interner {
     pub fn release_unused(&self) {
         for shard in &self.shards {
             if let Ok(mut shard) = shard.lock() {
-                shard.retain(|shared| shared.holders() > 1);
+                shard.retain(|shared| Arc::strong_count(shared) > 1);
                 shard.shrink_to_fit();
             }
         }
@@ -115,14 +66,13 @@ impl Interner {
     /// Heap bytes of the shared copies and the tables (see `footprint`).
     pub fn heap_bytes(&self) -> usize {
         use super::footprint::{allocation, hash_table};
-        // The counts and the box in one allocation, the text in another.
-        let shared = allocation(2 * std::mem::size_of::<usize>() + std::mem::size_of::<Box<str>>());
+        let arc_header = 2 * std::mem::size_of::<usize>();
         self.shards
             .iter()
             .filter_map(|shard| shard.lock().ok())
             .map(|shard| {
-                hash_table::<SharedText>(shard.capacity())
-                    + shard.iter().map(|text| shared + allocation(text.len())).sum::<usize>()
+                hash_table::<Arc<str>>(shard.capacity())
+                    + shard.iter().map(|text| allocation(arc_header + text.len())).sum::<usize>()
             })
             .sum()
     }
@@ -137,32 +87,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_shared_copy_is_one_pointer_wide() {
-        assert_eq!(std::mem::size_of::<SharedText>(), std::mem::size_of::<usize>());
-    }
-
-    #[test]
     fn equal_text_gets_one_copy() {
         let interner = Interner::new(4);
         let (a, b) = (interner.intern("Yealink SIP-T46U"), interner.intern("Yealink SIP-T46U"));
-        assert!(a.ptr_eq(&b));
+        assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(&*a, "Yealink SIP-T46U");
-        assert!(!a.ptr_eq(&interner.intern("Zoiper")));
+        assert!(!Arc::ptr_eq(&a, &interner.intern("Zoiper")));
     }
 
     #[test]
     fn a_full_shard_hands_out_unshared_copies_and_unused_ones_can_go() {
         let interner = Interner::new(2);
         let kept = interner.intern("kept");
-        let held: Vec<SharedText> = (0..100).map(|n| interner.intern(&format!("agent {n}"))).collect();
+        let held: Vec<Arc<str>> = (0..100).map(|n| interner.intern(&format!("agent {n}"))).collect();
         assert!(interner.len() <= 2 * SHARDS);
         assert_eq!(&*held[99], "agent 99");
         drop(held);
         interner.release_unused();
         assert_eq!(interner.len(), 1, "only what a holder still has stays");
-        assert!(kept.ptr_eq(&interner.intern("kept")));
+        assert!(Arc::ptr_eq(&kept, &interner.intern("kept")));
         let long = "x".repeat(LONGEST + 1);
-        assert!(!interner.intern(&long).ptr_eq(&interner.intern(&long)), "long text is not kept");
+        assert!(!Arc::ptr_eq(&interner.intern(&long), &interner.intern(&long)), "long text is not kept");
     }
 
     #[test]
@@ -172,8 +117,8 @@ mod tests {
         for n in 0..64 {
             drop(interner.intern(&format!("gone {n}")));
         }
-        let held: Vec<SharedText> = (0..64).map(|n| interner.intern(&format!("new {n}"))).collect();
-        let shared = (0..64).filter(|n| held[*n].ptr_eq(&interner.intern(&format!("new {n}")))).count();
+        let held: Vec<Arc<str>> = (0..64).map(|n| interner.intern(&format!("new {n}"))).collect();
+        let shared = (0..64).filter(|n| Arc::ptr_eq(&held[*n], &interner.intern(&format!("new {n}")))).count();
         assert!(shared >= SHARDS - 1, "the departed copies made room: {shared} shared");
     }
 }

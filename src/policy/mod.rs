@@ -13,7 +13,6 @@ pub mod cluster_lock;
 pub mod config;
 pub mod contact_uri;
 pub mod device_book;
-pub mod device_text;
 pub mod dial_features;
 pub mod dialstring;
 pub mod display;
