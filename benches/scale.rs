@@ -11,7 +11,10 @@
 //!   device (first registration, BENCH_MASS_WINDOW in flight), then a refresh of every device
 //!   (BENCH_WINDOW in flight): registrations/s, p50/p99, Asterisk's CPU (cores used), the
 //!   generator's own CPU, the module's own time per REGISTER when it offers `multireg show stats`,
-//!   boot time and RSS idle / with the contacts.
+//!   boot time and RSS idle / with the contacts. Then refresh in short slices (BENCH_SLICE devices)
+//!   alternating between the instances, BENCH_SLICE_PAIRS pairs with the order swapped each time:
+//!   both instances see the same moments of a busy machine, so the ratio of the slices is the
+//!   steadiest throughput figure here.
 //! - Dial string: MULTIREG_DIAL vs PJSIP_DIAL_CONTACTS for an extension with 14 devices (AMI Getvar).
 //! - Reload set (BENCH_RELOAD_EXTENSIONS, default 10,000, no contacts): boot, `module reload
 //!   res_pjsip.so` with pjsip.conf unchanged and changed, module load (stock: a reload that adds
@@ -19,7 +22,7 @@
 //!
 //! Environment: BENCH_SIZES (1000,10000,50000), BENCH_DEVICES (5, devices per extension, 1-5),
 //! BENCH_ROUNDS (5), BENCH_ROUNDS_LARGE (3, for sizes above 10,000), BENCH_WINDOW (32),
-//! BENCH_MASS_WINDOW (500), BENCH_DIAL_EVALS (500), BENCH_RELOAD_EXTENSIONS (10000; 0 skips),
+//! BENCH_MASS_WINDOW (500), BENCH_SLICE (1000), BENCH_SLICE_PAIRS (40; 0 skips), BENCH_DIAL_EVALS (500), BENCH_RELOAD_EXTENSIONS (10000; 0 skips),
 //! BENCH_RELOAD_ROUNDS (2), BENCH_RELOADS (10), BENCH_TIMEOUT (900 s: boot, reload, one run),
 //! BENCH_DOCS (1: write the results into docs/benchmarks.md).
 mod bench_support;
@@ -42,6 +45,8 @@ struct Settings {
     rounds_large: usize,
     window: usize,
     mass_window: usize,
+    slice: usize,
+    slice_pairs: usize,
     dial_evals: usize,
     reload_extensions: usize,
     reload_rounds: usize,
@@ -61,6 +66,8 @@ impl Settings {
             rounds_large: env_count("BENCH_ROUNDS_LARGE", 3).max(1),
             window: env_count("BENCH_WINDOW", 32).max(1),
             mass_window: env_count("BENCH_MASS_WINDOW", 500).max(1),
+            slice: env_count("BENCH_SLICE", 1000).max(1),
+            slice_pairs: env_count("BENCH_SLICE_PAIRS", 40),
             dial_evals: env_count("BENCH_DIAL_EVALS", 500),
             reload_extensions: env_count("BENCH_RELOAD_EXTENSIONS", 10000),
             reload_rounds: env_count("BENCH_RELOAD_ROUNDS", 2).max(1),
@@ -169,20 +176,74 @@ fn growth_line(what: &str, summaries: &[SizeSummary], value: impl Fn(&SizeSummar
 /// The median over rounds of module/stock registrations per second, each round's pair measured
 /// one right after the other: less swayed than the sums by a round that other jobs slowed down.
 fn paired_ratio_row(name: &str, stock: &[f64], module: &[f64]) -> Row {
+    median_ratio_row(name, "rounds", stock, module)
+}
+
+/// The median of paired module/stock rates (`pairs` names what was paired); the note lists each
+/// ratio, or the quartiles when there are many.
+fn median_ratio_row(name: &str, pairs: &str, stock: &[f64], module: &[f64]) -> Row {
     let mut ratios: Vec<f64> = stock.iter().zip(module).filter(|(s, _)| **s > 0.0).map(|(s, m)| m / s).collect();
     ratios.sort_by(|a, b| a.total_cmp(b));
-    let median = match ratios.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => ratios[n / 2],
-        n => (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0,
+    let quantile = |q: f64| {
+        if ratios.is_empty() {
+            return f64::NAN;
+        }
+        let at = q * (ratios.len() - 1) as f64;
+        let (low, high) = (at.floor() as usize, at.ceil() as usize);
+        ratios[low] + (ratios[high] - ratios[low]) * (at - low as f64)
     };
-    let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
-    Row::module_only(
-        format!("{name}, median of the rounds' module/stock ratios"),
-        "ratio",
-        median,
-        format!("rounds: {}", each.join(", ")),
-    )
+    let note = if ratios.len() <= 9 {
+        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        format!("{pairs}: {}", each.join(", "))
+    } else {
+        format!(
+            "{} {pairs}: quartiles {:.2} / {:.2} / {:.2}, range {:.2}-{:.2}",
+            ratios.len(),
+            quantile(0.25),
+            quantile(0.5),
+            quantile(0.75),
+            quantile(0.0),
+            quantile(1.0)
+        )
+    };
+    Row::module_only(format!("{name}, median of the {pairs}' module/stock ratios"), "ratio", quantile(0.5), note)
+}
+
+/// Refresh in slices of `settings.slice` devices, alternating between the two instances (order
+/// swapped every pair), over every device in turn: registrations/s of each side over all slices,
+/// and the median of the pairs' ratios.
+fn alternating_slices(sides: &mut [Side], settings: &Settings, name: &str, rows: &mut Vec<Row>) {
+    let count = sides[0].generator.len().min(sides[1].generator.len());
+    if settings.slice_pairs == 0 || count == 0 {
+        return;
+    }
+    let slice = settings.slice.min(count);
+    let slices: Vec<Vec<usize>> = (0..count).collect::<Vec<_>>().chunks(slice).map(<[usize]>::to_vec).collect();
+    let mut totals = [Outcome::default(), Outcome::default()];
+    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for pair in 0..settings.slice_pairs {
+        let devices = &slices[pair % slices.len()];
+        let order: [usize; 2] = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
+        for index in order {
+            let outcome = sides[index].generator.run(devices, Action::Register, settings.window, settings.timeout);
+            check_outcome(sides[index].instance.label, "refresh slice", &outcome);
+            rates[index].push(outcome.per_second());
+            totals[index].add(outcome);
+        }
+    }
+    let [stock, module] = &totals;
+    log(format!(
+        "alternating slices of {slice}: stock {:.0} reg/s, module {:.0} reg/s over {} pairs",
+        stock.per_second(),
+        module.per_second(),
+        settings.slice_pairs
+    ));
+    let prefix = format!("{name}: refresh in alternating slices of {slice} devices");
+    rows.push(
+        Row::new(prefix.clone(), "reg/s", stock.per_second(), module.per_second(), Better::Higher)
+            .with_note(format!("{} pairs, order swapped each pair", settings.slice_pairs)),
+    );
+    rows.push(median_ratio_row(&prefix, "slice pairs", &rates[0], &rates[1]));
 }
 
 /// What one instance measured at one size, summed over rounds.
@@ -395,11 +456,13 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
         }
     }
     let rss_end = [sides[0].instance.rss(), sides[1].instance.rss()];
+    let name = format!("{contacts} contacts ({extensions}×{devices})");
+    let mut slice_rows = Vec::new();
+    alternating_slices(&mut sides, settings, &name, &mut slice_rows);
     if dial {
         dial_workload(&sides[0].instance, &sides[1].instance, settings, rows);
     }
     let (s, m) = (&sides[0].result, &sides[1].result);
-    let name = format!("{contacts} contacts ({extensions}×{devices})");
     workload_rows(
         &format!("{name}: mass registration"),
         [&s.mass, &m.mass],
@@ -414,6 +477,7 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
         [&s.refresh_rates, &m.refresh_rates],
         rows,
     );
+    rows.append(&mut slice_rows);
     let mut module_ns = None;
     let mut module_cpu_ns = None;
     if stats_available {
