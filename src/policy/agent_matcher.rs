@@ -14,11 +14,13 @@ const REMEMBERED: usize = 256;
 /// Longer User-Agents are searched every time (a memory of them would be mostly key).
 const LONGEST_REMEMBERED: usize = 256;
 
+/// User-Agent → byte range of the first match, if any.
+type Remembered = HashMap<Box<str>, Option<(usize, usize)>>;
+
 #[derive(Debug)]
 pub struct AgentMatcher {
     regex: Regex,
-    /// User-Agent → byte range of the first match, if any.
-    recent: Mutex<HashMap<Box<str>, Option<(usize, usize)>>>,
+    recent: Mutex<Remembered>,
 }
 
 impl AgentMatcher {

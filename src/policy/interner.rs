@@ -80,6 +80,10 @@ impl Interner {
     pub fn len(&self) -> usize {
         self.shards.iter().map(|shard| shard.lock().map(|s| s.len()).unwrap_or(0)).sum()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[cfg(test)]
