@@ -247,21 +247,23 @@ fn alternating_slices(sides: &mut [Side], settings: &Settings, name: &str, rows:
 }
 
 /// What one instance measured at one size, summed over rounds.
+/// One workload (mass registration or refresh) of one instance, summed over rounds.
+#[derive(Default)]
+struct Workload {
+    outcome: Outcome,
+    /// Asterisk's CPU seconds.
+    cpu: f64,
+    /// Registrations per second of each round, for the rounds' paired ratios.
+    rates: Vec<f64>,
+    /// (decisions, total ns) of the module: wall time, and the sampled thread CPU time.
+    module: (u64, f64),
+    module_cpu: (u64, f64),
+}
+
 #[derive(Default)]
 struct SideResult {
-    mass: Outcome,
-    refresh: Outcome,
-    mass_cpu: f64,
-    refresh_cpu: f64,
-    /// Registrations per second of each round, for the rounds' paired ratios.
-    mass_rates: Vec<f64>,
-    refresh_rates: Vec<f64>,
-    /// (decisions, total ns) of the module during refreshes and mass registrations.
-    refresh_module: (u64, f64),
-    mass_module: (u64, f64),
-    /// The same from the sampled thread CPU time.
-    refresh_module_cpu: (u64, f64),
-    mass_module_cpu: (u64, f64),
+    mass: Workload,
+    refresh: Workload,
     boot: Duration,
     rss_idle: u64,
     rss_contacts: u64,
@@ -306,32 +308,18 @@ fn size_round(side: &mut Side, settings: &Settings) {
         check_outcome(label, "unregister", &outcome);
         side.instance.wait_idle(Instant::now(), Duration::from_secs(60));
     }
-    let before = counters(&side.instance);
-    let cpu = side.instance.cpu();
-    let mass = side.generator.run(&all, Action::Register, settings.mass_window, settings.timeout);
-    side.result.mass_cpu += side.instance.cpu() - cpu;
-    check_outcome(label, "mass registration", &mass);
-    let after_mass = counters(&side.instance);
-    add_decision_time(&mut side.result.mass_module, &before, &after_mass, "register_decisions", "register_decision_ns");
-    add_decision_time(
-        &mut side.result.mass_module_cpu,
-        &before,
-        &after_mass,
-        "register_decisions_cpu_sampled",
-        "register_decision_cpu_ns",
-    );
+    let (mass, reads) =
+        timed_registrations(side, &all, settings.mass_window, settings.timeout, ("mass registration", |r| &mut r.mass));
     log(format!(
-        "{label}: mass registration of {} devices: {:.0} reg/s, p50 {:.1} ms, p99 {:.1} ms, {} retransmissions, {} x 503, {} store reads",
+        "{label}: mass registration of {} devices: {:.0} reg/s, p50 {:.1} ms, p99 {:.1} ms, {} retransmissions, {} x 503, {reads} store reads",
         all.len(),
         mass.per_second(),
         percentile_ms(&mass.registrations, 0.5),
         percentile_ms(&mass.registrations, 0.99),
         mass.retransmissions,
         mass.overloaded,
-        store_reads(&before, &after_mass)
     ));
-    side.result.mass_rates.push(mass.per_second());
-    side.result.mass.add(mass);
+    side.result.mass.outcome.add(mass);
     side.instance.wait_idle(Instant::now(), Duration::from_secs(60));
     if side.result.rss_contacts == 0 {
         // After the first registration of every device: later rounds (unregister, register again)
@@ -342,32 +330,42 @@ fn size_round(side: &mut Side, settings: &Settings) {
         side.result.book_devices = counter(&reading, "book_devices");
     }
 
-    let before = counters(&side.instance);
-    let cpu = side.instance.cpu();
-    let refresh = side.generator.run(&all, Action::Register, settings.window, settings.timeout);
-    side.result.refresh_cpu += side.instance.cpu() - cpu;
-    check_outcome(label, "refresh", &refresh);
-    let after = counters(&side.instance);
-    add_decision_time(&mut side.result.refresh_module, &before, &after, "register_decisions", "register_decision_ns");
-    add_decision_time(
-        &mut side.result.refresh_module_cpu,
-        &before,
-        &after,
-        "register_decisions_cpu_sampled",
-        "register_decision_cpu_ns",
-    );
+    let (refresh, reads) = timed_registrations(side, &all, settings.window, settings.timeout, ("refresh", |r| &mut r.refresh));
     log(format!(
-        "{label}: refresh of {} devices: {:.0} reg/s, p50 {:.1} ms, p99 {:.1} ms, generator CPU {:.2} s of {:.2} s, {} store reads",
+        "{label}: refresh of {} devices: {:.0} reg/s, p50 {:.1} ms, p99 {:.1} ms, generator CPU {:.2} s of {:.2} s, {reads} store reads",
         all.len(),
         refresh.per_second(),
         percentile_ms(&refresh.registrations, 0.5),
         percentile_ms(&refresh.registrations, 0.99),
         refresh.generator_cpu.as_secs_f64(),
         refresh.wall.as_secs_f64(),
-        store_reads(&before, &after)
     ));
-    side.result.refresh_rates.push(refresh.per_second());
-    side.result.refresh.add(refresh);
+    side.result.refresh.outcome.add(refresh);
+}
+
+/// Registers `devices` with `window` in flight on one instance, adding Asterisk's CPU time, the
+/// round's rate and the module's decision times to the workload `totals` picks (`what` names it
+/// in the log). Returns the
+/// outcome (for the log, then the totals) and the store reads it made.
+fn timed_registrations(
+    side: &mut Side,
+    devices: &[usize],
+    window: usize,
+    timeout: Duration,
+    (what, totals): (&str, fn(&mut SideResult) -> &mut Workload),
+) -> (Outcome, u64) {
+    let before = counters(&side.instance);
+    let cpu = side.instance.cpu();
+    let outcome = side.generator.run(devices, Action::Register, window, timeout);
+    let cpu = side.instance.cpu() - cpu;
+    let after = counters(&side.instance);
+    check_outcome(side.instance.label, what, &outcome);
+    let workload = totals(&mut side.result);
+    workload.cpu += cpu;
+    workload.rates.push(outcome.per_second());
+    add_decision_time(&mut workload.module, &before, &after, "register_decisions", "register_decision_ns");
+    add_decision_time(&mut workload.module_cpu, &before, &after, "register_decisions_cpu_sampled", "register_decision_cpu_ns");
+    (outcome, store_reads(&before, &after))
 }
 
 /// The size workloads; returns rows plus (contacts, module ns per REGISTER) for the growth line and
@@ -465,16 +463,16 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
     let (s, m) = (&sides[0].result, &sides[1].result);
     workload_rows(
         &format!("{name}: mass registration"),
-        [&s.mass, &m.mass],
-        [s.mass_cpu, m.mass_cpu],
-        [&s.mass_rates, &m.mass_rates],
+        [&s.mass.outcome, &m.mass.outcome],
+        [s.mass.cpu, m.mass.cpu],
+        [&s.mass.rates, &m.mass.rates],
         rows,
     );
     workload_rows(
         &format!("{name}: refresh"),
-        [&s.refresh, &m.refresh],
-        [s.refresh_cpu, m.refresh_cpu],
-        [&s.refresh_rates, &m.refresh_rates],
+        [&s.refresh.outcome, &m.refresh.outcome],
+        [s.refresh.cpu, m.refresh.cpu],
+        [&s.refresh.rates, &m.refresh.rates],
         rows,
     );
     rows.append(&mut slice_rows);
@@ -482,15 +480,15 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
     let mut module_cpu_ns = None;
     if stats_available {
         let per = |(count, total): (u64, f64)| if count > 0 { total / count as f64 } else { f64::NAN };
-        let refresh_ns = per(m.refresh_module);
+        let refresh_ns = per(m.refresh.module);
         module_ns = refresh_ns.is_finite().then_some(refresh_ns);
-        let refresh_cpu_ns = per(m.refresh_module_cpu);
+        let refresh_cpu_ns = per(m.refresh.module_cpu);
         module_cpu_ns = refresh_cpu_ns.is_finite().then_some(refresh_cpu_ns);
         let decision_rows = [
-            ("module CPU time", "refresh", m.refresh_module_cpu, "sampled decisions (thread CPU time, 1 in 16)"),
-            ("module CPU time", "mass registration", m.mass_module_cpu, "sampled decisions"),
-            ("module time", "refresh", m.refresh_module, "decisions (multireg show stats)"),
-            ("module time", "mass registration", m.mass_module, "decisions"),
+            ("module CPU time", "refresh", m.refresh.module_cpu, "sampled decisions (thread CPU time, 1 in 16)"),
+            ("module CPU time", "mass registration", m.mass.module_cpu, "sampled decisions"),
+            ("module time", "refresh", m.refresh.module, "decisions (multireg show stats)"),
+            ("module time", "mass registration", m.mass.module, "decisions"),
         ];
         for (what, workload, measured, counted) in decision_rows {
             rows.push(Row::module_only(
