@@ -142,20 +142,20 @@ fn store_reads(before: &Option<Counters>, after: &Option<Counters>) -> u64 {
 
 /// One workload's rows, stock and module: throughput and latency, Asterisk's cores and CPU per
 /// registration, and the median of the rounds' paired ratios.
-fn workload_rows(name: &str, outcomes: [&Outcome; 2], cpu: [f64; 2], rates: [&[f64]; 2], rows: &mut Vec<Row>) {
-    let [s, m] = outcomes;
+fn workload_rows(name: &str, [stock, module]: [&Workload; 2], rows: &mut Vec<Row>) {
+    let (s, m) = (&stock.outcome, &module.outcome);
     registration_rows(name, s, m, rows);
     let first = rows.len() - 3;
     rows[first].note = generator_note(s, m);
-    rows.push(Row::new(format!("{name}, Asterisk CPU"), "cores", cores(cpu[0], s), cores(cpu[1], m), Better::Higher));
+    rows.push(Row::new(format!("{name}, Asterisk CPU"), "cores", cores(stock.cpu, s), cores(module.cpu, m), Better::Higher));
     rows.push(Row::new(
         format!("{name}, Asterisk CPU per registration"),
         "µs",
-        1e6 * cpu[0] / s.completed.max(1) as f64,
-        1e6 * cpu[1] / m.completed.max(1) as f64,
+        1e6 * stock.cpu / s.completed.max(1) as f64,
+        1e6 * module.cpu / m.completed.max(1) as f64,
         Better::Lower,
     ));
-    rows.push(paired_ratio_row(name, rates[0], rates[1]));
+    rows.push(paired_ratio_row(name, &stock.rates, &module.rates));
 }
 
 /// How `value` (ns) grew from the smallest size that measured it to the largest: None when no
@@ -461,20 +461,8 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
         dial_workload(&sides[0].instance, &sides[1].instance, settings, rows);
     }
     let (s, m) = (&sides[0].result, &sides[1].result);
-    workload_rows(
-        &format!("{name}: mass registration"),
-        [&s.mass.outcome, &m.mass.outcome],
-        [s.mass.cpu, m.mass.cpu],
-        [&s.mass.rates, &m.mass.rates],
-        rows,
-    );
-    workload_rows(
-        &format!("{name}: refresh"),
-        [&s.refresh.outcome, &m.refresh.outcome],
-        [s.refresh.cpu, m.refresh.cpu],
-        [&s.refresh.rates, &m.refresh.rates],
-        rows,
-    );
+    workload_rows(&format!("{name}: mass registration"), [&s.mass, &m.mass], rows);
+    workload_rows(&format!("{name}: refresh"), [&s.refresh, &m.refresh], rows);
     rows.append(&mut slice_rows);
     let mut module_ns = None;
     let mut module_cpu_ns = None;
