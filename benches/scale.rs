@@ -258,6 +258,9 @@ struct Workload {
     /// (decisions, total ns) of the module: wall time, and the sampled thread CPU time.
     module: (u64, f64),
     module_cpu: (u64, f64),
+    /// The same for the registrar's answers the module applied to its books.
+    answer: (u64, f64),
+    answer_cpu: (u64, f64),
 }
 
 #[derive(Default)]
@@ -365,6 +368,8 @@ fn timed_registrations(
     workload.rates.push(outcome.per_second());
     add_decision_time(&mut workload.module, &before, &after, "register_decisions", "register_decision_ns");
     add_decision_time(&mut workload.module_cpu, &before, &after, "register_decisions_cpu_sampled", "register_decision_cpu_ns");
+    add_decision_time(&mut workload.answer, &before, &after, "register_answers", "register_answer_ns");
+    add_decision_time(&mut workload.answer_cpu, &before, &after, "register_answers_cpu_sampled", "register_answer_cpu_ns");
     (outcome, store_reads(&before, &after))
 }
 
@@ -473,14 +478,27 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
         let refresh_cpu_ns = per(m.refresh.module_cpu);
         module_cpu_ns = refresh_cpu_ns.is_finite().then_some(refresh_cpu_ns);
         let decision_rows = [
-            ("module CPU time", "refresh", m.refresh.module_cpu, "sampled decisions (thread CPU time, 1 in 16)"),
-            ("module CPU time", "mass registration", m.mass.module_cpu, "sampled decisions"),
-            ("module time", "refresh", m.refresh.module, "decisions (multireg show stats)"),
-            ("module time", "mass registration", m.mass.module, "decisions"),
+            ("module CPU time", "decision", "refresh", m.refresh.module_cpu, "sampled decisions (thread CPU time, 1 in 16)"),
+            ("module CPU time", "decision", "mass registration", m.mass.module_cpu, "sampled decisions"),
+            (
+                "module CPU time",
+                "answer",
+                "refresh",
+                m.refresh.answer_cpu,
+                "sampled answers (the registrar's, applied to the book)",
+            ),
+            ("module CPU time", "answer", "mass registration", m.mass.answer_cpu, "sampled answers"),
+            ("module time", "decision", "refresh", m.refresh.module, "decisions (multireg show stats)"),
+            ("module time", "decision", "mass registration", m.mass.module, "decisions"),
+            ("module time", "answer", "refresh", m.refresh.answer, "answers"),
+            ("module time", "answer", "mass registration", m.mass.answer, "answers"),
         ];
-        for (what, workload, measured, counted) in decision_rows {
+        for (what, part, workload, measured, counted) in decision_rows {
+            if measured.0 == 0 {
+                continue; // a build without the counter
+            }
             rows.push(Row::module_only(
-                format!("{name}: {what} per REGISTER decision, {workload}"),
+                format!("{name}: {what} per REGISTER {part}, {workload}"),
                 "µs",
                 per(measured) / 1000.0,
                 format!("{} {counted}", measured.0),

@@ -415,11 +415,13 @@ fn books_read_ahead_after_load_spare_the_first_register_its_store_read() {
 
     assert_eq!(phones[0].register(), 200, "a refresh of a device registered before the load");
     assert_eq!(stat(&asterisk, "register_decisions"), 1);
+    assert_eq!(stat(&asterisk, "register_answers"), 1, "the registrar's 200 went to the book (its 401 did not count)");
     assert_eq!(stat(&asterisk, "register_store_reads"), 0, "the book was known: {}", asterisk.cli("multireg show stats"));
 
     let mut third = device(&asterisk, Kind::Phone, 9);
     assert_eq!(third.register(), 403, "the two devices from before the load still count");
     assert_eq!(contact_count(&asterisk, "101"), 2);
+    assert_eq!(stat(&asterisk, "register_answers"), 1, "a refusal is the module's own answer, not the registrar's");
     phones.push(third);
     // What the books hold is shown too: the AOR's book with its two devices.
     assert_eq!((stat(&asterisk, "books"), stat(&asterisk, "book_devices")), (1, 2), "{}", asterisk.cli("multireg show stats"));
