@@ -29,18 +29,8 @@ pub fn on_register(request: &pjsip::RxRequest<'_>) -> bool {
     if policy.is_none() && !tracing::enabled!(tracing::Level::DEBUG) {
         return false;
     }
-    let cpu_started = (policy.is_some() && stats::sample_cpu()).then(clock::thread_cpu_time).flatten();
-    let started = Instant::now();
-    let answered = decide(request, &endpoint, policy);
-    if policy.is_some() {
-        stats::decision(started.elapsed());
-    }
-    if let Some(before) = cpu_started {
-        if let Some(after) = clock::thread_cpu_time() {
-            stats::decision_cpu(after.saturating_sub(before));
-        }
-    }
-    answered
+    let counted = policy.is_some();
+    timed(&stats::DECISIONS, counted, || decide(request, &endpoint, policy), |_| counted)
 }
 
 fn decide(
@@ -362,14 +352,22 @@ fn remove_device(endpoint: &str, aor: &str, device: &Device, cause: &RemovalCaus
 /// read of the thread's CPU clock). The time of the answers applied goes to `stats`.
 pub fn on_response(response: &pjsip::TxResponse<'_>) {
     let Some(answer) = response.register_answer() else { return };
-    let cpu_started = stats::sample_answer_cpu().then(clock::thread_cpu_time).flatten();
+    timed(&stats::ANSWERS, true, || apply_answer(response, answer), |applied| *applied);
+}
+
+/// Runs `work`, adding its wall time to `timings` when `counted` says so, and one time in 16
+/// (if `sample`) its thread CPU time too.
+fn timed<R>(timings: &stats::Timings, sample: bool, work: impl FnOnce() -> R, counted: impl Fn(&R) -> bool) -> R {
+    let cpu_started = (sample && timings.sample_cpu()).then(clock::thread_cpu_time).flatten();
     let started = Instant::now();
-    if apply_answer(response, answer) {
-        stats::answer(started.elapsed());
-        if let Some(after) = cpu_started.and_then(|before| Some(clock::thread_cpu_time()?.saturating_sub(before))) {
-            stats::answer_cpu(after);
+    let result = work();
+    if counted(&result) {
+        timings.record(started.elapsed());
+        if let Some(cpu) = cpu_started.and_then(|before| Some(clock::thread_cpu_time()?.saturating_sub(before))) {
+            timings.record_cpu(cpu);
         }
     }
+    result
 }
 
 /// Applies the registrar's answer to the book that waits for it; false when none waits.

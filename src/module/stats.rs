@@ -2,56 +2,75 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-static DECISIONS: AtomicU64 = AtomicU64::new(0);
-static DECISION_NANOS: AtomicU64 = AtomicU64::new(0);
 static STORE_READS: AtomicU64 = AtomicU64::new(0);
 static REFUSALS: AtomicU64 = AtomicU64::new(0);
 static BOOKS_READ_AHEAD: AtomicU64 = AtomicU64::new(0);
-static SAMPLE_TICKS: AtomicU64 = AtomicU64::new(0);
-static SAMPLED: AtomicU64 = AtomicU64::new(0);
-static SAMPLED_CPU_NANOS: AtomicU64 = AtomicU64::new(0);
-static ANSWERS: AtomicU64 = AtomicU64::new(0);
-static ANSWER_NANOS: AtomicU64 = AtomicU64::new(0);
-/// Answers count their own samples: sharing the decisions' ticks, a strict alternation of
-/// decision and answer would sample only one of the two.
-static ANSWER_TICKS: AtomicU64 = AtomicU64::new(0);
-static ANSWERS_SAMPLED: AtomicU64 = AtomicU64::new(0);
-static ANSWER_CPU_NANOS: AtomicU64 = AtomicU64::new(0);
 
-/// One decision in this many also has its thread's CPU time read (about 0.5 µs per read, too
-/// much for every REGISTER): unlike the wall time, it does not count time the thread waited for
-/// a core.
+/// One step of the REGISTER path the module runs: the limit decision before the registrar, and
+/// the registrar's answer applied to the book after it.
+pub static DECISIONS: Timings = Timings::new();
+pub static ANSWERS: Timings = Timings::new();
+
+/// One time in this many the thread's CPU time is read too (about 0.5 µs per read, too much for
+/// every REGISTER): unlike the wall time, it does not count time the thread waited for a core.
 const CPU_SAMPLE_EVERY: u64 = 16;
 
-pub fn decision(took: Duration) {
-    DECISIONS.fetch_add(1, Ordering::Relaxed);
-    DECISION_NANOS.fetch_add(nanos(took), Ordering::Relaxed);
+/// How often a step ran and how long it took.
+pub struct Timings {
+    count: AtomicU64,
+    nanos: AtomicU64,
+    /// Each step counts its own samples: sharing one counter, a strict alternation of decision
+    /// and answer would sample only one of the two.
+    ticks: AtomicU64,
+    sampled: AtomicU64,
+    cpu_nanos: AtomicU64,
 }
 
-/// Whether the next decision's CPU time is read.
-pub fn sample_cpu() -> bool {
-    SAMPLE_TICKS.fetch_add(1, Ordering::Relaxed).is_multiple_of(CPU_SAMPLE_EVERY)
-}
+impl Timings {
+    const fn new() -> Timings {
+        Timings {
+            count: AtomicU64::new(0),
+            nanos: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
+            sampled: AtomicU64::new(0),
+            cpu_nanos: AtomicU64::new(0),
+        }
+    }
 
-pub fn decision_cpu(took: Duration) {
-    SAMPLED.fetch_add(1, Ordering::Relaxed);
-    SAMPLED_CPU_NANOS.fetch_add(nanos(took), Ordering::Relaxed);
-}
+    pub fn record(&self, took: Duration) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.nanos.fetch_add(nanos(took), Ordering::Relaxed);
+    }
 
-/// The registrar's answer to an admitted REGISTER was applied to its book.
-pub fn answer(took: Duration) {
-    ANSWERS.fetch_add(1, Ordering::Relaxed);
-    ANSWER_NANOS.fetch_add(nanos(took), Ordering::Relaxed);
-}
+    /// Whether this run's CPU time is read.
+    pub fn sample_cpu(&self) -> bool {
+        self.ticks.fetch_add(1, Ordering::Relaxed).is_multiple_of(CPU_SAMPLE_EVERY)
+    }
 
-/// Whether the next answer's CPU time is read.
-pub fn sample_answer_cpu() -> bool {
-    ANSWER_TICKS.fetch_add(1, Ordering::Relaxed).is_multiple_of(CPU_SAMPLE_EVERY)
-}
+    pub fn record_cpu(&self, took: Duration) {
+        self.sampled.fetch_add(1, Ordering::Relaxed);
+        self.cpu_nanos.fetch_add(nanos(took), Ordering::Relaxed);
+    }
 
-pub fn answer_cpu(took: Duration) {
-    ANSWERS_SAMPLED.fetch_add(1, Ordering::Relaxed);
-    ANSWER_CPU_NANOS.fetch_add(nanos(took), Ordering::Relaxed);
+    /// `<one>s`, `<one>_ns`, `<one>_avg_ns` and the same for the sampled CPU time.
+    fn values(&self, [count, total, average, sampled, cpu_total, cpu_average]: [&'static str; 6]) -> [(&'static str, u64); 6] {
+        let (runs, nanos) = (self.count.load(Ordering::Relaxed), self.nanos.load(Ordering::Relaxed));
+        let (samples, cpu_nanos) = (self.sampled.load(Ordering::Relaxed), self.cpu_nanos.load(Ordering::Relaxed));
+        [
+            (count, runs),
+            (total, nanos),
+            (average, nanos.checked_div(runs).unwrap_or(0)),
+            (sampled, samples),
+            (cpu_total, cpu_nanos),
+            (cpu_average, cpu_nanos.checked_div(samples).unwrap_or(0)),
+        ]
+    }
+
+    fn reset(&self) {
+        for counter in [&self.count, &self.nanos, &self.ticks, &self.sampled, &self.cpu_nanos] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 fn nanos(took: Duration) -> u64 {
@@ -73,50 +92,39 @@ pub fn refusal() {
 
 /// (name, value) pairs, in the order shown.
 pub fn snapshot() -> Vec<(&'static str, u64)> {
-    let decisions = DECISIONS.load(Ordering::Relaxed);
-    let nanos = DECISION_NANOS.load(Ordering::Relaxed);
-    let (sampled, sampled_nanos) = (SAMPLED.load(Ordering::Relaxed), SAMPLED_CPU_NANOS.load(Ordering::Relaxed));
-    let (answers, answer_nanos) = (ANSWERS.load(Ordering::Relaxed), ANSWER_NANOS.load(Ordering::Relaxed));
-    let (answers_sampled, answer_cpu_nanos) = (ANSWERS_SAMPLED.load(Ordering::Relaxed), ANSWER_CPU_NANOS.load(Ordering::Relaxed));
     let footprint = super::books::footprint();
-    vec![
-        ("register_decisions", decisions),
-        ("register_decision_ns", nanos),
-        ("register_decision_avg_ns", nanos.checked_div(decisions).unwrap_or(0)),
-        ("register_decisions_cpu_sampled", sampled),
-        ("register_decision_cpu_ns", sampled_nanos),
-        ("register_decision_cpu_avg_ns", sampled_nanos.checked_div(sampled).unwrap_or(0)),
-        ("register_answers", answers),
-        ("register_answer_ns", answer_nanos),
-        ("register_answer_avg_ns", answer_nanos.checked_div(answers).unwrap_or(0)),
-        ("register_answers_cpu_sampled", answers_sampled),
-        ("register_answer_cpu_ns", answer_cpu_nanos),
-        ("register_answer_cpu_avg_ns", answer_cpu_nanos.checked_div(answers_sampled).unwrap_or(0)),
+    let mut values = Vec::with_capacity(18);
+    values.extend(DECISIONS.values([
+        "register_decisions",
+        "register_decision_ns",
+        "register_decision_avg_ns",
+        "register_decisions_cpu_sampled",
+        "register_decision_cpu_ns",
+        "register_decision_cpu_avg_ns",
+    ]));
+    values.extend(ANSWERS.values([
+        "register_answers",
+        "register_answer_ns",
+        "register_answer_avg_ns",
+        "register_answers_cpu_sampled",
+        "register_answer_cpu_ns",
+        "register_answer_cpu_avg_ns",
+    ]));
+    values.extend([
         ("register_store_reads", STORE_READS.load(Ordering::Relaxed)),
         ("register_refusals", REFUSALS.load(Ordering::Relaxed)),
         ("books_read_ahead", BOOKS_READ_AHEAD.load(Ordering::Relaxed)),
         ("books", footprint.books as u64),
         ("book_devices", footprint.devices as u64),
         ("book_bytes", (footprint.bytes + super::texts::heap_bytes()) as u64),
-    ]
+    ]);
+    values
 }
 
 pub fn reset() {
-    for counter in [
-        &DECISIONS,
-        &DECISION_NANOS,
-        &STORE_READS,
-        &REFUSALS,
-        &BOOKS_READ_AHEAD,
-        &SAMPLE_TICKS,
-        &SAMPLED,
-        &SAMPLED_CPU_NANOS,
-        &ANSWERS,
-        &ANSWER_NANOS,
-        &ANSWER_TICKS,
-        &ANSWERS_SAMPLED,
-        &ANSWER_CPU_NANOS,
-    ] {
+    DECISIONS.reset();
+    ANSWERS.reset();
+    for counter in [&STORE_READS, &REFUSALS, &BOOKS_READ_AHEAD] {
         counter.store(0, Ordering::Relaxed);
     }
 }
@@ -128,8 +136,8 @@ mod tests {
     #[test]
     fn counters_add_up_and_average() {
         reset();
-        decision(Duration::from_nanos(100));
-        decision(Duration::from_nanos(300));
+        DECISIONS.record(Duration::from_nanos(100));
+        DECISIONS.record(Duration::from_nanos(300));
         refusal();
         store_read();
         book_read_ahead();
@@ -139,23 +147,23 @@ mod tests {
         assert_eq!(values["register_decision_avg_ns"], 200);
         assert_eq!((values["register_refusals"], values["register_store_reads"]), (1, 1));
         assert_eq!(values["books_read_ahead"], 1);
-        let sampled = (0..32).filter(|_| sample_cpu()).count();
+        let sampled = (0..32).filter(|_| DECISIONS.sample_cpu()).count();
         assert_eq!(sampled as u64, 32 / CPU_SAMPLE_EVERY);
-        decision_cpu(Duration::from_nanos(500));
-        decision_cpu(Duration::from_nanos(700));
+        DECISIONS.record_cpu(Duration::from_nanos(500));
+        DECISIONS.record_cpu(Duration::from_nanos(700));
         let values: std::collections::HashMap<_, _> = snapshot().into_iter().collect();
         assert_eq!((values["register_decisions_cpu_sampled"], values["register_decision_cpu_avg_ns"]), (2, 600));
         // Answers: their own counters, and their own samples even when they alternate with
         // decisions one for one.
         let mut answers_sampled = 0;
         for _ in 0..32 {
-            sample_cpu();
-            answers_sampled += usize::from(sample_answer_cpu());
+            DECISIONS.sample_cpu();
+            answers_sampled += usize::from(ANSWERS.sample_cpu());
         }
         assert_eq!(answers_sampled as u64, 32 / CPU_SAMPLE_EVERY);
-        answer(Duration::from_nanos(1000));
-        answer(Duration::from_nanos(3000));
-        answer_cpu(Duration::from_nanos(800));
+        ANSWERS.record(Duration::from_nanos(1000));
+        ANSWERS.record(Duration::from_nanos(3000));
+        ANSWERS.record_cpu(Duration::from_nanos(800));
         let values: std::collections::HashMap<_, _> = snapshot().into_iter().collect();
         assert_eq!((values["register_answers"], values["register_answer_avg_ns"]), (2, 2000));
         assert_eq!((values["register_answers_cpu_sampled"], values["register_answer_cpu_avg_ns"]), (1, 800));
