@@ -455,10 +455,8 @@ impl DeviceBook {
         }
     }
 
-    /// Called by `decide` after `drop_lapsed`, which alone ends lapsed reservations (so one that
-    /// took a device out early is never dropped without the book being read again).
     fn reserve(&mut self, register: &Register, devices: Vec<Device>, now: u64) {
-        self.reservations.retain(|r| r.key != register.key);
+        self.reservations.retain(|r| r.until > now && r.key != register.key);
         let removes = register.contacts.iter().filter(|b| b.removes && !register.star).map(|b| b.uri.clone()).collect();
         // Room for one more only: a push would make room for four in every book that ever saw
         // a REGISTER, and most have one in flight at a time.
