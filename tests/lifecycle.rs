@@ -1,6 +1,12 @@
 //! The module's life cycle under load: 200 cycles of `module unload`/`load`, `module reload` and
 //! `module reload res_pjsip.so` while devices register and calls are placed. No crash, no
 //! deadlock, no stuck registration, and the state is rebuilt right after every load.
+//!
+//! Calls are paused for each unload: Asterisk's dialplan runs an application through a pointer it
+//! holds without a reference and frees the application when its module unregisters it, so a call
+//! routed into MultiregDial during `module unload` can crash Asterisk (true of every module with
+//! applications). The module refuses to unload while calls use its applications; see
+//! `unload_is_refused_while_calls_use_the_applications`.
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -21,7 +27,7 @@ const DIALPLAN: &str = "[general]
 static = yes
 
 [internal]
-exten => 101,1,MultiregDial(101,2)
+exten => 101,1,MultiregDial(101,1)
  same => n,Hangup()
 ";
 
@@ -38,6 +44,7 @@ fn two_hundred_cycles_of_unload_load_and_reloads_under_load() {
     }));
     let errors_before = asterisk.errors().len();
     let stop = Arc::new(AtomicBool::new(false));
+    let calls_paused = Arc::new(AtomicBool::new(false));
     let (answered, calls) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
     let mut workers = Vec::new();
     // Two phones of 101 refreshing, one device of 101r, all the time (bounded by count).
@@ -59,12 +66,15 @@ fn two_hundred_cycles_of_unload_load_and_reloads_under_load() {
     }
     // A caller placing short calls to 101 (rung through MultiregDial, which may be unloaded).
     {
-        let (asterisk, stop, calls) = (asterisk.clone(), stop.clone(), calls.clone());
+        let (asterisk, stop, calls, paused) = (asterisk.clone(), stop.clone(), calls.clone(), calls_paused.clone());
         workers.push(std::thread::spawn(move || {
             let mut caller = asterisk.agent(Transport::Udp, "127.0.0.2", "102", "pass102");
             for _ in 0..500 {
                 if stop.load(Ordering::Relaxed) {
                     break;
+                }
+                while paused.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20));
                 }
                 let mut call = caller.call("101", Duration::from_secs(3));
                 if call.final_status > 0 {
@@ -92,9 +102,11 @@ fn two_hundred_cycles_of_unload_load_and_reloads_under_load() {
         for cycle in 0..CYCLES {
             match cycle % 4 {
                 0 => {
-                    // Asterisk refuses to unload a module while a channel runs one of its
-                    // applications (a call in MultiregDial): try again until the call ends.
-                    let unloaded = (0..200).any(|_| {
+                    // No new call meanwhile. Asterisk refuses to unload a module while a channel
+                    // runs one of its applications (a call in MultiregDial), and the module for a
+                    // second after: try again until the call in progress ended and that passed.
+                    calls_paused.store(true, Ordering::Relaxed);
+                    let unloaded = (0..400).any(|_| {
                         let done =
                             asterisk.try_cli("module unload res_pjsip_multireg.so").is_some_and(|o| o.contains("Unloaded"));
                         if !done {
@@ -105,6 +117,7 @@ fn two_hundred_cycles_of_unload_load_and_reloads_under_load() {
                     assert!(unloaded, "cycle {cycle}: never unloaded; {}", asterisk.cli("core show channels"));
                     let out = cli("module load res_pjsip_multireg.so", cycle);
                     assert!(out.contains("Loaded"), "cycle {cycle}: {out}");
+                    calls_paused.store(false, Ordering::Relaxed);
                 }
                 1 => {
                     assert!(cli("module reload res_pjsip_multireg.so", cycle).contains("reloaded successfully"), "cycle {cycle}")
@@ -153,4 +166,29 @@ fn two_hundred_cycles_of_unload_load_and_reloads_under_load() {
         .filter(|line| !line.contains("Unable to create PJSIP channel - endpoint '101r' was not found"))
         .collect();
     assert!(errors.is_empty(), "errors logged: {errors:#?}");
+}
+
+#[test]
+fn unload_is_refused_while_calls_use_the_applications() {
+    // 104 has a policy and no device: MultiregDial returns at once and the call ends.
+    let asterisk = Asterisk::start_with(Config {
+        pjsip_extra: "[104]\ntype = multireg\n".into(),
+        extensions: Some(
+            "[general]\nstatic = yes\n\n[internal]\nexten => 104,1,MultiregDial(104,1)\n same => n,Hangup()\n".into(),
+        ),
+        ..Config::default()
+    });
+    let mut caller = asterisk.agent(Transport::Udp, "127.0.0.2", "102", "pass102");
+    let call = caller.call("104", Duration::from_secs(5));
+    assert!(call.final_status >= 400, "the call ended: {}", call.final_status);
+    let refused = asterisk.cli("module unload res_pjsip_multireg.so");
+    assert!(!refused.contains("Unloaded"), "unload right after a call used MultiregDial: {refused}");
+    assert!(asterisk.messages_log().contains("unload refused: a call used MultiregDial"), "the refusal says why");
+    assert!(asterisk.cli("module show like multireg").contains("Running"), "the module stays in force");
+    let mut again = asterisk.agent(Transport::Udp, "127.0.0.3", "104", "pass104");
+    assert_eq!(again.register(), 200, "and keeps working");
+    std::thread::sleep(Duration::from_millis(1200));
+    let unloaded = asterisk.cli("module unload res_pjsip_multireg.so");
+    assert!(unloaded.contains("Unloaded"), "a second without calls through the applications: {unloaded}");
+    assert!(asterisk.cli("module load res_pjsip_multireg.so").contains("Loaded"));
 }

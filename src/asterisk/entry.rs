@@ -2,7 +2,8 @@
 //! at the crate root by `declare_module!` for a type implementing `AsteriskModule`; each one is a
 //! panic guard around the trait method here, so this layer never names the module layer.
 use std::ffi::{c_char, c_int, c_void, CString};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::callback::CallbackScope;
@@ -109,6 +110,50 @@ impl Drop for InFlight {
     }
 }
 
+/// When a call last entered or left one of the module's dialplan applications, in milliseconds
+/// since `APPLICATION_CLOCK` started (0: never). Asterisk's dialplan keeps the pointer to an
+/// application it is about to run without a reference (`cached_app` in pbx.c) and frees the
+/// application when its module unregisters it: a call being routed into MultiregDial while the
+/// module unloads can make Asterisk jump through freed memory. Every module with applications
+/// shares this; this module refuses to unload while calls are flowing through its applications.
+static APPLICATION_LAST_USED_MS: AtomicU64 = AtomicU64::new(0);
+static APPLICATION_CLOCK: OnceLock<Instant> = OnceLock::new();
+/// How long the applications must have been idle before an unload goes ahead.
+pub const APPLICATIONS_QUIET: Duration = Duration::from_secs(1);
+
+fn application_clock_ms() -> u64 {
+    APPLICATION_CLOCK.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// Held while a channel runs one of the module's applications (see `declare_module!`).
+pub struct InApplication(#[allow(dead_code)] InFlight);
+
+impl InApplication {
+    pub fn enter() -> InApplication {
+        let in_flight = InFlight::enter();
+        APPLICATION_LAST_USED_MS.store(application_clock_ms(), Ordering::SeqCst);
+        InApplication(in_flight)
+    }
+}
+
+impl Drop for InApplication {
+    fn drop(&mut self) {
+        APPLICATION_LAST_USED_MS.store(application_clock_ms(), Ordering::SeqCst);
+    }
+}
+
+/// How long ago a call last used one of the applications, if within `APPLICATIONS_QUIET`.
+fn applications_recently_used() -> Option<Duration> {
+    let last = APPLICATION_LAST_USED_MS.load(Ordering::SeqCst);
+    let ago = Duration::from_millis(application_clock_ms().saturating_sub(last));
+    (last > 0 && ago < APPLICATIONS_QUIET).then_some(ago)
+}
+
+fn asterisk_shutting_down() -> bool {
+    // SAFETY: reads a flag of Asterisk's; callable from any thread at any time.
+    unsafe { bindings::ast_shutting_down() != 0 }
+}
+
 /// After unregistering, how long a thread that had already found one of our functions may take
 /// to reach it (PJSIP waits as long when a module is unregistered while it runs).
 const UNLOAD_GRACE: Duration = Duration::from_millis(100);
@@ -155,6 +200,18 @@ pub fn load<M: AsteriskModule>() -> c_int {
 pub fn unload<M: AsteriskModule>() -> c_int {
     // A failed unload keeps the module loaded, the safe outcome when something went wrong.
     guarded("unload_module", -1, || {
+        // At shutdown Asterisk ignores a refusal and tears everything down anyway.
+        if let Some(ago) = applications_recently_used().filter(|_| !asterisk_shutting_down()) {
+            tracing::warn!(
+                "res_pjsip_multireg: unload refused: a call used MultiregDial, RingMode or another of the \
+                 module's applications {} ms ago, and Asterisk may be about to run one (removing an application \
+                 then can crash Asterisk). Unload when no call has been routed through them for {} s; \
+                 `module reload` is safe at any time",
+                ago.as_millis(),
+                APPLICATIONS_QUIET.as_secs()
+            );
+            return -1;
+        }
         M::unload();
         if wait_until_idle() {
             // Everything is unregistered already: a failure here must not keep the module loaded.
@@ -518,7 +575,7 @@ macro_rules! declare_module {
                 chan: *mut bindings::ast_channel,
                 data: *const c_char,
             ) -> c_int {
-                let _in_flight = $crate::asterisk::entry::InFlight::enter();
+                let _in_application = $crate::asterisk::entry::InApplication::enter();
                 // SAFETY: Asterisk passes the channel running the application.
                 unsafe { entry::app_execute::<$module>(app, chan, data) }
             }
