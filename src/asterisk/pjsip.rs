@@ -64,6 +64,19 @@ impl<'a> RxRequest<'a> {
         }
     }
 
+    /// Source address and port of the packet, read without allocating (None only if the
+    /// transport wrote something that is not an address).
+    pub fn source_address(&self) -> Option<std::net::SocketAddr> {
+        // SAFETY: pkt_info.src_name is a NUL-terminated array filled by the transport, alive
+        // with rdata; the borrow ends before this returns.
+        let (name, port) = unsafe {
+            let info = &(*self.rdata).pkt_info;
+            (std::ffi::CStr::from_ptr(info.src_name.as_ptr()), info.src_port as u16)
+        };
+        let address: std::net::IpAddr = name.to_str().ok()?.parse().ok()?;
+        Some(std::net::SocketAddr::new(address, port))
+    }
+
     /// The endpoint the identifier/authenticator matched, if any.
     pub fn endpoint(&self) -> Option<Endpoint> {
         // SAFETY: returns a new reference (or null), which Ao2 takes over.

@@ -193,18 +193,16 @@ mod tests {
     #[test]
     fn the_footprint_counts_each_book_its_devices_and_their_text() {
         use crate::policy::classify::ClientType;
-        use crate::policy::device_book::Device;
+        use crate::policy::device_book::{Device, DeviceProfile};
         let shared = book("footprint-test-101", "footprint-test-101");
         let device = |n: u32| Device {
-            uri: format!("sip:phone{n}@192.0.2.1:5060"),
-            client_type: ClientType::IpPhone,
-            reason: "default".into(),
-            user_agent: "Yealink SIP-T46U".into(),
-            source: "192.0.2.1:5060".into(),
-            transport: "UDP".into(),
-            call_id: format!("call-{n}"),
-            cseq: 1,
+            uri: format!("sip:phone{n}@192.0.2.1:5060").into(),
+            call_id: format!("call-{n}").into(),
             instance: None,
+            source: "192.0.2.1:5060".parse().ok(),
+            profile: DeviceProfile::new("default", "Yealink SIP-T46U", "UDP"),
+            cseq: 1,
+            client_type: ClientType::IpPhone,
             registered_at: 1000,
             expires_at: 5000,
         };

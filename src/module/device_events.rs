@@ -37,7 +37,7 @@ pub fn leaving(aor: &str, devices: Vec<Device>, now: u64) {
 
 fn take_leaving(aor: &str, uri: &str) -> Option<Device> {
     let mut leaving = LEAVING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let index = leaving.iter().position(|(a, device, _)| a == aor && device.uri == uri)?;
+    let index = leaving.iter().position(|(a, device, _)| a == aor && &*device.uri == uri)?;
     leaving.remove(index).map(|(_, device, _)| device)
 }
 
@@ -65,11 +65,11 @@ pub fn registered(extension: &str, aor: &str, device: &Device, now: u64) {
             ("Extension", extension.to_string()),
             ("AOR", aor.to_string()),
             ("ClientType", device.client_type.as_str().to_string()),
-            ("Classification", escape_controls(&device.reason)),
-            ("UserAgent", escape_controls(&device.user_agent)),
+            ("Classification", escape_controls(device.reason())),
+            ("UserAgent", escape_controls(device.user_agent())),
             ("Contact", escape_controls(&device.uri)),
-            ("SourceAddress", escape_controls(&device.source)),
-            ("Transport", escape_controls(&device.transport)),
+            ("SourceAddress", device.source_text()),
+            ("Transport", escape_controls(device.transport())),
             ("Expires", device.expires_at.saturating_sub(now).to_string()),
         ],
     );
@@ -84,13 +84,10 @@ pub fn unregistered(contact: &RemovedContact) {
     // What the module learned at registration, if it still knows the device.
     let known = take_leaving(&contact.aor, &contact.uri)
         .or_else(|| books::existing(&contact.aor).and_then(|book| books::lock_book(&book).device(&contact.uri).cloned()));
-    let (client_type, classification, transport) = match &known {
-        Some(device) => (device.client_type.as_str().to_string(), device.reason.clone(), device.transport.clone()),
-        None => {
-            let device = registrar::device_from_store_fields(&contact.uri, &contact.user_agent, &config.classifier);
-            (device.client_type.as_str().to_string(), device.reason, device.transport)
-        }
-    };
+    let device =
+        known.unwrap_or_else(|| registrar::device_from_store_fields(&contact.uri, &contact.user_agent, &config.classifier));
+    let (client_type, classification, transport) =
+        (device.client_type.as_str().to_string(), device.profile.reason.clone(), device.profile.transport.clone());
     manager::event(
         "MultiregDeviceUnregistered",
         &[

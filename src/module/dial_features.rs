@@ -154,7 +154,7 @@ fn target_types(config: &MultiregConfig) -> HashMap<String, ClientType> {
         for stored in sorcery::aor_contacts(&aor) {
             let fresh = device_from_store(&stored, &config.classifier);
             let known = book.as_ref().and_then(|b| books::lock_book(b).device(&fresh.uri).map(|d| d.client_type));
-            let (target, _) = build_dial_string(&[(config.endpoint.clone(), fresh.uri.clone())]);
+            let (target, _) = build_dial_string(&[(config.endpoint.clone(), fresh.uri.to_string())]);
             if !target.is_empty() {
                 types.insert(target, known.unwrap_or(fresh.client_type));
             }

@@ -87,12 +87,13 @@ pub fn refuse_logged_out(request: &pjsip::RxRequest<'_>, extension: &str, aor: &
     }
     let instances: Vec<&str> = register.contacts.iter().filter_map(|b| b.instance.as_deref()).collect();
     let now = now_unix();
-    let Some(seconds_left) = seconds_left(extension, &instances, &register.key.call_id, &register.source, now) else {
+    let source = register.source.map(|source| source.to_string()).unwrap_or_default();
+    let Some(seconds_left) = seconds_left(extension, &instances, &register.key.call_id, &source, now) else {
         return false;
     };
     tracing::info!(
         "multireg: refused REGISTER for {extension} (AOR {aor}) from {}: device logged out, {seconds_left} s of its block left",
-        escape_controls(&register.source)
+        escape_controls(&source)
     );
     request.respond(403, REASON_PHRASE);
     true
@@ -118,10 +119,13 @@ pub fn logout(extension: &str, device: &str, by: &str) -> Result<String, String>
     let uri = stored.field("uri").to_string();
     // What the module learned at registration, else what the registrar stored.
     let known = books::existing(aor).and_then(|book| books::lock_book(&book).device(&uri).cloned());
-    let fallback_source = format!("{}:{}", stored.field("via_addr"), stored.field("via_port"));
     let (instance, call_id, source) = match &known {
-        Some(device) => (device.instance.clone(), device.call_id.clone(), device.source.clone()),
-        None => (None, stored.field("call_id").to_string(), fallback_source),
+        Some(device) => (
+            device.instance.as_deref().map(str::to_string),
+            device.call_id.to_string(),
+            super::registrar::source_text(device, stored),
+        ),
+        None => (None, stored.field("call_id").to_string(), format!("{}:{}", stored.field("via_addr"), stored.field("via_port"))),
     };
     let client_type = known
         .as_ref()

@@ -15,6 +15,18 @@ use crate::policy::unregister_reasons::UnregisterReason;
 
 pub use crate::asterisk::sorcery::endpoint_aors;
 
+/// A source address in logs and events: "address:port", "[v6]:port", or "unknown".
+struct Shown(Option<std::net::SocketAddr>);
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(address) => address.fmt(out),
+            None => out.write_str("unknown"),
+        }
+    }
+}
+
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
@@ -39,8 +51,8 @@ fn decide(
     policy: Option<(&std::sync::Arc<MultiregConfig>, Side)>,
 ) -> bool {
     let endpoint_name = endpoint.id();
-    let (address, port) = request.source();
-    let source = format!("{address}:{port}");
+    let source_address = request.source_address();
+    let source = Shown(source_address);
     let message = match request.register_message() {
         Ok(message) => message,
         Err(unreadable) if policy.is_some() => {
@@ -80,12 +92,12 @@ fn decide(
     let push = match super::push_bindings::check(config, endpoint_name, &message) {
         Ok(push) => push,
         Err(provider) => {
-            super::push_bindings::refuse(request, endpoint_name, &provider, &source);
+            super::push_bindings::refuse(request, endpoint_name, &provider, &source.to_string());
             return true;
         }
     };
     let transport = request.transport_type();
-    let register = read_register(&message, &config.classifier, &transport, &source);
+    let register = read_register(&message, &config.classifier, &transport, source_address);
     if logout::refuse_logged_out(request, &config.endpoint, aor, &register) {
         return true;
     }
@@ -141,7 +153,7 @@ fn decide(
                     ("ClientType", client_type.as_str().to_string()),
                     ("UserAgent", message.user_agent.clone()),
                     ("Contact", contact),
-                    ("SourceAddress", source),
+                    ("SourceAddress", source.to_string()),
                     ("Status", status.to_string()),
                     ("Reason", reason),
                 ],
@@ -183,8 +195,15 @@ fn confirmed_decision(
 }
 
 /// The Contacts of a REGISTER as the registrar will apply them, each classified.
-fn read_register(message: &RegisterMessage, rules: &ClassifierRules, transport: &str, source: &str) -> Register {
+fn read_register(
+    message: &RegisterMessage,
+    rules: &ClassifierRules,
+    transport: &str,
+    source: Option<std::net::SocketAddr>,
+) -> Register {
     let removes = |contact: &ContactHeader| contact.expires.or(message.expires_header) == Some(0);
+    let user_agent = super::texts::intern(&message.user_agent);
+    let shared_transport = super::texts::intern(transport);
     let contacts = message
         .contacts
         .iter()
@@ -207,7 +226,7 @@ fn read_register(message: &RegisterMessage, rules: &ClassifierRules, transport: 
                 removes: removes(contact),
                 instance,
                 client_type: classification.client_type,
-                reason: super::texts::intern(&classification.reason),
+                profile: super::texts::profile(&classification.reason, &user_agent, &shared_transport),
             }
         })
         .collect();
@@ -215,9 +234,9 @@ fn read_register(message: &RegisterMessage, rules: &ClassifierRules, transport: 
         key: RequestKey { call_id: message.call_id.clone(), cseq: message.cseq },
         star: message.contacts.iter().any(|c| c.star),
         contacts,
-        user_agent: super::texts::intern(&message.user_agent),
-        source: source.to_string(),
-        transport: super::texts::intern(transport),
+        user_agent,
+        source,
+        transport: shared_transport,
         expires: message.expires_header.unwrap_or(3600),
     }
 }
@@ -243,7 +262,7 @@ pub fn dial_contact_uris(aor: &str, config: &MultiregConfig) -> Vec<String> {
             // The store may already hold the binding of the REGISTER awaiting its answer.
             Some(None)
         } else {
-            Some(Some(book.devices(now).iter().map(|device| device.uri.clone()).collect::<Vec<_>>()))
+            Some(Some(book.devices(now).iter().map(|device| device.uri.to_string()).collect::<Vec<_>>()))
         };
         (devices, book.generation())
     };
@@ -253,7 +272,7 @@ pub fn dial_contact_uris(aor: &str, config: &MultiregConfig) -> Vec<String> {
         None => {
             stats::store_read();
             let stored = stored_devices(aor, &config.classifier);
-            let uris: Vec<String> = stored.iter().map(|device| device.uri.clone()).collect();
+            let uris: Vec<String> = stored.iter().map(|device| device.uri.to_string()).collect();
             books::lock_book(&book).load_from_store(stored, now, read_at);
             if book_alone {
                 uris
@@ -286,10 +305,25 @@ fn stored_devices(aor: &str, rules: &ClassifierRules) -> Vec<Device> {
 
 pub fn device_from_store(stored: &sorcery::StoredContact, rules: &ClassifierRules) -> Device {
     Device {
-        source: format!("{}:{}", stored.field("via_addr"), stored.field("via_port")),
-        call_id: stored.field("call_id").to_string(),
+        source: via_address(stored),
+        call_id: stored.field("call_id").into(),
         expires_at: stored.field("expiration_time").parse().unwrap_or(0),
         ..device_from_store_fields(stored.field("uri"), stored.field("user_agent"), rules)
+    }
+}
+
+/// The address a stored contact's device wrote in its Via, when it is one (it can be a name).
+pub fn via_address(stored: &sorcery::StoredContact) -> Option<std::net::SocketAddr> {
+    let address: std::net::IpAddr = stored.field("via_addr").trim_matches(['[', ']']).parse().ok()?;
+    Some(std::net::SocketAddr::new(address, stored.field("via_port").parse().unwrap_or(0)))
+}
+
+/// Where a stored contact's device is, for people: its source address when the book knows it,
+/// else what it wrote in its Via.
+pub fn source_text(device: &Device, stored: &sorcery::StoredContact) -> String {
+    match device.source {
+        Some(source) => source.to_string(),
+        None => format!("{}:{}", stored.field("via_addr"), stored.field("via_port")),
     }
 }
 
@@ -299,15 +333,13 @@ pub fn device_from_store_fields(uri: &str, user_agent: &str, rules: &ClassifierR
     let mut classification = rules.classify(&DeviceFacts { transport, user_agent, contact_params: &[], contact_uri: uri });
     classification.reason.push_str(" (from the stored contact)");
     Device {
-        uri: uri.to_string(),
-        client_type: classification.client_type,
-        reason: super::texts::intern(&classification.reason),
-        user_agent: super::texts::intern(user_agent),
-        source: String::new(),
-        transport: super::texts::intern(""),
-        call_id: String::new(),
-        cseq: 0,
+        uri: uri.into(),
+        call_id: "".into(),
         instance: None,
+        source: None,
+        profile: super::texts::profile(&classification.reason, &super::texts::intern(user_agent), &super::texts::intern("")),
+        cseq: 0,
+        client_type: classification.client_type,
         registered_at: 0,
         expires_at: 0,
     }
@@ -316,7 +348,7 @@ pub fn device_from_store_fields(uri: &str, user_agent: &str, rules: &ClassifierR
 /// Removes a device the decision replaced (or that moved) from the store, and reports it.
 fn remove_device(endpoint: &str, aor: &str, device: &Device, cause: &RemovalCause) {
     device_events::removing(aor, &device.uri, UnregisterReason::Replaced);
-    let removed = sorcery::aor_contacts(aor).iter().filter(|c| c.field("uri") == device.uri).all(sorcery::delete_contact);
+    let removed = sorcery::aor_contacts(aor).iter().filter(|c| c.field("uri") == &*device.uri).all(sorcery::delete_contact);
     if !removed {
         tracing::warn!("multireg: {endpoint}: could not remove contact {} from AOR {aor}", device.uri);
     }
@@ -331,7 +363,7 @@ fn remove_device(endpoint: &str, aor: &str, device: &Device, cause: &RemovalCaus
                 new_type.display_name(),
                 device.client_type.display_name(),
                 device.uri,
-                device.user_agent
+                device.user_agent()
             );
             manager::event(
                 "MultiregDeviceReplaced",
@@ -339,8 +371,8 @@ fn remove_device(endpoint: &str, aor: &str, device: &Device, cause: &RemovalCaus
                     ("Endpoint", endpoint.to_string()),
                     ("AOR", aor.to_string()),
                     ("ClientType", device.client_type.as_str().to_string()),
-                    ("Contact", device.uri.clone()),
-                    ("UserAgent", device.user_agent.to_string()),
+                    ("Contact", device.uri.to_string()),
+                    ("UserAgent", device.user_agent().to_string()),
                 ],
             );
         }

@@ -1,28 +1,39 @@
 //! The one shared copy of device text the books hold (User-Agents, transports, classification
-//! reasons): see `policy::interner`.
+//! reasons) and of the profiles made of them: see `policy::interner` and `policy::profiles`.
 use std::sync::Arc;
 
 use once_cell::sync::Lazy;
 
+use crate::policy::device_book::DeviceProfile;
 use crate::policy::interner::Interner;
+use crate::policy::profiles::Profiles;
 
 /// 8 shards of 512: far more distinct User-Agents and reasons than a PBX has.
 static TEXTS: Lazy<Interner> = Lazy::new(|| Interner::new(512));
+static PROFILES: Lazy<Profiles> = Lazy::new(|| Profiles::new(512));
 
 pub fn intern(text: &str) -> Arc<str> {
     TEXTS.intern(text)
 }
 
-/// After a reload dropped books: copies no device holds any more go.
+/// The shared profile of a device classified for `reason`, from shared User-Agent and transport.
+pub fn profile(reason: &str, user_agent: &Arc<str>, transport: &Arc<str>) -> Arc<DeviceProfile> {
+    PROFILES.intern(&intern(reason), user_agent, transport)
+}
+
+/// After a reload dropped books: copies no device holds any more go (profiles first: they hold
+/// text).
 pub fn release_unused() {
+    PROFILES.release_unused();
     TEXTS.release_unused();
 }
 
 /// Module unload: the static outlives nothing, so its tables are emptied.
 pub fn forget() {
+    PROFILES.clear();
     TEXTS.clear();
 }
 
 pub fn heap_bytes() -> usize {
-    TEXTS.heap_bytes()
+    PROFILES.heap_bytes() + TEXTS.heap_bytes()
 }

@@ -72,12 +72,12 @@ fn device_views(endpoint: &str, config: &MultiregConfig) -> Vec<DeviceView> {
                 aor: aor.clone(),
                 client_type: device.client_type,
                 // Device-supplied text: control characters escaped for terminals and AMI lines.
-                user_agent: escape_controls(&fresh.user_agent),
+                user_agent: escape_controls(fresh.user_agent()),
                 contact: escape_controls(&fresh.uri),
-                source: escape_controls(&device.source),
-                transport: escape_controls(&device.transport),
+                source: escape_controls(&super::registrar::source_text(&device, &stored)),
+                transport: escape_controls(device.transport()),
                 expires_in: fresh.expires_at as i64 - now,
-                reason: escape_controls(&device.reason),
+                reason: escape_controls(device.reason()),
                 reg_server: escape_controls(stored.field("reg_server")),
             });
         }

@@ -20,6 +20,7 @@
 //! - Bindings admitted but not yet answered by the registrar are reserved, so concurrent
 //!   REGISTERs cannot overshoot; a reservation ends with the registrar's answer (or after
 //!   `RESERVATION_SECONDS`).
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::policy::classify::ClientType;
@@ -35,24 +36,40 @@ pub struct RequestKey {
     pub cseq: u32,
 }
 
-/// A registered device (one binding of the AOR) and what the module learned about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Device {
-    pub uri: String,
-    pub client_type: ClientType,
-    /// Why it got its type, for `multireg show extension`. This text, the User-Agent and the
-    /// transport are shared copies (many devices carry the same).
+/// What many devices have in common: why a device got its client type (for `multireg show
+/// extension`), its User-Agent and its transport. The module keeps one shared copy per
+/// combination, so a device holds a single pointer to it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct DeviceProfile {
     pub reason: Arc<str>,
     pub user_agent: Arc<str>,
-    /// "address:port" the REGISTER came from.
-    pub source: String,
     pub transport: Arc<str>,
-    pub call_id: String,
+}
+
+impl DeviceProfile {
+    /// An unshared profile (tests, and devices the book never saw registering).
+    pub fn new(reason: &str, user_agent: &str, transport: &str) -> Arc<DeviceProfile> {
+        Arc::new(DeviceProfile { reason: reason.into(), user_agent: user_agent.into(), transport: transport.into() })
+    }
+}
+
+/// A registered device (one binding of the AOR) and what the module learned about it. Kept
+/// small (one per registered contact): text in exact-size boxes, the address inline, what
+/// devices share behind one pointer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub uri: Box<str>,
+    pub call_id: Box<str>,
+    /// `+sip.instance`, normalised (see `normalize_instance`).
+    pub instance: Option<Box<str>>,
+    /// Address and port the REGISTER came from (None: read from the store, which keeps only
+    /// what the device wrote in its Via, and that is not always an address).
+    pub source: Option<SocketAddr>,
+    pub profile: Arc<DeviceProfile>,
     /// CSeq of the last REGISTER of `call_id` the registrar confirmed for it (0: read from the
     /// store), so an answer to an older REGISTER of the same device never undoes a newer one.
     pub cseq: u32,
-    /// `+sip.instance`, normalised (see `normalize_instance`).
-    pub instance: Option<String>,
+    pub client_type: ClientType,
     /// First registration (unix seconds); refreshes keep it.
     pub registered_at: u64,
     pub expires_at: u64,
@@ -66,7 +83,8 @@ pub struct Binding {
     pub removes: bool,
     pub instance: Option<String>,
     pub client_type: ClientType,
-    pub reason: Arc<str>,
+    /// Why it got its type, with the REGISTER's User-Agent and transport.
+    pub profile: Arc<DeviceProfile>,
 }
 
 /// What the module read from one REGISTER of a device.
@@ -77,7 +95,7 @@ pub struct Register {
     pub star: bool,
     pub contacts: Vec<Binding>,
     pub user_agent: Arc<str>,
-    pub source: String,
+    pub source: Option<SocketAddr>,
     pub transport: Arc<str>,
     /// Expiry the device asked for (only used for how long a reservation lasts).
     pub expires: u32,
@@ -146,10 +164,27 @@ pub struct DeviceBook {
 impl Device {
     /// Heap bytes its text takes (see `footprint`).
     pub fn heap_bytes(&self) -> usize {
-        use super::footprint::{option_string, string};
-        // The shared text is counted with the interner that holds it (the few copies it hands
-        // out unshared when full are not counted).
-        [&self.uri, &self.source, &self.call_id].into_iter().map(string).sum::<usize>() + option_string(&self.instance)
+        use super::footprint::allocation;
+        // The profile is counted with the interner that holds it (the few copies it hands out
+        // unshared when full are not counted).
+        allocation(self.uri.len()) + allocation(self.call_id.len()) + self.instance.as_ref().map_or(0, |i| allocation(i.len()))
+    }
+
+    pub fn reason(&self) -> &str {
+        &self.profile.reason
+    }
+
+    pub fn user_agent(&self) -> &str {
+        &self.profile.user_agent
+    }
+
+    pub fn transport(&self) -> &str {
+        &self.profile.transport
+    }
+
+    /// "address:port" it registered from ("[v6]:port"), or "" when unknown.
+    pub fn source_text(&self) -> String {
+        self.source.map(|source| source.to_string()).unwrap_or_default()
     }
 }
 
@@ -246,7 +281,7 @@ impl DeviceBook {
     }
 
     pub fn device(&self, uri: &str) -> Option<&Device> {
-        self.devices.iter().find(|d| d.uri == uri)
+        self.devices.iter().find(|d| &*d.uri == uri)
     }
 
     /// Live devices per type (reservations included), for the views.
@@ -280,7 +315,7 @@ impl DeviceBook {
         let mut slots: Vec<Slot<'_>> = self.devices.iter().filter(|d| d.expires_at > now).map(|d| Slot::of(d, true)).collect();
         for reservation in self.reservations.iter().filter(|r| r.until > now && Some(&r.key) != except) {
             for device in &reservation.devices {
-                if !slots.iter().any(|s| s.uri == device.uri) {
+                if !slots.iter().any(|s| s.uri == &*device.uri) {
                     slots.push(Slot::of(device, false));
                 }
             }
@@ -425,17 +460,15 @@ impl DeviceBook {
     }
 
     fn device_from(&self, register: &Register, binding: &Binding, now: u64) -> Device {
-        let known = self.devices.iter().find(|d| d.uri == binding.uri);
+        let known = self.devices.iter().find(|d| *d.uri == *binding.uri);
         Device {
-            uri: binding.uri.clone(),
-            client_type: binding.client_type,
-            reason: binding.reason.clone(),
-            user_agent: register.user_agent.clone(),
-            source: register.source.clone(),
-            transport: register.transport.clone(),
-            call_id: register.key.call_id.clone(),
+            uri: binding.uri.as_str().into(),
+            call_id: register.key.call_id.as_str().into(),
+            instance: binding.instance.as_deref().map(Box::from),
+            source: register.source,
+            profile: binding.profile.clone(),
             cseq: register.key.cseq,
-            instance: binding.instance.clone(),
+            client_type: binding.client_type,
             registered_at: known.map(|d| d.registered_at).filter(|t| *t > 0).unwrap_or(now),
             expires_at: now + u64::from(register.expires.max(1)),
         }
@@ -497,10 +530,11 @@ impl DeviceBook {
         let mut complete = true;
         for (uri, seconds_left) in bindings {
             // The reservation is this answer's own: its devices are taken, not copied.
-            let requested =
-                reservation.as_mut().and_then(|r| r.devices.iter().position(|d| &d.uri == uri).map(|i| r.devices.swap_remove(i)));
+            let requested = reservation
+                .as_mut()
+                .and_then(|r| r.devices.iter().position(|d| &*d.uri == uri.as_str()).map(|i| r.devices.swap_remove(i)));
             let expires_at = now + u64::from(*seconds_left);
-            match self.devices.iter_mut().find(|d| &d.uri == uri) {
+            match self.devices.iter_mut().find(|d| &*d.uri == uri.as_str()) {
                 Some(known) => {
                     if let Some(requested) = requested {
                         *known = Device { registered_at: known.registered_at, ..requested };
@@ -508,7 +542,8 @@ impl DeviceBook {
                     known.expires_at = expires_at;
                 }
                 None => {
-                    let pending = || self.reservations.iter().flat_map(|r| r.devices.iter()).find(|d| &d.uri == uri).cloned();
+                    let pending =
+                        || self.reservations.iter().flat_map(|r| r.devices.iter()).find(|d| &*d.uri == uri.as_str()).cloned();
                     let device = match requested.or_else(pending) {
                         Some(device) => device,
                         None => {
@@ -527,7 +562,7 @@ impl DeviceBook {
         // after an older REGISTER of this one, may have been added again since (see above).
         for uri in reservation.iter().flat_map(|r| r.removes.iter()) {
             if !bindings.iter().any(|(listed, _)| listed == uri) {
-                self.devices.retain(|d| !(&d.uri == uri && d.call_id == key.call_id && d.cseq <= key.cseq));
+                self.devices.retain(|d| !(&*d.uri == uri.as_str() && *d.call_id == *key.call_id && d.cseq <= key.cseq));
             }
         }
         if !complete {
@@ -544,7 +579,9 @@ impl DeviceBook {
             .removes
             .iter()
             .filter(|uri| !bindings.iter().any(|(listed, _)| listed == *uri))
-            .filter_map(|uri| self.devices.iter().find(|d| &d.uri == uri && d.call_id == key.call_id && d.cseq <= key.cseq))
+            .filter_map(|uri| {
+                self.devices.iter().find(|d| &*d.uri == uri.as_str() && *d.call_id == *key.call_id && d.cseq <= key.cseq)
+            })
             .cloned()
             .collect()
     }
@@ -558,15 +595,16 @@ impl DeviceBook {
     /// below) and no other REGISTER awaiting its answer adds the URI again.
     pub fn on_removed(&mut self, uri: &str, now: u64) -> bool {
         self.generation += 1;
-        let Some(index) = self.devices.iter().position(|d| d.uri == uri && d.expires_at > now + 1) else { return false };
+        let Some(index) = self.devices.iter().position(|d| &*d.uri == uri && d.expires_at > now + 1) else { return false };
         let device = &self.devices[index];
         let own_unregister = self.reservations.iter().position(|r| {
             r.until > now
                 && r.removes.iter().any(|removed| removed == uri)
-                && r.key.call_id == device.call_id
+                && *r.key.call_id == *device.call_id
                 && device.cseq <= r.key.cseq
         });
-        let added_again = self.reservations.iter().filter(|r| r.until > now).flat_map(|r| r.devices.iter()).any(|d| d.uri == uri);
+        let added_again =
+            self.reservations.iter().filter(|r| r.until > now).flat_map(|r| r.devices.iter()).any(|d| &*d.uri == uri);
         if let (Some(reservation), false) = (own_unregister, added_again) {
             self.reservations[reservation].removed_early = true;
             self.devices.remove(index);
@@ -581,15 +619,13 @@ impl DeviceBook {
 /// with the most room) until the store is read again.
 fn unknown_device(uri: &str, now: u64) -> Device {
     Device {
-        uri: uri.to_string(),
-        client_type: ClientType::IpPhone,
-        reason: "not seen registering by this module; read from the registrar's answer".into(),
-        user_agent: "".into(),
-        source: String::new(),
-        transport: "".into(),
-        call_id: String::new(),
-        cseq: 0,
+        uri: uri.into(),
+        call_id: "".into(),
         instance: None,
+        source: None,
+        profile: DeviceProfile::new("not seen registering by this module; read from the registrar's answer", "", ""),
+        cseq: 0,
+        client_type: ClientType::IpPhone,
         registered_at: now,
         expires_at: now,
     }
@@ -621,7 +657,7 @@ mod tests {
     }
 
     fn binding(uri: &str, client_type: ClientType) -> Binding {
-        Binding { uri: uri.into(), removes: false, instance: None, client_type, reason: "test".into() }
+        Binding { uri: uri.into(), removes: false, instance: None, client_type, profile: DeviceProfile::new("test", "UA", "UDP") }
     }
 
     fn register(call_id: &str, cseq: u32, contacts: Vec<Binding>) -> Register {
@@ -630,7 +666,7 @@ mod tests {
             star: false,
             contacts,
             user_agent: "UA".into(),
-            source: "127.0.0.1:5060".into(),
+            source: "127.0.0.1:5060".parse().ok(),
             transport: "UDP".into(),
             expires: 600,
         }
@@ -640,7 +676,7 @@ mod tests {
     fn registered(book: &mut DeviceBook, request: Register, limits: &Limits) {
         let verdict = book.decide(&request, limits, NOW, true, &exact);
         assert!(matches!(verdict, Verdict::Admit { .. }), "{verdict:?}");
-        let mut bindings: Vec<(String, u32)> = book.devices(NOW).iter().map(|d| (d.uri.clone(), 500)).collect();
+        let mut bindings: Vec<(String, u32)> = book.devices(NOW).iter().map(|d| (d.uri.to_string(), 500)).collect();
         for b in request.contacts.iter().filter(|b| !b.removes) {
             if !bindings.iter().any(|(u, _)| u == &b.uri) {
                 bindings.push((b.uri.clone(), 600));
@@ -652,7 +688,7 @@ mod tests {
     }
 
     fn uris(book: &DeviceBook) -> Vec<String> {
-        book.devices(NOW).iter().map(|d| d.uri.clone()).collect()
+        book.devices(NOW).iter().map(|d| d.uri.to_string()).collect()
     }
 
     fn refused(verdict: Verdict) -> String {
@@ -713,12 +749,29 @@ mod tests {
                 1,
                 vec![binding(&format!("sip:101-phone{n}@192.168.1.2{n}:5060;transport=udp"), IpPhone)],
             );
-            request.source = format!("192.168.1.2{n}:5060");
+            request.source = format!("192.168.1.2{n}:5060").parse().ok();
             registered(&mut book, request, &limits(phones, 1, AtLimit::Reject));
         }
         assert_eq!(book.reservations.capacity(), 0);
         let structs_and_text: usize = book.devices.iter().map(|d| std::mem::size_of::<Device>() + d.heap_bytes()).sum();
         assert!(book.heap_bytes() <= structs_and_text + 16, "{} bytes for {structs_and_text}", book.heap_bytes());
+    }
+
+    #[test]
+    fn a_device_costs_its_struct_and_two_exact_allocations() {
+        // One per registered contact: 200 bytes per device is the budget (issue 8). The struct
+        // holds the address inline and the shared profile behind one pointer; the URI and
+        // Call-ID are boxes of exactly their length (a String would also keep its capacity).
+        assert!(std::mem::size_of::<Device>() <= 112, "Device grew to {} bytes", std::mem::size_of::<Device>());
+        let mut book = loaded();
+        let mut request =
+            register("0_2776380331@192.168.1.21", 1, vec![binding("sip:101-phone1@192.168.1.21:5060;transport=udp", IpPhone)]);
+        request.source = "192.168.1.21:5060".parse().ok();
+        registered(&mut book, request, &limits(1, 1, AtLimit::Reject));
+        let device = &book.devices[0];
+        assert_eq!(device.heap_bytes(), 64 + 48, "URI (46 bytes) and Call-ID (25) in their own exact allocations");
+        assert_eq!(device.source_text(), "192.168.1.21:5060");
+        assert_eq!((device.user_agent(), device.transport(), device.reason()), ("UA", "UDP", "test"));
     }
 
     /// Phones a and b registered (limit 2), and a's unregister admitted, awaiting its answer.
@@ -742,7 +795,7 @@ mod tests {
     fn a_device_unregistering_itself_leaves_the_book_known_and_without_it() {
         let (mut book, bye, lim) = phone_a_unregistering_beside_b();
         let leaving = book.unregistered_by(&bye.key, &[("sip:b@h".into(), 500)]);
-        assert_eq!(leaving.iter().map(|d| d.uri.as_str()).collect::<Vec<_>>(), ["sip:a@h"]);
+        assert_eq!(leaving.iter().map(|d| &*d.uri).collect::<Vec<_>>(), ["sip:a@h"]);
         assert!(book.on_answer(&bye.key, true, &[("sip:b@h".into(), 500)], NOW));
         assert_eq!(uris(&book), ["sip:b@h"]);
         assert!(!book.on_removed("sip:a@h", NOW), "the store's removal is already known");
@@ -818,7 +871,7 @@ mod tests {
         match book.decide(&moved, &lim, NOW, false, &exact) {
             Verdict::Admit { removals } => {
                 assert_eq!(removals.len(), 1);
-                assert_eq!((removals[0].device.uri.as_str(), &removals[0].cause), ("sip:p@10.0.0.1:5060", &RemovalCause::Moved));
+                assert_eq!((&*removals[0].device.uri, &removals[0].cause), ("sip:p@10.0.0.1:5060", &RemovalCause::Moved));
             }
             other => panic!("{other:?}"),
         }
@@ -830,7 +883,7 @@ mod tests {
         with_instance.uri = "sip:m@10.0.0.3".into();
         with_instance.instance = normalize_instance("<urn:uuid:abc>");
         match book.decide(&register("two", 1, vec![with_instance]), &lim, NOW, false, &exact) {
-            Verdict::Admit { removals } => assert_eq!(removals[0].device.uri, "sip:m@10.0.0.1"),
+            Verdict::Admit { removals } => assert_eq!(&*removals[0].device.uri, "sip:m@10.0.0.1"),
             other => panic!("{other:?}"),
         }
     }
@@ -857,7 +910,7 @@ mod tests {
         assert_eq!(book.decide(&c, &lim, NOW, false, &exact), Verdict::Confirm);
         match book.decide(&c, &lim, NOW, true, &exact) {
             Verdict::Admit { removals } => {
-                assert_eq!(removals[0].device.uri, "sip:a@h");
+                assert_eq!(&*removals[0].device.uri, "sip:a@h");
                 assert_eq!(removals[0].cause, RemovalCause::Replaced(IpPhone));
             }
             other => panic!("{other:?}"),
@@ -874,7 +927,7 @@ mod tests {
             true,
             &exact,
         ) {
-            Verdict::Admit { removals } => assert_eq!(removals[0].device.uri, "sip:b@h"),
+            Verdict::Admit { removals } => assert_eq!(&*removals[0].device.uri, "sip:b@h"),
             other => panic!("{other:?}"),
         }
     }
@@ -1068,7 +1121,7 @@ mod tests {
         assert_eq!(reason, "Forbidden - device limit 1 reached");
         let replacing = Limits { at_limit: AtLimit::ReplaceOldest, ..lim };
         match book.decide(&register("w", 1, vec![binding("sip:w@h", Web)]), &replacing, NOW, true, &exact) {
-            Verdict::Admit { removals } => assert_eq!(removals[0].device.uri, "sip:a@h"),
+            Verdict::Admit { removals } => assert_eq!(&*removals[0].device.uri, "sip:a@h"),
             other => panic!("{other:?}"),
         }
     }

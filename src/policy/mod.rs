@@ -22,6 +22,7 @@ pub mod limits;
 pub mod logouts;
 pub mod names;
 pub mod policy_index;
+pub mod profiles;
 pub mod push;
 pub mod ringmode;
 pub mod secondary;
