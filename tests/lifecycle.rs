@@ -183,7 +183,15 @@ fn unload_is_refused_while_calls_use_the_applications() {
     assert!(call.final_status >= 400, "the call ended: {}", call.final_status);
     let refused = asterisk.cli("module unload res_pjsip_multireg.so");
     assert!(!refused.contains("Unloaded"), "unload right after a call used MultiregDial: {refused}");
-    assert!(asterisk.messages_log().contains("unload refused: a call used MultiregDial"), "the refusal says why");
+    // The logger writes on its own thread: give the line a moment to reach the file.
+    let said_why = (0..100).any(|_| {
+        let found = asterisk.messages_log().contains("unload refused: a call used MultiregDial");
+        if !found {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        found
+    });
+    assert!(said_why, "the refusal says why: {}", asterisk.messages_log());
     assert!(asterisk.cli("module show like multireg").contains("Running"), "the module stays in force");
     let mut again = asterisk.agent(Transport::Udp, "127.0.0.3", "104", "pass104");
     assert_eq!(again.register(), 200, "and keeps working");
