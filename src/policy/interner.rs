@@ -8,6 +8,8 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
+use super::shards;
+
 const SHARDS: usize = 8;
 /// Longer text is never kept: a device cycling long User-Agents pins nothing.
 const LONGEST: usize = 256;
@@ -46,39 +48,28 @@ impl Interner {
 
     /// Drops the copies no device holds any more (after a reload or unload).
     pub fn release_unused(&self) {
-        for shard in &self.shards {
-            if let Ok(mut shard) = shard.lock() {
-                shard.retain(|shared| Arc::strong_count(shared) > 1);
-                shard.shrink_to_fit();
-            }
-        }
+        shards::each(&self.shards, |shard| {
+            shard.retain(|shared| Arc::strong_count(shared) > 1);
+            shard.shrink_to_fit();
+        });
     }
 
     /// Forgets every copy (module unload), returning the tables' memory.
     pub fn clear(&self) {
-        for shard in &self.shards {
-            if let Ok(mut shard) = shard.lock() {
-                *shard = HashSet::new();
-            }
-        }
+        shards::each(&self.shards, |shard| *shard = HashSet::new());
     }
 
     /// Heap bytes of the shared copies and the tables (see `footprint`).
     pub fn heap_bytes(&self) -> usize {
         use super::footprint::{allocation, hash_table};
         let arc_header = 2 * std::mem::size_of::<usize>();
-        self.shards
-            .iter()
-            .filter_map(|shard| shard.lock().ok())
-            .map(|shard| {
-                hash_table::<Arc<str>>(shard.capacity())
-                    + shard.iter().map(|text| allocation(arc_header + text.len())).sum::<usize>()
-            })
-            .sum()
+        shards::sum(&self.shards, |shard| {
+            hash_table::<Arc<str>>(shard.capacity()) + shard.iter().map(|text| allocation(arc_header + text.len())).sum::<usize>()
+        })
     }
 
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|shard| shard.lock().map(|s| s.len()).unwrap_or(0)).sum()
+        shards::sum(&self.shards, HashSet::len)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -26,4 +26,5 @@ pub mod profiles;
 pub mod push;
 pub mod ringmode;
 pub mod secondary;
+pub mod shards;
 pub mod unregister_reasons;

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::device_book::DeviceProfile;
+use super::shards;
 
 const SHARDS: usize = 8;
 
@@ -59,35 +60,25 @@ impl Profiles {
 
     /// Drops the profiles no device holds any more (before the text they hold is released).
     pub fn release_unused(&self) {
-        for shard in &self.shards {
-            if let Ok(mut shard) = shard.lock() {
-                shard.retain(|_, kept| Arc::strong_count(kept) > 1);
-                shard.shrink_to_fit();
-            }
-        }
+        shards::each(&self.shards, |shard| {
+            shard.retain(|_, kept| Arc::strong_count(kept) > 1);
+            shard.shrink_to_fit();
+        });
     }
 
     pub fn clear(&self) {
-        for shard in &self.shards {
-            if let Ok(mut shard) = shard.lock() {
-                *shard = HashMap::new();
-            }
-        }
+        shards::each(&self.shards, |shard| *shard = HashMap::new());
     }
 
     /// Heap bytes of the tables and the profiles themselves (their text is the interner's).
     pub fn heap_bytes(&self) -> usize {
         use super::footprint::{allocation, hash_table};
         let profile = allocation(2 * std::mem::size_of::<usize>() + std::mem::size_of::<DeviceProfile>());
-        self.shards
-            .iter()
-            .filter_map(|shard| shard.lock().ok())
-            .map(|shard| hash_table::<(Parts, Arc<DeviceProfile>)>(shard.capacity()) + shard.len() * profile)
-            .sum()
+        shards::sum(&self.shards, |shard| hash_table::<(Parts, Arc<DeviceProfile>)>(shard.capacity()) + shard.len() * profile)
     }
 
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|shard| shard.lock().map(|s| s.len()).unwrap_or(0)).sum()
+        shards::sum(&self.shards, HashMap::len)
     }
 
     pub fn is_empty(&self) -> bool {
