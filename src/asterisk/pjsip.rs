@@ -55,15 +55,6 @@ impl<'a> RxRequest<'a> {
         }
     }
 
-    /// Source address and port of the packet.
-    pub fn source(&self) -> (String, u16) {
-        // SAFETY: pkt_info.src_name is a NUL-terminated array filled by the transport.
-        unsafe {
-            let info = &(*self.rdata).pkt_info;
-            (from_c(info.src_name.as_ptr()), info.src_port as u16)
-        }
-    }
-
     /// Source address and port of the packet, read without allocating (None only if the
     /// transport wrote something that is not an address).
     pub fn source_address(&self) -> Option<std::net::SocketAddr> {

@@ -182,7 +182,7 @@ pub fn refuse_if_blocked(request: &pjsip::RxRequest<'_>) -> bool {
     if ACTIVE_BLOCKS.load(Ordering::Acquire) == 0 {
         return false;
     }
-    let Ok(address) = request.source().0.parse::<IpAddr>() else { return false };
+    let Some(address) = request.source_address().map(|source| source.ip()) else { return false };
     let Some(endpoint) = request.endpoint() else { return false };
     let account = endpoint.id();
     let blocked = {

@@ -125,7 +125,7 @@ pub fn logout(extension: &str, device: &str, by: &str) -> Result<String, String>
             device.call_id.to_string(),
             super::registrar::source_text(device, stored),
         ),
-        None => (None, stored.field("call_id").to_string(), format!("{}:{}", stored.field("via_addr"), stored.field("via_port"))),
+        None => (None, stored.field("call_id").to_string(), super::registrar::via_text(stored)),
     };
     let client_type = known
         .as_ref()

@@ -323,8 +323,13 @@ pub fn via_address(stored: &sorcery::StoredContact) -> Option<std::net::SocketAd
 pub fn source_text(device: &Device, stored: &sorcery::StoredContact) -> String {
     match device.source {
         Some(source) => source.to_string(),
-        None => format!("{}:{}", stored.field("via_addr"), stored.field("via_port")),
+        None => via_text(stored),
     }
+}
+
+/// What a stored contact's device wrote in its Via: "address:port" (the address can be a name).
+pub fn via_text(stored: &sorcery::StoredContact) -> String {
+    format!("{}:{}", stored.field("via_addr"), stored.field("via_port"))
 }
 
 /// A stored contact's device, classified from its URI and User-Agent only.
