@@ -203,7 +203,7 @@ fn read_register(
 ) -> Register {
     let removes = |contact: &ContactHeader| contact.expires.or(message.expires_header) == Some(0);
     let user_agent = super::texts::intern(&message.user_agent);
-    let shared_transport = super::texts::intern(transport);
+    let transport_shared = super::texts::intern(transport);
     let contacts = message
         .contacts
         .iter()
@@ -226,7 +226,7 @@ fn read_register(
                 removes: removes(contact),
                 instance,
                 client_type: classification.client_type,
-                profile: super::texts::profile(&classification.reason, &user_agent, &shared_transport),
+                profile: super::texts::profile(&classification.reason, &user_agent, &transport_shared),
             }
         })
         .collect();
@@ -234,9 +234,7 @@ fn read_register(
         key: RequestKey { call_id: message.call_id.clone(), cseq: message.cseq },
         star: message.contacts.iter().any(|c| c.star),
         contacts,
-        user_agent,
         source,
-        transport: shared_transport,
         expires: message.expires_header.unwrap_or(3600),
     }
 }

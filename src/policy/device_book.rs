@@ -93,10 +93,9 @@ pub struct Register {
     pub key: RequestKey,
     /// `Contact: *`.
     pub star: bool,
+    /// Each with its profile, which carries the REGISTER's User-Agent and transport.
     pub contacts: Vec<Binding>,
-    pub user_agent: Arc<str>,
     pub source: Option<SocketAddr>,
-    pub transport: Arc<str>,
     /// Expiry the device asked for (only used for how long a reservation lasts).
     pub expires: u32,
 }
@@ -665,9 +664,7 @@ mod tests {
             key: RequestKey { call_id: call_id.into(), cseq },
             star: false,
             contacts,
-            user_agent: "UA".into(),
             source: "127.0.0.1:5060".parse().ok(),
-            transport: "UDP".into(),
             expires: 600,
         }
     }
