@@ -8,7 +8,7 @@ ROOT := $(MULTIREG_CACHE)/root
 INSTANCE := run
 C ?= core show version
 
-.PHONY: all deps asterisk postgres build docs run stop cli console test unit integration bench bench-scale soak install clean \
+.PHONY: all deps asterisk postgres build docs run stop cli console test unit integration bench bench-scale bench-instructions soak install clean \
 	asterisk-source test-source deb fuzz asan
 
 all: build
@@ -79,6 +79,12 @@ bench: build docs
 # See benches/scale.rs for every BENCH_* setting.
 bench-scale: build docs
 	cargo bench --bench scale
+
+# Instructions Asterisk executes per registration, stock vs module, counted by callgrind (valgrind
+# is installed into the runtime root once): the machine's other load does not change the count.
+bench-instructions: build docs
+	@bash scripts/valgrind-in-root.sh
+	cargo bench --bench instructions
 
 # Repeats the integration suite SOAK_ROUNDS times (default 10), stopping at the first failure, to
 # catch rare races; not part of `make test`.

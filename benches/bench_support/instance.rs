@@ -86,6 +86,16 @@ impl Instance {
         instance
     }
 
+    /// The instance's folder as Asterisk sees it (inside the runtime root).
+    pub fn inside(&self) -> &str {
+        &self.inside
+    }
+
+    /// The runtime root the instance runs in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn dir(&self) -> PathBuf {
         self.root.join(self.inside.trim_start_matches('/'))
     }
@@ -151,6 +161,12 @@ impl Instance {
 
     /// Starts Asterisk and waits until it is fully booted and then idle; returns that time.
     pub fn boot(&mut self, timeout: Duration) -> Duration {
+        self.boot_under(&[], timeout)
+    }
+
+    /// As `boot`, with `wrapper` (a program and its arguments, paths inside the runtime root)
+    /// put before Asterisk's binary, e.g. valgrind.
+    pub fn boot_under(&mut self, wrapper: &[String], timeout: Duration) -> Duration {
         assert!(self.child.is_none(), "{} already running", self.label);
         let log = std::fs::File::create(self.dir().join("log/stdout.log")).unwrap();
         let _ = std::fs::remove_file(self.dir().join("run/asterisk.ctl"));
@@ -164,6 +180,7 @@ impl Instance {
         }
         let child = command
             .arg(&self.root)
+            .args(wrapper)
             .args(["/usr/sbin/asterisk", "-f", "-C", &self.conf_path()])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_void};
 
 use super::pjsip::{RxRequest, TxResponse};
-use super::text::{lossless, pj_bytes};
+use super::text::{lossless, lossless_borrowed, pj_bytes};
 use crate::bindings::{self, pj_str_t, pjsip_msg};
 
 /// Room for a printed Contact URI (the registrar itself refuses more than PJSIP_MAX_URL_SIZE).
@@ -36,26 +36,55 @@ fn text(value: &pj_str_t) -> String {
     String::from_utf8_lossy(unsafe { pj_bytes(value) }).into_owned()
 }
 
-/// Headers of one type in a message, in order.
-///
+/// Headers of one type in a message, in order, walked without collecting them.
+struct Headers {
+    msg: *mut pjsip_msg,
+    kind: bindings::pjsip_hdr_e,
+    start: *const c_void,
+    done: bool,
+}
+
 /// # Safety
-/// `msg` must be a live parsed message; the pointers are valid while it is.
-unsafe fn headers_of(msg: *mut pjsip_msg, kind: bindings::pjsip_hdr_e) -> Vec<*mut c_void> {
-    let mut found = Vec::new();
-    let mut start: *const c_void = std::ptr::null();
-    // SAFETY: find_hdr walks msg's header list from `start` (null = the first header); each
-    // result's `next` is the following header or the list head, which ends the walk.
-    unsafe {
-        loop {
-            let header = bindings::pjsip_msg_find_hdr(msg, kind, start);
+/// `msg` must be a live parsed message, alive while the iterator and its items are used.
+unsafe fn headers_of(msg: *mut pjsip_msg, kind: bindings::pjsip_hdr_e) -> Headers {
+    Headers { msg, kind, start: std::ptr::null(), done: false }
+}
+
+impl Iterator for Headers {
+    type Item = *mut c_void;
+
+    fn next(&mut self) -> Option<*mut c_void> {
+        if self.done {
+            return None;
+        }
+        // SAFETY: find_hdr walks the live message's header list from `start` (null = the first
+        // header); each result's `next` is the following header or the list head, which ends the walk.
+        unsafe {
+            let header = bindings::pjsip_msg_find_hdr(self.msg, self.kind, self.start);
             if header.is_null() {
-                break;
+                self.done = true;
+                return None;
             }
-            found.push(header);
-            start = (*header.cast::<bindings::pjsip_hdr>()).next.cast();
+            self.start = (*header.cast::<bindings::pjsip_hdr>()).next.cast();
+            Some(header)
         }
     }
-    found
+}
+
+/// Prints a Contact URI as the registrar stores it into `buffer` (not zeroed first: pjsip writes
+/// what it returns); None when it does not fit.
+///
+/// # Safety
+/// `uri` must be a sip:/sips: URI of a live message.
+unsafe fn print_contact_uri(uri: *const bindings::pjsip_uri, buffer: &mut [std::mem::MaybeUninit<u8>; URI_BUFFER]) -> Option<&[u8]> {
+    // SAFETY: pjsip writes at most `len` bytes into the buffer and returns how many it wrote.
+    unsafe {
+        let length = bindings::multireg_shim_contact_uri_print(uri, buffer.as_mut_ptr().cast::<c_char>(), buffer.len());
+        if length < 0 || length as usize > buffer.len() {
+            return None;
+        }
+        Some(std::slice::from_raw_parts(buffer.as_ptr().cast::<u8>(), length as usize))
+    }
 }
 
 /// Parameters of a pjsip parameter list.
@@ -69,7 +98,7 @@ unsafe fn params_of(head: *const bindings::pjsip_param) -> Vec<(String, Option<S
         let mut node = (*head).next as *const bindings::pjsip_param;
         while !node.is_null() && node != head {
             let value = (*node).value;
-            params.push((text(&(*node).name).to_ascii_lowercase(), (value.slen > 0).then(|| text(&value))));
+            params.push((String::from_utf8_lossy(pj_bytes(&(*node).name)).to_ascii_lowercase(), (value.slen > 0).then(|| text(&value))));
             node = (*node).next;
         }
     }
@@ -95,14 +124,8 @@ unsafe fn contacts_of(msg: *mut pjsip_msg) -> Result<Vec<ContactHeader>, Unreada
             }
             let sip = bindings::multireg_shim_uri_is_sip(contact.uri) != 0;
             let uri = if sip {
-                let mut buffer = [0u8; URI_BUFFER];
-                let length =
-                    bindings::multireg_shim_contact_uri_print(contact.uri, buffer.as_mut_ptr().cast::<c_char>(), buffer.len());
-                if length < 0 {
-                    return Err(Unreadable("a Contact URI is too long"));
-                }
-                let printed = buffer.get(..length as usize).ok_or(Unreadable("a Contact URI is too long"))?;
-                lossless(printed)
+                let mut buffer = [std::mem::MaybeUninit::uninit(); URI_BUFFER];
+                lossless(print_contact_uri(contact.uri, &mut buffer).ok_or(Unreadable("a Contact URI is too long"))?)
             } else {
                 String::new()
             };
@@ -154,17 +177,20 @@ impl RxRequest<'_> {
             let mut digest_users = Vec::new();
             for header in headers_of(msg, bindings::PJSIP_H_AUTHORIZATION) {
                 let auth = &*header.cast::<bindings::pjsip_authorization_hdr>();
-                if text(&auth.scheme).eq_ignore_ascii_case("digest") {
+                if pj_bytes(&auth.scheme).eq_ignore_ascii_case(b"digest") {
                     let digest = &auth.credential.digest;
                     digest_users.push((lossless(pj_bytes(&digest.username)), lossless(pj_bytes(&digest.realm))));
                 }
             }
             let expires_header =
-                headers_of(msg, bindings::PJSIP_H_EXPIRES).first().map(|h| (*h.cast::<bindings::pjsip_expires_hdr>()).ivalue);
+                headers_of(msg, bindings::PJSIP_H_EXPIRES).next().map(|h| (*h.cast::<bindings::pjsip_expires_hdr>()).ivalue);
             let user_agent_name = pj_str_t { ptr: c"User-Agent".as_ptr().cast_mut(), slen: 10 };
             let agent = bindings::pjsip_msg_find_hdr_by_name(msg, &user_agent_name, std::ptr::null());
-            let user_agent =
-                if agent.is_null() { String::new() } else { text(&(*agent.cast::<bindings::pjsip_generic_string_hdr>()).hvalue) };
+            let user_agent = if agent.is_null() {
+                String::new()
+            } else {
+                String::from_utf8_lossy(pj_bytes(&(*agent.cast::<bindings::pjsip_generic_string_hdr>()).hvalue)).trim().to_string()
+            };
             Ok(RegisterMessage {
                 to_user,
                 to_host,
@@ -173,7 +199,7 @@ impl RxRequest<'_> {
                 call_id: lossless(pj_bytes(&(*info.cid).id)),
                 cseq: (*info.cseq).cseq as u32,
                 expires_header,
-                user_agent: user_agent.trim().to_string(),
+                user_agent,
                 contacts: contacts_of(msg)?,
             })
         }
@@ -217,22 +243,48 @@ impl TxResponse<'_> {
     }
 
     /// The bindings a registrar's 2xx lists: every binding of the AOR with its seconds left
-    /// (permanent contacts, which carry no expires, left out).
-    pub fn bindings(&self) -> Vec<(String, u32)> {
+    /// (permanent contacts, which carry no expires, left out). Read into one buffer: the
+    /// registrar lists every binding of the AOR in every answer.
+    pub fn bindings(&self) -> AnswerBindings {
+        // Room for a typical AOR's bindings at once.
+        let mut answer = AnswerBindings { text: String::with_capacity(512), spans: Vec::with_capacity(8) };
         // SAFETY: tdata->msg is the response being sent (null-checked); its headers belong to it.
-        let contacts = unsafe {
+        unsafe {
             let msg = (*self.raw()).msg;
             if msg.is_null() {
-                return Vec::new();
+                return answer;
             }
-            contacts_of(msg)
-        };
-        contacts
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|c| c.sip && !c.star)
-            .filter_map(|c| c.expires.map(|seconds| (c.uri, seconds)))
-            .collect()
+            let mut buffer = [std::mem::MaybeUninit::uninit(); URI_BUFFER];
+            for header in headers_of(msg, bindings::PJSIP_H_CONTACT) {
+                let contact = &*header.cast::<bindings::pjsip_contact_hdr>();
+                if contact.star != 0
+                    || contact.uri.is_null()
+                    || contact.expires == EXPIRES_NOT_SPECIFIED
+                    || bindings::multireg_shim_uri_is_sip(contact.uri) == 0
+                {
+                    continue;
+                }
+                let Some(printed) = print_contact_uri(contact.uri, &mut buffer) else { continue };
+                let start = answer.text.len();
+                answer.text.push_str(&lossless_borrowed(printed));
+                answer.spans.push((start, answer.text.len(), contact.expires));
+            }
+        }
+        answer
+    }
+}
+
+/// The bindings of a registrar's answer: (URI, seconds left) each, the URIs in one buffer.
+#[derive(Debug, Default)]
+pub struct AnswerBindings {
+    text: String,
+    spans: Vec<(usize, usize, u32)>,
+}
+
+impl AnswerBindings {
+    /// (URI, seconds left) of each binding, in the answer's order.
+    pub fn pairs(&self) -> Vec<(&str, u32)> {
+        self.spans.iter().map(|&(start, end, seconds)| (&self.text[start..end], seconds)).collect()
     }
 }
 

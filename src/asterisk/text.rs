@@ -52,10 +52,20 @@ pub unsafe fn pj_bytes(value: &crate::bindings::pj_str_t) -> &[u8] {
 /// Text that names something (a URI, a Call-ID): valid UTF-8 stays as it is, every other byte
 /// becomes `\xNN` and a backslash `\\`, so two different byte strings never give the same text.
 pub fn lossless(bytes: &[u8]) -> String {
-    // The usual case: UTF-8 without backslashes, taken as it is.
+    lossless_borrowed(bytes).into_owned()
+}
+
+/// `lossless`, borrowing the bytes in the usual case (UTF-8 without backslashes).
+pub fn lossless_borrowed(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    // Plain ASCII is checked a word at a time.
+    if bytes.is_ascii() && !bytes.contains(&b'\\') {
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+    }
     if let Ok(text) = std::str::from_utf8(bytes) {
         if !text.contains('\\') {
-            return text.to_owned();
+            return std::borrow::Cow::Borrowed(text);
         }
     }
     let mut out = String::with_capacity(bytes.len());
@@ -71,7 +81,7 @@ pub fn lossless(bytes: &[u8]) -> String {
             out.push_str(&format!("\\x{byte:02x}"));
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// `lossless` for a C string (null = empty).

@@ -1,14 +1,14 @@
 //! One device book per AOR under a policy, each behind its own lock, and the REGISTERs waiting
 //! for the registrar's answer. Nothing here is walked whole on the SIP path: each lookup hashes
 //! to one shard.
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::collections::VecDeque;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use once_cell::sync::Lazy;
 
 use crate::policy::device_book::{DeviceBook, RequestKey, RESERVATION_SECONDS};
+use crate::policy::fast_hash::{shard_index, FastMap};
 
 const SHARDS: usize = 32;
 /// Most REGISTERs awaiting an answer per shard; beyond it the oldest is forgotten (its
@@ -35,7 +35,7 @@ struct Waiting {
 /// stay in `order` until they reach its front), so the oldest is dropped in O(1).
 #[derive(Default)]
 struct WaitingShard {
-    by_key: HashMap<RequestKey, Waiting>,
+    by_key: FastMap<RequestKey, Waiting>,
     order: VecDeque<RequestKey>,
 }
 
@@ -70,13 +70,11 @@ impl WaitingShard {
 
 struct Shards([Mutex<WaitingShard>; SHARDS]);
 
-static BOOKS: Lazy<[Mutex<HashMap<String, Entry>>; SHARDS]> = Lazy::new(|| std::array::from_fn(|_| Mutex::new(HashMap::new())));
+static BOOKS: Lazy<[Mutex<FastMap<String, Entry>>; SHARDS]> = Lazy::new(|| std::array::from_fn(|_| Mutex::new(FastMap::default())));
 static WAITING: Lazy<Shards> = Lazy::new(|| Shards(std::array::from_fn(|_| Mutex::new(WaitingShard::default()))));
 
 fn shard_of(key: &(impl Hash + ?Sized)) -> usize {
-    let mut hasher = DefaultHasher::new();
-    key.hash(&mut hasher);
-    (hasher.finish() as usize) % SHARDS
+    shard_index(key, SHARDS)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -157,7 +155,7 @@ pub fn footprint() -> Footprint {
 /// Forgets every book and awaited answer, and returns their memory.
 pub fn clear() {
     for shard in BOOKS.iter() {
-        *lock(shard) = HashMap::new();
+        *lock(shard) = FastMap::default();
     }
     for shard in WAITING.0.iter() {
         *lock(shard) = WaitingShard::default();

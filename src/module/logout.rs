@@ -85,6 +85,10 @@ pub fn refuse_logged_out(request: &pjsip::RxRequest<'_>, extension: &str, aor: &
     if register.star || register.contacts.iter().all(|binding| binding.removes) {
         return false;
     }
+    // Nobody logged out here: nothing to look up (the usual case, on every REGISTER).
+    if !cluster::logouts_shared() && with_logouts(|logouts| logouts.is_empty()) {
+        return false;
+    }
     let instances: Vec<&str> = register.contacts.iter().filter_map(|b| b.instance.as_deref()).collect();
     let now = now_unix();
     let source = register.source.map(|source| source.to_string()).unwrap_or_default();

@@ -414,13 +414,14 @@ fn apply_answer(response: &pjsip::TxResponse<'_>, answer: RegisterAnswer) -> boo
     let Some(aor) = books::answered(&key) else { return false };
     let Some((book, extension)) = books::existing_with_owner(&aor) else { return false };
     let success = (200..300).contains(&answer.status);
-    let bindings = if success { response.bindings() } else { Vec::new() };
+    let answered = if success { response.bindings() } else { Default::default() };
+    let bindings = answered.pairs();
     let now = now_unix();
     let (complete, added, leaving) = {
         let mut book = books::lock_book(&book);
         let live =
             |book: &crate::policy::device_book::DeviceBook, uri: &str| book.device(uri).is_some_and(|d| d.expires_at > now);
-        let arriving: Vec<&str> = bindings.iter().map(|(uri, _)| uri.as_str()).filter(|uri| !live(&book, uri)).collect();
+        let arriving: Vec<&str> = bindings.iter().map(|(uri, _)| *uri).filter(|uri| !live(&book, uri)).collect();
         let leaving = if success { book.unregistered_by(&key, &bindings) } else { Vec::new() };
         let complete = book.on_answer(&key, success, &bindings, now);
         let added: Vec<Device> = arriving.into_iter().filter_map(|uri| book.device(uri).cloned()).collect();

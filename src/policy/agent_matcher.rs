@@ -4,10 +4,11 @@
 //! a regex search from one of Asterisk's many SIP threads may first have to build a search cache
 //! for that thread. The answer for a User-Agent seen before is looked up instead; the memory is
 //! bounded and starts over when full, so unusual User-Agents only cost the search.
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use regex::Regex;
+
+use super::fast_hash::FastMap;
 
 /// Distinct User-Agents remembered per expression.
 const REMEMBERED: usize = 256;
@@ -15,7 +16,7 @@ const REMEMBERED: usize = 256;
 const LONGEST_REMEMBERED: usize = 256;
 
 /// User-Agent → byte range of the first match, if any.
-type Remembered = HashMap<Box<str>, Option<(usize, usize)>>;
+type Remembered = FastMap<Box<str>, Option<(usize, usize)>>;
 
 #[derive(Debug)]
 pub struct AgentMatcher {
@@ -25,7 +26,7 @@ pub struct AgentMatcher {
 
 impl AgentMatcher {
     pub fn new(regex: Regex) -> AgentMatcher {
-        AgentMatcher { regex, recent: Mutex::new(HashMap::new()) }
+        AgentMatcher { regex, recent: Mutex::new(FastMap::default()) }
     }
 
     /// The first match of the expression in `user_agent`.

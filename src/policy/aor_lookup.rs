@@ -22,14 +22,23 @@ pub struct AorQuery<'a> {
 /// `domain_alias` object maps `domain` to, if any.
 pub fn find_aor_name<'a>(user: &str, domain: &str, aors: &'a str, alias: &dyn Fn(&str) -> Option<String>) -> Option<&'a str> {
     let names = || aors.split(',').map(str::trim).filter(|name| !name.is_empty());
-    let with_domain = format!("{user}@{domain}");
-    if let Some(name) = names().find(|name| *name == with_domain) {
+    // `name == user@domain`, compared without building the text.
+    let is_user_at = |name: &str, domain: &str| {
+        name.len() == user.len() + 1 + domain.len()
+            && name.starts_with(user)
+            && name[user.len()..].starts_with('@')
+            && name.ends_with(domain)
+    };
+    if let Some(name) = names().find(|name| is_user_at(name, domain)) {
         return Some(name);
     }
-    if let Some(aliased) = alias(domain) {
-        let with_alias = format!("{user}@{aliased}");
-        if let Some(name) = names().find(|name| *name == with_alias) {
-            return Some(name);
+    // Only a name holding '@' can be `user@alias`: without one, the alias lookup (a sorcery
+    // retrieve) cannot change the answer.
+    if aors.contains('@') {
+        if let Some(aliased) = alias(domain) {
+            if let Some(name) = names().find(|name| is_user_at(name, &aliased)) {
+                return Some(name);
+            }
         }
     }
     if user.is_empty() {
@@ -67,6 +76,22 @@ mod tests {
         assert_eq!(registrar_aor(&query("101", "pbx", "101, 101@pbx"), &no_alias), Some("101@pbx"));
         assert_eq!(registrar_aor(&query("101", "other", "101, 101@pbx"), &no_alias), Some("101"));
         assert_eq!(registrar_aor(&query("102", "pbx", "101"), &no_alias), None);
+    }
+
+    #[test]
+    fn the_alias_is_looked_up_only_when_a_name_could_match_it() {
+        let asked = std::cell::Cell::new(0);
+        let alias = |domain: &str| {
+            asked.set(asked.get() + 1);
+            (domain == "alias.example").then(|| "pbx".to_string())
+        };
+        assert_eq!(registrar_aor(&query("101", "alias.example", "101, 102"), &alias), Some("101"));
+        assert_eq!(asked.get(), 0, "no name holds '@': user@alias cannot match");
+        assert_eq!(registrar_aor(&query("101", "alias.example", "102@pbx, 101"), &alias), Some("101"));
+        assert_eq!(asked.get(), 1);
+        // user@domain compares exactly, also where a prefix or suffix would match.
+        assert_eq!(registrar_aor(&query("10", "pbx", "101@pbx, 10@pbx2, 10@pbx"), &no_alias), Some("10@pbx"));
+        assert_eq!(registrar_aor(&query("10", "pbx", "101@pbx, 10@pbx2"), &no_alias), None);
     }
 
     #[test]

@@ -14,37 +14,46 @@ struct Head<'a> {
     port: Option<u32>,
 }
 
+/// The first index in `text` from `from` whose byte is one of `stops`, or the length.
+fn stop_at(text: &[u8], from: usize, stops: &[u8]) -> usize {
+    text[from..].iter().position(|b| stops.contains(b)).map_or(text.len(), |i| from + i)
+}
+
+/// Read byte by byte (this runs for every pair of bindings a REGISTER is compared with).
 fn head(uri: &str) -> Option<Head<'_>> {
-    if uri.contains('%') {
+    let bytes = uri.as_bytes();
+    if bytes.contains(&b'%') {
         return None;
     }
-    let (scheme, rest) = uri.split_once(':')?;
+    let colon = bytes.iter().position(|&b| b == b':')?;
+    let scheme = &uri[..colon];
     if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
         return None;
     }
+    let rest = colon + 1;
     // Headers come after '?'; the user part (which may hold ';') ends at the last '@' before them.
-    let before_headers = rest.split('?').next().unwrap_or(rest);
-    let (user, hostport) = match before_headers.rfind('@') {
-        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+    let headers = stop_at(bytes, rest, b"?");
+    let (user, hostport) = match bytes[rest..headers].iter().rposition(|&b| b == b'@') {
+        Some(at) => (Some(&uri[rest..rest + at]), rest + at + 1),
         None => (None, rest),
     };
-    let (host, after_host) = if let Some(v6) = hostport.strip_prefix('[') {
-        let end = v6.find(']')?;
-        (&hostport[..end + 2], &v6[end + 1..])
+    let (host, after_host) = if bytes.get(hostport) == Some(&b'[') {
+        let close = bytes[hostport + 1..].iter().position(|&b| b == b']')?;
+        (&uri[hostport..hostport + close + 2], hostport + close + 2)
     } else {
-        let end = hostport.find([':', ';', '?', '>']).unwrap_or(hostport.len());
-        (&hostport[..end], &hostport[end..])
+        let end = stop_at(bytes, hostport, b":;?>");
+        (&uri[hostport..end], end)
     };
     if host.is_empty() {
         return None;
     }
-    let port = match after_host.strip_prefix(':') {
-        Some(digits) => {
-            let end = digits.find([';', '?', '>']).unwrap_or(digits.len());
-            Some(digits[..end].parse::<u32>().ok()?)
+    let port = match bytes.get(after_host) {
+        Some(b':') => {
+            let end = stop_at(bytes, after_host + 1, b";?>");
+            Some(uri[after_host + 1..end].parse::<u32>().ok()?)
         }
-        None if after_host.is_empty() || after_host.starts_with([';', '?', '>']) => None,
-        None => return None,
+        None | Some(b';' | b'?' | b'>') => None,
+        Some(_) => return None,
     };
     Some(Head { scheme, user, host, port })
 }

@@ -387,7 +387,10 @@ impl DeviceBook {
         let mut refreshed: Vec<&str> = Vec::new();
         let mut newcomers: Vec<&Binding> = Vec::new();
         for binding in &adds {
-            match live.iter().position(|s| same_uri(s.uri, &binding.uri)) {
+            // A refresh prints its URI as it did before: exact text first, the registrar's
+            // comparison (which parses) only for what text alone cannot tell.
+            let exact = live.iter().position(|s| s.uri == binding.uri);
+            match exact.or_else(|| live.iter().position(|s| same_uri(s.uri, &binding.uri))) {
                 Some(index) if live[index].client_type == binding.client_type => refreshed.push(live[index].uri),
                 Some(index) => {
                     live.remove(index);
@@ -401,11 +404,12 @@ impl DeviceBook {
         let arrivals: Vec<&&Binding> =
             newcomers.iter().filter(|b| !self.devices.iter().any(|d| same_uri(&d.uri, &b.uri))).collect();
         if !arrivals.is_empty() {
+            // The cheap tests first: the URI comparison may parse.
             let moved = |slot: &Slot<'_>| {
                 slot.stored
-                    && !adds.iter().any(|a| same_uri(&a.uri, slot.uri))
                     && ((!register.key.call_id.is_empty() && slot.call_id == register.key.call_id)
                         || arrivals.iter().any(|b| b.instance.is_some() && b.instance.as_deref() == slot.instance))
+                    && !adds.iter().any(|a| same_uri(&a.uri, slot.uri))
             };
             removed.extend(live.iter().filter(|s| moved(s)).map(|s| (s.uri.to_string(), RemovalCause::Moved)));
             live.retain(|s| !moved(s));
@@ -512,7 +516,7 @@ impl DeviceBook {
     /// which the store check before any refusal corrects. On failure only the
     /// reservation ends. Returns false when the answer named a binding the book knew nothing
     /// about (it is counted as an IP phone until the store is read again).
-    pub fn on_answer(&mut self, key: &RequestKey, success: bool, bindings: &[(String, u32)], now: u64) -> bool {
+    pub fn on_answer(&mut self, key: &RequestKey, success: bool, bindings: &[(&str, u32)], now: u64) -> bool {
         let position = self.reservations.iter().position(|r| &r.key == key);
         let mut reservation = position.map(|i| self.reservations.remove(i));
         if self.reservations.is_empty() {
@@ -528,12 +532,13 @@ impl DeviceBook {
         }
         let mut complete = true;
         for (uri, seconds_left) in bindings {
+            let uri = *uri;
             // The reservation is this answer's own: its devices are taken, not copied.
             let requested = reservation
                 .as_mut()
-                .and_then(|r| r.devices.iter().position(|d| &*d.uri == uri.as_str()).map(|i| r.devices.swap_remove(i)));
+                .and_then(|r| r.devices.iter().position(|d| &*d.uri == uri).map(|i| r.devices.swap_remove(i)));
             let expires_at = now + u64::from(*seconds_left);
-            match self.devices.iter_mut().find(|d| &*d.uri == uri.as_str()) {
+            match self.devices.iter_mut().find(|d| &*d.uri == uri) {
                 Some(known) => {
                     if let Some(requested) = requested {
                         *known = Device { registered_at: known.registered_at, ..requested };
@@ -542,7 +547,7 @@ impl DeviceBook {
                 }
                 None => {
                     let pending =
-                        || self.reservations.iter().flat_map(|r| r.devices.iter()).find(|d| &*d.uri == uri.as_str()).cloned();
+                        || self.reservations.iter().flat_map(|r| r.devices.iter()).find(|d| &*d.uri == uri).cloned();
                     let device = match requested.or_else(pending) {
                         Some(device) => device,
                         None => {
@@ -560,7 +565,7 @@ impl DeviceBook {
         // longer lists it. Only then: a binding missing after another device's REGISTER, or
         // after an older REGISTER of this one, may have been added again since (see above).
         for uri in reservation.iter().flat_map(|r| r.removes.iter()) {
-            if !bindings.iter().any(|(listed, _)| listed == uri) {
+            if !bindings.iter().any(|(listed, _)| *listed == uri.as_str()) {
                 self.devices.retain(|d| !(&*d.uri == uri.as_str() && *d.call_id == *key.call_id && d.cseq <= key.cseq));
             }
         }
@@ -572,12 +577,12 @@ impl DeviceBook {
 
     /// The devices the success answer `bindings` to REGISTER `key` will take out of the book
     /// (they unregistered themselves), as `on_answer` decides it; call before `on_answer`.
-    pub fn unregistered_by(&self, key: &RequestKey, bindings: &[(String, u32)]) -> Vec<Device> {
+    pub fn unregistered_by(&self, key: &RequestKey, bindings: &[(&str, u32)]) -> Vec<Device> {
         let Some(reservation) = self.reservations.iter().find(|r| &r.key == key) else { return Vec::new() };
         reservation
             .removes
             .iter()
-            .filter(|uri| !bindings.iter().any(|(listed, _)| listed == *uri))
+            .filter(|uri| !bindings.iter().any(|(listed, _)| *listed == uri.as_str()))
             .filter_map(|uri| {
                 self.devices.iter().find(|d| &*d.uri == uri.as_str() && *d.call_id == *key.call_id && d.cseq <= key.cseq)
             })
@@ -681,6 +686,7 @@ mod tests {
         }
         let removed: Vec<&str> = request.contacts.iter().filter(|b| b.removes).map(|b| b.uri.as_str()).collect();
         bindings.retain(|(u, _)| !removed.contains(&u.as_str()));
+        let bindings: Vec<(&str, u32)> = bindings.iter().map(|(uri, seconds)| (uri.as_str(), *seconds)).collect();
         assert!(book.on_answer(&request.key, true, &bindings, NOW));
     }
 
@@ -726,7 +732,7 @@ mod tests {
         let request = register("a", 1, vec![binding("sip:a@h", IpPhone)]);
         assert!(matches!(book.decide(&request, &lim, NOW, true, &exact), Verdict::Admit { .. }));
         assert!(!book.is_known_empty(NOW), "a REGISTER awaiting its answer may already be stored");
-        assert!(book.on_answer(&request.key, true, &[("sip:a@h".into(), 600)], NOW));
+        assert!(book.on_answer(&request.key, true, &[("sip:a@h", 600)], NOW));
         assert!(!book.is_known_empty(NOW));
         assert!(book.is_known_empty(NOW + 601), "its binding expired");
         book.forget();
@@ -791,9 +797,9 @@ mod tests {
     #[test]
     fn a_device_unregistering_itself_leaves_the_book_known_and_without_it() {
         let (mut book, bye, lim) = phone_a_unregistering_beside_b();
-        let leaving = book.unregistered_by(&bye.key, &[("sip:b@h".into(), 500)]);
+        let leaving = book.unregistered_by(&bye.key, &[("sip:b@h", 500)]);
         assert_eq!(leaving.iter().map(|d| &*d.uri).collect::<Vec<_>>(), ["sip:a@h"]);
-        assert!(book.on_answer(&bye.key, true, &[("sip:b@h".into(), 500)], NOW));
+        assert!(book.on_answer(&bye.key, true, &[("sip:b@h", 500)], NOW));
         assert_eq!(uris(&book), ["sip:b@h"]);
         assert!(!book.on_removed("sip:a@h", NOW), "the store's removal is already known");
         assert!(book.is_known(), "no store read needed");
@@ -943,7 +949,7 @@ mod tests {
         assert!(!book.on_removed("sip:a@h", NOW), "its own unregister: expected");
         assert!(book.is_known());
         assert_eq!(uris(&book), ["sip:b@h"]);
-        assert!(book.on_answer(&bye.key, true, &[("sip:b@h".into(), 500)], NOW));
+        assert!(book.on_answer(&bye.key, true, &[("sip:b@h", 500)], NOW));
         assert_eq!(uris(&book), ["sip:b@h"]);
         // Not for an older REGISTER of another dialog, nor while a REGISTER adds the URI again.
         registered(&mut book, register("a2", 1, vec![binding("sip:a@h", IpPhone)]), &lim);
@@ -1045,7 +1051,7 @@ mod tests {
         let b = register("b", 1, vec![binding("sip:b@h", IpPhone)]);
         assert!(matches!(book.decide(&b, &lim, NOW, false, &exact), Verdict::Admit { .. }));
         // A binding nobody told us about shows up; "a" is missing from this answer.
-        let answer = [("sip:b@h".to_string(), 600), ("sip:stranger@h".to_string(), 100)];
+        let answer = [("sip:b@h", 600), ("sip:stranger@h", 100)];
         assert!(!book.on_answer(&b.key, true, &answer, NOW));
         assert_eq!(uris(&book), ["sip:a@h", "sip:b@h", "sip:stranger@h"], "absence removes nothing");
         assert!(!book.is_known(), "an unknown binding makes the book read the store again");
@@ -1061,8 +1067,8 @@ mod tests {
         let b = register("b", 1, vec![binding("sip:b@h", IpPhone)]);
         assert!(matches!(book.decide(&a, &lim, NOW, false, &exact), Verdict::Admit { .. }));
         assert!(matches!(book.decide(&b, &lim, NOW, false, &exact), Verdict::Admit { .. }));
-        assert!(book.on_answer(&b.key, true, &[("sip:a@h".into(), 600), ("sip:b@h".into(), 600)], NOW));
-        assert!(book.on_answer(&a.key, true, &[("sip:a@h".into(), 600)], NOW));
+        assert!(book.on_answer(&b.key, true, &[("sip:a@h", 600), ("sip:b@h", 600)], NOW));
+        assert!(book.on_answer(&a.key, true, &[("sip:a@h", 600)], NOW));
         assert_eq!(uris(&book), ["sip:a@h", "sip:b@h"]);
         refused(book.decide(&register("c", 1, vec![binding("sip:c@h", IpPhone)]), &lim, NOW, true, &exact));
     }
@@ -1076,7 +1082,7 @@ mod tests {
         // A store read starts before the registrar stored "a" ...
         let read_at = book.generation();
         // ... the registrar stores "a" and answers ...
-        assert!(book.on_answer(&a.key, true, &[("sip:a@h".into(), 600)], NOW));
+        assert!(book.on_answer(&a.key, true, &[("sip:a@h", 600)], NOW));
         // ... and the read (empty) arrives late: it must not erase "a".
         assert!(!book.load_from_store(Vec::new(), NOW, read_at));
         assert_eq!(uris(&book), ["sip:a@h"]);

@@ -3,11 +3,9 @@
 //!
 //! Bounded: each shard keeps at most `per_shard` strings and, when full, hands out unshared
 //! copies, so devices sending ever new User-Agents cost what they did without it.
-use std::collections::hash_map::DefaultHasher;
-use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
+use super::fast_hash::{shard_index, FastSet};
 use super::shards;
 
 const SHARDS: usize = 8;
@@ -15,13 +13,13 @@ const SHARDS: usize = 8;
 const LONGEST: usize = 256;
 
 pub struct Interner {
-    shards: [Mutex<HashSet<Arc<str>>>; SHARDS],
+    shards: [Mutex<FastSet<Arc<str>>>; SHARDS],
     per_shard: usize,
 }
 
 impl Interner {
     pub fn new(per_shard: usize) -> Interner {
-        Interner { shards: std::array::from_fn(|_| Mutex::new(HashSet::new())), per_shard }
+        Interner { shards: std::array::from_fn(|_| Mutex::new(FastSet::default())), per_shard }
     }
 
     /// The shared copy of `text`.
@@ -29,9 +27,7 @@ impl Interner {
         if text.len() > LONGEST {
             return text.into();
         }
-        let mut hasher = DefaultHasher::new();
-        text.hash(&mut hasher);
-        let Ok(mut shard) = self.shards[(hasher.finish() as usize) % SHARDS].lock() else { return text.into() };
+        let Ok(mut shard) = self.shards[shard_index(text, SHARDS)].lock() else { return text.into() };
         if let Some(shared) = shard.get(text) {
             return shared.clone();
         }
@@ -56,7 +52,7 @@ impl Interner {
 
     /// Forgets every copy (module unload), returning the tables' memory.
     pub fn clear(&self) {
-        shards::each(&self.shards, |shard| *shard = HashSet::new());
+        shards::each(&self.shards, |shard| *shard = FastSet::default());
     }
 
     /// Heap bytes of the shared copies and the tables (see `footprint`).
@@ -69,7 +65,7 @@ impl Interner {
     }
 
     pub fn len(&self) -> usize {
-        shards::sum(&self.shards, HashSet::len)
+        shards::sum(&self.shards, FastSet::len)
     }
 
     pub fn is_empty(&self) -> bool {

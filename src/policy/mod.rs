@@ -16,6 +16,7 @@ pub mod device_book;
 pub mod dial_features;
 pub mod dialstring;
 pub mod display;
+pub mod fast_hash;
 pub mod footprint;
 pub mod interner;
 pub mod limits;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::policy::config::MultiregConfig;
 use crate::policy::device_book::Limits;
+use crate::policy::fast_hash::FastMap;
 
 /// Which of a policy's endpoints a request came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +17,7 @@ pub enum Side {
 #[derive(Debug, Default)]
 pub struct PolicyIndex {
     by_section: HashMap<String, Arc<MultiregConfig>>,
-    by_endpoint: HashMap<String, (Arc<MultiregConfig>, Side)>,
+    by_endpoint: FastMap<String, (Arc<MultiregConfig>, Side)>,
 }
 
 impl PolicyIndex {

@@ -5,10 +5,10 @@
 //! three pointers costs less than hashing the text again. A kept profile holds its parts, so
 //! their addresses cannot be reused by other text while it is in the table. Bounded like
 //! `Interner`: a full shard first drops profiles no device holds, then hands out unshared ones.
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::device_book::DeviceProfile;
+use super::fast_hash::FastMap;
 use super::shards;
 
 const SHARDS: usize = 8;
@@ -16,7 +16,7 @@ const SHARDS: usize = 8;
 type Parts = [usize; 3];
 
 pub struct Profiles {
-    shards: [Mutex<HashMap<Parts, Arc<DeviceProfile>>>; SHARDS],
+    shards: [Mutex<FastMap<Parts, Arc<DeviceProfile>>>; SHARDS],
     per_shard: usize,
 }
 
@@ -36,7 +36,7 @@ fn shard_of(parts: &Parts) -> usize {
 
 impl Profiles {
     pub fn new(per_shard: usize) -> Profiles {
-        Profiles { shards: std::array::from_fn(|_| Mutex::new(HashMap::new())), per_shard }
+        Profiles { shards: std::array::from_fn(|_| Mutex::new(FastMap::default())), per_shard }
     }
 
     /// The shared profile made of these (shared) parts.
@@ -67,7 +67,7 @@ impl Profiles {
     }
 
     pub fn clear(&self) {
-        shards::each(&self.shards, |shard| *shard = HashMap::new());
+        shards::each(&self.shards, |shard| *shard = FastMap::default());
     }
 
     /// Heap bytes of the tables and the profiles themselves (their text is the interner's).
@@ -78,7 +78,7 @@ impl Profiles {
     }
 
     pub fn len(&self) -> usize {
-        shards::sum(&self.shards, HashMap::len)
+        shards::sum(&self.shards, FastMap::len)
     }
 
     pub fn is_empty(&self) -> bool {
