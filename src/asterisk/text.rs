@@ -16,6 +16,12 @@ pub unsafe fn from_c(ptr: *const c_char) -> String {
 
 /// Turns text into a C string, replacing interior NULs so nothing is silently cut.
 pub fn to_c(text: &str) -> CString {
+    if !text.as_bytes().contains(&0) {
+        // Room for the terminating NUL from the start: one allocation, no copy to grow.
+        let mut bytes = Vec::with_capacity(text.len() + 1);
+        bytes.extend_from_slice(text.as_bytes());
+        return CString::new(bytes).unwrap_or_default();
+    }
     CString::new(text.replace('\0', "\\0")).unwrap_or_default()
 }
 

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use once_cell::sync::Lazy;
 
 use crate::asterisk::{manager, pjsip};
-use crate::policy::authblock::{BlockSettings, BlockTable, ChallengeLog, SectionId};
+use crate::policy::authblock::{BlockSettings, BlockTable, ChallengeLog, SectionId, CHALLENGE_FRESHNESS, MAX_CHALLENGES};
+use crate::policy::fast_hash::shard_index;
 use crate::policy::config::MultiregConfig;
 
 /// One type=multireg section as the table knows it.
@@ -57,7 +58,14 @@ impl Blocks {
 }
 
 static BLOCKS: Lazy<Mutex<Blocks>> = Lazy::new(|| Mutex::new(Blocks::default()));
-static CHALLENGES: Lazy<Mutex<ChallengeLog>> = Lazy::new(|| Mutex::new(ChallengeLog::default()));
+/// Every 401 records its nonce: sharded by destination address so that concurrent challenges
+/// rarely wait on one lock; each shard holds its part of the bound.
+const CHALLENGE_SHARDS: usize = 16;
+static CHALLENGES: Lazy<[Mutex<ChallengeLog>; CHALLENGE_SHARDS]> = Lazy::new(|| std::array::from_fn(|_| Mutex::new(challenge_shard())));
+
+fn challenge_shard() -> ChallengeLog {
+    ChallengeLog::new(MAX_CHALLENGES / CHALLENGE_SHARDS, CHALLENGE_FRESHNESS)
+}
 /// Blocks held (expired ones included until swept): zero means the guard has nothing to check.
 static ACTIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
 /// Entries held: zero means a successful authentication has nothing to forgive.
@@ -67,14 +75,17 @@ fn blocks() -> MutexGuard<'static, Blocks> {
     BLOCKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn challenges() -> MutexGuard<'static, ChallengeLog> {
-    CHALLENGES.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// The shard holding the challenges sent to `address`.
+fn challenges(address: IpAddr) -> MutexGuard<'static, ChallengeLog> {
+    CHALLENGES[shard_index(&address.to_canonical(), CHALLENGE_SHARDS)].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Forgets everything (module load after an unload of the same mapped image).
 pub fn reset() {
     *blocks() = Blocks::default();
-    *challenges() = ChallengeLog::default();
+    for shard in CHALLENGES.iter() {
+        *shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = challenge_shard();
+    }
     ACTIVE_BLOCKS.store(0, Ordering::Release);
     TRACKED.store(0, Ordering::Release);
 }
@@ -123,7 +134,7 @@ pub fn configure<'a>(configs: impl IntoIterator<Item = &'a MultiregConfig>) {
 
 /// Asterisk sent a digest challenge with `nonce` to `address`.
 pub fn challenge_sent(address: IpAddr, nonce: &str) {
-    challenges().record(address, nonce, Instant::now());
+    challenges(address).record(address, nonce, Instant::now());
 }
 
 /// Asterisk reported a failed authentication of `account` from `address`, answering `nonce`.
@@ -134,7 +145,7 @@ pub fn record_failure(account: &str, address: IpAddr, nonce: &str) {
         let Blocks { table, sections, accounts, .. } = &mut *blocks;
         let Some((id, section, settings)) = section_of(accounts, sections, account) else { return };
         // Checked after the cheap lookups, so failures of other endpoints never take this lock.
-        if !challenges().proves(address, nonce, now) {
+        if !challenges(address).proves(address, nonce, now) {
             tracing::debug!(
                 "multireg: failed authentication for {account} from {address} not counted: its nonce is not one Asterisk sent there in the last 32 s"
             );

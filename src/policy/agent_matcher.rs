@@ -4,7 +4,7 @@
 //! a regex search from one of Asterisk's many SIP threads may first have to build a search cache
 //! for that thread. The answer for a User-Agent seen before is looked up instead; the memory is
 //! bounded and starts over when full, so unusual User-Agents only cost the search.
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use regex::Regex;
 
@@ -21,12 +21,14 @@ type Remembered = FastMap<Box<str>, Option<(usize, usize)>>;
 #[derive(Debug)]
 pub struct AgentMatcher {
     regex: Regex,
-    recent: Mutex<Remembered>,
+    /// Read by every REGISTER, written only for a User-Agent not seen before: readers never wait
+    /// for each other.
+    recent: RwLock<Remembered>,
 }
 
 impl AgentMatcher {
     pub fn new(regex: Regex) -> AgentMatcher {
-        AgentMatcher { regex, recent: Mutex::new(FastMap::default()) }
+        AgentMatcher { regex, recent: RwLock::new(FastMap::default()) }
     }
 
     /// The first match of the expression in `user_agent`.
@@ -34,12 +36,12 @@ impl AgentMatcher {
         if user_agent.len() > LONGEST_REMEMBERED {
             return self.regex.find(user_agent).map(|m| m.as_str());
         }
-        let remembered = self.recent.lock().ok().and_then(|recent| recent.get(user_agent).copied());
+        let remembered = self.recent.read().ok().and_then(|recent| recent.get(user_agent).copied());
         let range = match remembered {
             Some(range) => range,
             None => {
                 let range = self.regex.find(user_agent).map(|m| (m.start(), m.end()));
-                if let Ok(mut recent) = self.recent.lock() {
+                if let Ok(mut recent) = self.recent.write() {
                     if recent.len() >= REMEMBERED {
                         recent.clear();
                     }
@@ -53,7 +55,7 @@ impl AgentMatcher {
 
     #[cfg(test)]
     fn remembered(&self) -> usize {
-        self.recent.lock().unwrap().len()
+        self.recent.read().unwrap().len()
     }
 }
 

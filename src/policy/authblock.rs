@@ -6,6 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use super::fast_hash::{FastMap, Hashing};
+
 /// An address range such as "10.0.0.0/8", "fe80::/10" or a single address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
@@ -546,9 +548,9 @@ impl BlockTable {
 pub struct ChallengeLog {
     capacity: usize,
     freshness: Duration,
-    sent: HashMap<u64, Instant>,
+    sent: FastMap<u64, Instant>,
     order: VecDeque<(u64, Instant)>,
-    keys: std::collections::hash_map::RandomState,
+    keys: Hashing,
 }
 
 impl Default for ChallengeLog {
@@ -562,9 +564,9 @@ impl ChallengeLog {
         ChallengeLog {
             capacity: capacity.max(1),
             freshness,
-            sent: HashMap::new(),
+            sent: FastMap::default(),
             order: VecDeque::new(),
-            keys: std::collections::hash_map::RandomState::new(),
+            keys: Hashing::default(),
         }
     }
 

@@ -14,34 +14,41 @@ struct Head<'a> {
     port: Option<u32>,
 }
 
-/// The first index in `text` from `from` whose byte is one of `stops`, or the length.
-fn stop_at(text: &[u8], from: usize, stops: &[u8]) -> usize {
-    text[from..].iter().position(|b| stops.contains(b)).map_or(text.len(), |i| from + i)
+/// The first index from `from` whose byte `stops` accepts, or the length.
+fn stop_at(text: &[u8], from: usize, stops: impl Fn(u8) -> bool) -> usize {
+    text[from..].iter().position(|&b| stops(b)).map_or(text.len(), |i| from + i)
 }
 
-/// Read byte by byte (this runs for every pair of bindings a REGISTER is compared with).
+/// One pass over the bytes finds the scheme's colon, the first '?' after it (headers) and the
+/// last '@' before that (end of the user part); this runs for every pair of bindings a REGISTER
+/// is compared with.
 fn head(uri: &str) -> Option<Head<'_>> {
     let bytes = uri.as_bytes();
-    if bytes.contains(&b'%') {
-        return None;
+    let (mut colon, mut headers, mut last_at) = (None, bytes.len(), None);
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'%' => return None,
+            b':' if colon.is_none() => colon = Some(i),
+            b'?' if colon.is_some() && headers == bytes.len() => headers = i,
+            b'@' if colon.is_some() && headers == bytes.len() => last_at = Some(i),
+            _ => {}
+        }
     }
-    let colon = bytes.iter().position(|&b| b == b':')?;
+    let colon = colon?;
     let scheme = &uri[..colon];
     if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
         return None;
     }
     let rest = colon + 1;
-    // Headers come after '?'; the user part (which may hold ';') ends at the last '@' before them.
-    let headers = stop_at(bytes, rest, b"?");
-    let (user, hostport) = match bytes[rest..headers].iter().rposition(|&b| b == b'@') {
-        Some(at) => (Some(&uri[rest..rest + at]), rest + at + 1),
+    let (user, hostport) = match last_at {
+        Some(at) => (Some(&uri[rest..at]), at + 1),
         None => (None, rest),
     };
     let (host, after_host) = if bytes.get(hostport) == Some(&b'[') {
         let close = bytes[hostport + 1..].iter().position(|&b| b == b']')?;
         (&uri[hostport..hostport + close + 2], hostport + close + 2)
     } else {
-        let end = stop_at(bytes, hostport, b":;?>");
+        let end = stop_at(bytes, hostport, |b| matches!(b, b':' | b';' | b'?' | b'>'));
         (&uri[hostport..end], end)
     };
     if host.is_empty() {
@@ -49,7 +56,7 @@ fn head(uri: &str) -> Option<Head<'_>> {
     }
     let port = match bytes.get(after_host) {
         Some(b':') => {
-            let end = stop_at(bytes, after_host + 1, b";?>");
+            let end = stop_at(bytes, after_host + 1, |b| matches!(b, b';' | b'?' | b'>'));
             Some(uri[after_host + 1..end].parse::<u32>().ok()?)
         }
         None | Some(b';' | b'?' | b'>') => None,

@@ -16,7 +16,8 @@ pub fn escape_controls(text: &str) -> String {
 
 /// Appends `text` to `out` as `escape_controls` writes it, without a String of its own.
 pub fn push_escaped(out: &mut String, text: &str) {
-    if !text.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+    // Printable ASCII, the usual case, is checked byte by byte.
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) || !text.chars().any(|c| c.is_control() || is_bidi_control(c)) {
         out.push_str(text);
         return;
     }

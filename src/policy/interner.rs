@@ -3,7 +3,7 @@
 //!
 //! Bounded: each shard keeps at most `per_shard` strings and, when full, hands out unshared
 //! copies, so devices sending ever new User-Agents cost what they did without it.
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use super::fast_hash::{shard_index, FastSet};
 use super::shards;
@@ -13,13 +13,13 @@ const SHARDS: usize = 8;
 const LONGEST: usize = 256;
 
 pub struct Interner {
-    shards: [Mutex<FastSet<Arc<str>>>; SHARDS],
+    shards: [RwLock<FastSet<Arc<str>>>; SHARDS],
     per_shard: usize,
 }
 
 impl Interner {
     pub fn new(per_shard: usize) -> Interner {
-        Interner { shards: std::array::from_fn(|_| Mutex::new(FastSet::default())), per_shard }
+        Interner { shards: std::array::from_fn(|_| RwLock::new(FastSet::default())), per_shard }
     }
 
     /// The shared copy of `text`.
@@ -27,7 +27,11 @@ impl Interner {
         if text.len() > LONGEST {
             return text.into();
         }
-        let Ok(mut shard) = self.shards[shard_index(text, SHARDS)].lock() else { return text.into() };
+        let lock = &self.shards[shard_index(text, SHARDS)];
+        if let Some(shared) = lock.read().ok().and_then(|shard| shard.get(text).cloned()) {
+            return shared;
+        }
+        let Ok(mut shard) = lock.write() else { return text.into() };
         if let Some(shared) = shard.get(text) {
             return shared.clone();
         }

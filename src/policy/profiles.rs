@@ -5,7 +5,7 @@
 //! three pointers costs less than hashing the text again. A kept profile holds its parts, so
 //! their addresses cannot be reused by other text while it is in the table. Bounded like
 //! `Interner`: a full shard first drops profiles no device holds, then hands out unshared ones.
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use super::device_book::DeviceProfile;
 use super::fast_hash::FastMap;
@@ -16,7 +16,7 @@ const SHARDS: usize = 8;
 type Parts = [usize; 3];
 
 pub struct Profiles {
-    shards: [Mutex<FastMap<Parts, Arc<DeviceProfile>>>; SHARDS],
+    shards: [RwLock<FastMap<Parts, Arc<DeviceProfile>>>; SHARDS],
     per_shard: usize,
 }
 
@@ -36,7 +36,7 @@ fn shard_of(parts: &Parts) -> usize {
 
 impl Profiles {
     pub fn new(per_shard: usize) -> Profiles {
-        Profiles { shards: std::array::from_fn(|_| Mutex::new(FastMap::default())), per_shard }
+        Profiles { shards: std::array::from_fn(|_| RwLock::new(FastMap::default())), per_shard }
     }
 
     /// The shared profile made of these (shared) parts.
@@ -44,7 +44,11 @@ impl Profiles {
         let key = parts(reason, user_agent, transport);
         let made =
             || Arc::new(DeviceProfile { reason: reason.clone(), user_agent: user_agent.clone(), transport: transport.clone() });
-        let Ok(mut shard) = self.shards[shard_of(&key)].lock() else { return made() };
+        let lock = &self.shards[shard_of(&key)];
+        if let Some(shared) = lock.read().ok().and_then(|shard| shard.get(&key).cloned()) {
+            return shared;
+        }
+        let Ok(mut shard) = lock.write() else { return made() };
         if let Some(shared) = shard.get(&key) {
             return shared.clone();
         }
