@@ -23,9 +23,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bench_support::config::{self, Flavor};
-use bench_support::instance::Instance;
-use bench_support::loadgen::{Action, DeviceSpec, LoadGen, Outcome};
 use bench_support::env_count;
+use bench_support::instance::Instance;
+use bench_support::loadgen::{Action, LoadGen, Outcome};
 
 /// The module's entry points: every way Asterisk calls into it on the REGISTER path.
 const ENTRY_POINTS: &[&str] = &[
@@ -60,19 +60,6 @@ impl Measured {
     fn module_per_registration(&self) -> f64 {
         self.entries.iter().map(|(_, ir)| *ir).sum::<u64>() as f64 / self.registrations.max(1) as f64
     }
-}
-
-fn device_specs(extensions: usize, devices: usize) -> Vec<DeviceSpec> {
-    (0..extensions * devices)
-        .map(|n| {
-            let extension = config::extension(n / devices);
-            DeviceSpec {
-                password: config::password(&extension),
-                user: extension,
-                user_agent: format!("Yealink SIP-T46U 108.86.0.{}", n % devices),
-            }
-        })
-        .collect()
 }
 
 /// Runs a tool of the runtime root (valgrind's) inside it.
@@ -173,8 +160,11 @@ fn main() {
             // The registrar's periodic scan of the whole location store for expired contacts
             // (every 30 s by default) would land in one instance's counted window and not the
             // other's; both check twice a day here instead.
-            config::pjsip_conf(ip, extensions, devices, flavor, 0)
-                .replacen("type = global\n", "type = global\ncontact_expiration_check_interval = 43200\n", 1)
+            config::pjsip_conf(ip, extensions, devices, flavor, 0).replacen(
+                "type = global\n",
+                "type = global\ncontact_expiration_check_interval = 43200\n",
+                1,
+            )
         });
         _proc.get_or_insert_with(|| ProcMount::ensure(instance.root()));
         let out = format!("--callgrind-out-file={}/log/callgrind.out.%p", instance.inside());
@@ -183,7 +173,7 @@ fn main() {
         let booted = instance.boot_under(&wrapper, timeout);
         log(format!("{label}: booted under callgrind in {:.0} s", booted.as_secs_f64()));
         let server: SocketAddrV4 = format!("{}:5060", instance.ip).parse().unwrap();
-        let mut generator = LoadGen::new(server, device_specs(extensions, devices), 0);
+        let mut generator = LoadGen::new(server, config::device_specs(extensions, devices), 0);
         let all: Vec<usize> = (0..generator.len()).collect();
         // Warm-up, not counted: each of Asterisk's threads builds its caches (the regex engines'
         // lazy DFAs among them) once. Then every device unregisters and registers again, as
@@ -205,7 +195,9 @@ fn main() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     println!();
-    println!("Instructions Asterisk executed per registration (REGISTER, 401, REGISTER with credentials, 200), counted by callgrind");
+    println!(
+        "Instructions Asterisk executed per registration (REGISTER, 401, REGISTER with credentials, 200), counted by callgrind"
+    );
     println!("{contacts} contacts ({extensions} extensions x {devices} devices, dual registration), {window} in flight; commit {commit}");
     println!();
     println!("| workload | stock | module | ratio | module's own (entry points, inclusive) | retransmissions stock / module |");

@@ -282,19 +282,6 @@ struct Side {
     result: SideResult,
 }
 
-fn device_specs(extensions: usize, devices: usize) -> Vec<DeviceSpec> {
-    (0..extensions * devices)
-        .map(|n| {
-            let extension = config::extension(n / devices);
-            DeviceSpec {
-                password: config::password(&extension),
-                user: extension,
-                user_agent: format!("Yealink SIP-T46U 108.86.0.{}", n % devices),
-            }
-        })
-        .collect()
-}
-
 fn check_outcome(label: &str, what: &str, outcome: &Outcome) {
     if outcome.failed > 0 {
         log(format!("{label}: {what}: {} failed, first: {:?}", outcome.failed, outcome.failures));
@@ -439,7 +426,7 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
             // Booted one after the other: the first is idle while the second boots.
             let boot = instance.boot(settings.timeout);
             log(format!("{label}: booted with {extensions} extensions in {:.1} s on {}", boot.as_secs_f64(), instance.ip));
-            let generator = LoadGen::new(server(&instance), device_specs(extensions, devices), 0);
+            let generator = LoadGen::new(server(&instance), config::device_specs(extensions, devices), 0);
             Side { instance, generator, result: SideResult { boot, ..SideResult::default() } }
         })
         .collect();

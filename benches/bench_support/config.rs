@@ -14,6 +14,8 @@
 //! 3 mobile) for the dial-string workload.
 use std::fmt::Write;
 
+use super::loadgen::DeviceSpec;
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Flavor {
     Module,
@@ -34,6 +36,20 @@ pub fn extension(i: usize) -> String {
 
 pub fn password(extension: &str) -> String {
     format!("pw{extension}x")
+}
+
+/// `devices` IP phones per extension for `extensions` extensions, in extension order.
+pub fn device_specs(extensions: usize, devices: usize) -> Vec<DeviceSpec> {
+    (0..extensions * devices)
+        .map(|n| {
+            let extension = extension(n / devices);
+            DeviceSpec {
+                password: password(&extension),
+                user: extension,
+                user_agent: format!("Yealink SIP-T46U 108.86.0.{}", n % devices),
+            }
+        })
+        .collect()
 }
 
 /// What is the same for every extension, primary and secondary.

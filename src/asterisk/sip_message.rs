@@ -76,7 +76,10 @@ impl Iterator for Headers {
 ///
 /// # Safety
 /// `uri` must be a sip:/sips: URI of a live message.
-unsafe fn print_contact_uri(uri: *const bindings::pjsip_uri, buffer: &mut [std::mem::MaybeUninit<u8>; URI_BUFFER]) -> Option<&[u8]> {
+unsafe fn print_contact_uri(
+    uri: *const bindings::pjsip_uri,
+    buffer: &mut [std::mem::MaybeUninit<u8>; URI_BUFFER],
+) -> Option<&[u8]> {
     // SAFETY: pjsip writes at most `len` bytes into the buffer and returns how many it wrote.
     unsafe {
         let length = bindings::multireg_shim_contact_uri_print(uri, buffer.as_mut_ptr().cast::<c_char>(), buffer.len());
@@ -98,7 +101,10 @@ unsafe fn params_of(head: *const bindings::pjsip_param) -> Vec<(String, Option<S
         let mut node = (*head).next as *const bindings::pjsip_param;
         while !node.is_null() && node != head {
             let value = (*node).value;
-            params.push((String::from_utf8_lossy(pj_bytes(&(*node).name)).to_ascii_lowercase(), (value.slen > 0).then(|| text(&value))));
+            params.push((
+                String::from_utf8_lossy(pj_bytes(&(*node).name)).to_ascii_lowercase(),
+                (value.slen > 0).then(|| text(&value)),
+            ));
             node = (*node).next;
         }
     }
@@ -189,7 +195,9 @@ impl RxRequest<'_> {
             let user_agent = if agent.is_null() {
                 String::new()
             } else {
-                String::from_utf8_lossy(pj_bytes(&(*agent.cast::<bindings::pjsip_generic_string_hdr>()).hvalue)).trim().to_string()
+                String::from_utf8_lossy(pj_bytes(&(*agent.cast::<bindings::pjsip_generic_string_hdr>()).hvalue))
+                    .trim()
+                    .to_string()
             };
             Ok(RegisterMessage {
                 to_user,

@@ -19,8 +19,8 @@ use once_cell::sync::Lazy;
 
 use crate::asterisk::{manager, pjsip};
 use crate::policy::authblock::{BlockSettings, BlockTable, ChallengeLog, SectionId, CHALLENGE_FRESHNESS, MAX_CHALLENGES};
-use crate::policy::fast_hash::shard_index;
 use crate::policy::config::MultiregConfig;
+use crate::policy::fast_hash::shard_index;
 
 /// One type=multireg section as the table knows it.
 struct Section {
@@ -61,7 +61,8 @@ static BLOCKS: Lazy<Mutex<Blocks>> = Lazy::new(|| Mutex::new(Blocks::default()))
 /// Every 401 records its nonce: sharded by destination address so that concurrent challenges
 /// rarely wait on one lock; each shard holds its part of the bound.
 const CHALLENGE_SHARDS: usize = 16;
-static CHALLENGES: Lazy<[Mutex<ChallengeLog>; CHALLENGE_SHARDS]> = Lazy::new(|| std::array::from_fn(|_| Mutex::new(challenge_shard())));
+static CHALLENGES: Lazy<[Mutex<ChallengeLog>; CHALLENGE_SHARDS]> =
+    Lazy::new(|| std::array::from_fn(|_| Mutex::new(challenge_shard())));
 
 fn challenge_shard() -> ChallengeLog {
     ChallengeLog::new(MAX_CHALLENGES / CHALLENGE_SHARDS, CHALLENGE_FRESHNESS)

@@ -70,7 +70,8 @@ impl WaitingShard {
 
 struct Shards([Mutex<WaitingShard>; SHARDS]);
 
-static BOOKS: Lazy<[Mutex<FastMap<String, Entry>>; SHARDS]> = Lazy::new(|| std::array::from_fn(|_| Mutex::new(FastMap::default())));
+static BOOKS: Lazy<[Mutex<FastMap<String, Entry>>; SHARDS]> =
+    Lazy::new(|| std::array::from_fn(|_| Mutex::new(FastMap::default())));
 static WAITING: Lazy<Shards> = Lazy::new(|| Shards(std::array::from_fn(|_| Mutex::new(WaitingShard::default()))));
 
 fn shard_of(key: &(impl Hash + ?Sized)) -> usize {

@@ -546,8 +546,7 @@ impl DeviceBook {
                     known.expires_at = expires_at;
                 }
                 None => {
-                    let pending =
-                        || self.reservations.iter().flat_map(|r| r.devices.iter()).find(|d| &*d.uri == uri).cloned();
+                    let pending = || self.reservations.iter().flat_map(|r| r.devices.iter()).find(|d| &*d.uri == uri).cloned();
                     let device = match requested.or_else(pending) {
                         Some(device) => device,
                         None => {
