@@ -140,6 +140,18 @@ impl<'a> TxResponse<'a> {
         self.tdata
     }
 
+    /// The response's status code (0 when the message is not a response).
+    pub fn status(&self) -> i32 {
+        // SAFETY: tdata is the response being sent; its msg is null-checked before reading.
+        unsafe {
+            let msg = (*self.tdata).msg;
+            if msg.is_null() || (*msg).type_ != bindings::PJSIP_RESPONSE_MSG {
+                return 0;
+            }
+            (*msg).line.status.code
+        }
+    }
+
     /// Adds a header to the response before it is printed (RFC 8599 Feature-Caps).
     pub fn add_header(&self, name: &str, value: &str) -> bool {
         let (name, value) = (super::text::to_c(name), super::text::to_c(value));

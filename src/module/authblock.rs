@@ -176,6 +176,11 @@ pub fn record_failure(account: &str, address: IpAddr, nonce: &str) {
 }
 
 /// A successful authentication forgives the source's failures for that extension.
+/// Whether any address has failures counted (a success then has something to forgive).
+pub fn tracks_failures() -> bool {
+    TRACKED.load(Ordering::Acquire) != 0
+}
+
 pub fn record_success(account: &str, address: IpAddr) {
     if TRACKED.load(Ordering::Acquire) == 0 {
         return;

@@ -57,7 +57,8 @@ pub fn removing(aor: &str, uri: &str, reason: UnregisterReason) {
     with_pending(|pending| pending.note(aor, uri, reason, registrar::now_unix()));
 }
 
-/// A device of `extension` registered (a binding new to its AOR).
+/// A device of `extension` registered (a binding new to its AOR). Every field is escaped by
+/// `manager::event` (one pass; this runs for every new binding, a mass registration included).
 pub fn registered(extension: &str, aor: &str, device: &Device, now: u64) {
     manager::event(
         "MultiregDeviceRegistered",
@@ -65,11 +66,11 @@ pub fn registered(extension: &str, aor: &str, device: &Device, now: u64) {
             ("Extension", extension.to_string()),
             ("AOR", aor.to_string()),
             ("ClientType", device.client_type.as_str().to_string()),
-            ("Classification", escape_controls(device.reason())),
-            ("UserAgent", escape_controls(device.user_agent())),
-            ("Contact", escape_controls(&device.uri)),
+            ("Classification", device.reason().to_string()),
+            ("UserAgent", device.user_agent().to_string()),
+            ("Contact", device.uri.to_string()),
             ("SourceAddress", device.source_text()),
-            ("Transport", escape_controls(device.transport())),
+            ("Transport", device.transport().to_string()),
             ("Expires", device.expires_at.saturating_sub(now).to_string()),
         ],
     );

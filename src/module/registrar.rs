@@ -96,7 +96,6 @@ fn decide(
             return true;
         }
     };
-    let transport = request.transport_type();
     let register = read_register(&message, &config.classifier, &transport, source_address);
     if logout::refuse_logged_out(request, &config.endpoint, aor, &register) {
         return true;
@@ -386,6 +385,11 @@ fn remove_device(endpoint: &str, aor: &str, device: &Device, cause: &RemovalCaus
 /// answer updates the book. Answers nobody waits for cost one hash lookup (and, one in 16, a
 /// read of the thread's CPU clock). The time of the answers applied goes to `stats`.
 pub fn on_response(response: &pjsip::TxResponse<'_>) {
+    // A challenge comes from the authenticator, which runs before this module's decision: no
+    // REGISTER the module admitted is ever answered 401 or 407 (one per registration).
+    if matches!(response.status(), 401 | 407) {
+        return;
+    }
     let Some(answer) = response.register_answer() else { return };
     timed(&stats::ANSWERS, true, || apply_answer(response, answer), |applied| *applied);
 }
