@@ -175,14 +175,14 @@ pub fn record_failure(account: &str, address: IpAddr, nonce: &str) {
     );
 }
 
-/// A successful authentication forgives the source's failures for that extension.
 /// Whether any address has failures counted (a success then has something to forgive).
 pub fn tracks_failures() -> bool {
     TRACKED.load(Ordering::Acquire) != 0
 }
 
+/// A successful authentication forgives the source's failures for that extension.
 pub fn record_success(account: &str, address: IpAddr) {
-    if TRACKED.load(Ordering::Acquire) == 0 {
+    if !tracks_failures() {
         return;
     }
     let mut blocks = blocks();
