@@ -63,12 +63,6 @@ pub fn lossless(bytes: &[u8]) -> String {
 
 /// `lossless`, borrowing the bytes in the usual case (UTF-8 without backslashes).
 pub fn lossless_borrowed(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    // Plain ASCII is checked a word at a time.
-    if bytes.is_ascii() && !bytes.contains(&b'\\') {
-        if let Ok(text) = std::str::from_utf8(bytes) {
-            return std::borrow::Cow::Borrowed(text);
-        }
-    }
     if let Ok(text) = std::str::from_utf8(bytes) {
         if !text.contains('\\') {
             return std::borrow::Cow::Borrowed(text);
