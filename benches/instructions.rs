@@ -35,7 +35,7 @@ const ENTRY_POINTS: &[&str] = &[
     "shim_guard_on_tx_response",
     "security_event_seen",
     "contact_deleted",
-    "devstate_event_cb",
+    "device_state_seen",
     "busy_lamp_state",
 ];
 

@@ -43,7 +43,6 @@ extern void multireg_on_contact_deleted(const void *contact);
 extern void multireg_on_challenge_sent(const char *address, const char *nonce);
 extern int multireg_dial_read_fixed(struct ast_channel *chan, const char *data, char *buf, size_t len);
 extern int multireg_devstate(const char *extension);
-extern void multireg_on_device_state(const char *device);
 extern void multireg_on_background_work(void);
 extern int multireg_dial_read_str(struct ast_channel *chan, const char *data, struct ast_str **buf, ssize_t len);
 
@@ -748,49 +747,80 @@ static enum ast_device_state busy_lamp_state(const char *extension)
 	return (enum ast_device_state) multireg_devstate(extension);
 }
 
-static struct stasis_subscription *devstate_subscription;
-
-/* Every device state change; only PJSIP devices go on to Rust (which ignores those of endpoints
- * without a policy), so the lamp's own Multireg: changes never loop back. */
-static void devstate_event_cb(void *data, struct stasis_subscription *sub, struct stasis_message *message)
-{
-	struct ast_device_state_message *state;
-
-	if (stasis_message_type(message) != ast_device_state_message_type()) {
-		return;
-	}
-	state = stasis_message_data(message);
-	if (!state || !state->device || strncasecmp(state->device, "PJSIP/", 6)) {
-		return;
-	}
-	multireg_on_device_state(state->device);
-}
-
 int multireg_shim_busy_lamp_start(void)
 {
 	if (ast_devstate_prov_add("Multireg", busy_lamp_state)) {
 		return -1;
 	}
-	devstate_subscription = stasis_subscribe_pool(ast_device_state_topic_all(), devstate_event_cb, NULL);
-	if (!devstate_subscription) {
+	if (multireg_shim_observe_device_states()) {
 		ast_devstate_prov_del("Multireg");
 		return -1;
 	}
-	stasis_subscription_accept_message_type(devstate_subscription, ast_device_state_message_type());
-	stasis_subscription_set_filter(devstate_subscription, STASIS_SUBSCRIPTION_FILTER_SELECTIVE);
 	return 0;
 }
 
 void multireg_shim_busy_lamp_stop(void)
 {
-	/* Waits until the callback has run for the last time. */
-	devstate_subscription = stasis_unsubscribe_and_join(devstate_subscription);
+	/* Waits until the observer has run for the last time. */
+	multireg_shim_stop_observing_device_states();
 	ast_devstate_prov_del("Multireg");
 }
 
 void multireg_shim_busy_lamp_changed(const char *extension)
 {
 	ast_devstate_changed(AST_DEVICE_UNKNOWN, AST_DEVSTATE_CACHABLE, "Multireg:%s", extension);
+}
+
+/* The device lists of every dialplan hint that names a Multireg: device, one per line (or NULL
+ * when there is none). Read at load: a hint made before the provider existed asked in vain. */
+char *multireg_shim_multireg_hints(void)
+{
+	struct ast_str *found = ast_str_create(256);
+	struct ast_context *context = NULL;
+	char *text = NULL;
+
+	if (!found) {
+		return NULL;
+	}
+	ast_rdlock_contexts();
+	while ((context = ast_walk_contexts(context))) {
+		struct ast_exten *extension = NULL;
+
+		ast_rdlock_context(context);
+		while ((extension = ast_walk_context_extensions(context, extension))) {
+			struct ast_exten *priority = NULL;
+
+			while ((priority = ast_walk_extension_priorities(extension, priority))) {
+				const char *devices = ast_get_extension_app(priority);
+
+				if (ast_get_extension_priority(priority) == PRIORITY_HINT && devices && strcasestr(devices, "Multireg:")) {
+					ast_str_append(&found, 0, "%s\n", devices);
+				}
+			}
+		}
+		ast_unlock_context(context);
+	}
+	ast_unlock_contexts();
+	if (ast_str_strlen(found)) {
+		text = ast_strdup(ast_str_buffer(found));
+	}
+	ast_free(found);
+	return text;
+}
+
+int multireg_shim_busy_lamp_cached(const char *extension)
+{
+	char device[AST_MAX_EXTENSION + sizeof("Multireg:")];
+	struct stasis_message *cached;
+	int found;
+
+	if (snprintf(device, sizeof(device), "Multireg:%s", extension) >= (int) sizeof(device)) {
+		return 1; /* a name this long is never skipped */
+	}
+	cached = stasis_cache_get(ast_device_state_cache(), ast_device_state_message_type(), device);
+	found = cached != NULL;
+	ao2_cleanup(cached);
+	return found;
 }
 
 int multireg_shim_channel_progress(const char *name)

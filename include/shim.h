@@ -124,13 +124,20 @@ void multireg_shim_background_stop(void);
  * multireg_shim_free), or NULL. Sees only that action's response, never other AMI traffic. */
 char *multireg_shim_run_action(const char *message);
 
-/* Busy lamp (issue 12): the "Multireg" device state provider (Multireg:<extension>) and a
- * subscription to device state changes of PJSIP/ devices, each of which reaches
- * multireg_on_device_state. All or nothing. */
+/* Busy lamp (issue 12): the "Multireg" device state provider (Multireg:<extension>) and an
+ * observer of device state changes (include/stasis_observers.c): each aggregate state change of a
+ * PJSIP/ device reaches multireg_on_device_state. All or nothing. */
 int multireg_shim_busy_lamp_start(void);
 void multireg_shim_busy_lamp_stop(void);
+int multireg_shim_observe_device_states(void);
+void multireg_shim_stop_observing_device_states(void);
 /* ast_devstate_changed(AST_DEVICE_UNKNOWN, cachable, "Multireg:%s", extension). */
 void multireg_shim_busy_lamp_changed(const char *extension);
+/* Every dialplan hint's device list that names a Multireg: device, one per line; NULL if none.
+ * Free with multireg_shim_free. */
+char *multireg_shim_multireg_hints(void);
+/* 1 if Asterisk's device state cache holds Multireg:<extension> (its state was announced before). */
+int multireg_shim_busy_lamp_cached(const char *extension);
 /* Of the channel of that name: bit 0 set if it is in a bridge, bit 1 if it is answered (Up);
  * -1 if there is no such channel. */
 int multireg_shim_channel_progress(const char *name);

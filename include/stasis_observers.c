@@ -1,5 +1,6 @@
 /* Stasis observers that cost the publishing thread one function call instead of a hop to a
- * worker thread: PJSIP security events, and app_queue's QueueMemberAdded.
+ * worker thread: PJSIP security events, device state changes of PJSIP/ devices (busy lamp), and
+ * app_queue's QueueMemberAdded.
  *
  * Why not plain subscriptions: a subscription with a mailbox queues every message it accepts to a
  * thread (a taskpool push and a wake-up). The security topic carries two events per authenticated
@@ -18,6 +19,7 @@
  * publish. */
 #include <asterisk.h>
 #include <asterisk/astobj2.h>
+#include <asterisk/devicestate.h>
 #include <asterisk/json.h>
 #include <asterisk/security_events.h>
 #include <asterisk/manager.h>
@@ -30,6 +32,7 @@
 
 /* Implemented in Rust (src/asterisk/entry.rs); each is panic-guarded there. */
 extern void multireg_on_auth_event(int outcome, const char *account, const char *address, const char *challenge);
+extern void multireg_on_device_state(const char *device);
 extern void multireg_on_queue_member_added(const char *queue, const char *interface, const char *state_interface);
 
 struct observer {
@@ -116,6 +119,44 @@ int multireg_shim_subscribe_security(void)
 void multireg_shim_unsubscribe_security(void)
 {
 	stop_observing(&security_observer);
+}
+
+/* ---- device states: a PJSIP/ device's aggregate state changed (busy lamp) ----
+ * Each change reaches the all-devices topic twice: the server's own state, then the aggregate the
+ * cache computed from it (only when that differs). ast_device_state() answers the aggregate, so
+ * that is the one to act on; the module then queues Multireg:<extension> to Asterisk's device
+ * state thread (ast_devstate_changed never publishes in the caller's thread while that thread
+ * runs). */
+static struct observer device_state_observer;
+
+static const char *device_state_seen(struct stasis_message *message)
+{
+	struct ast_device_state_message *state;
+
+	if (stasis_message_type(message) != ast_device_state_message_type()) {
+		return NULL;
+	}
+	state = stasis_message_data(message);
+	if (!state || state->eid || !state->device || strncasecmp(state->device, "PJSIP/", 6)) {
+		return NULL;
+	}
+	multireg_on_device_state(state->device);
+	return NULL;
+}
+
+int multireg_shim_observe_device_states(void)
+{
+	if (!ast_device_state_message_type() || observe(&device_state_observer, ast_device_state_topic_all(), device_state_seen)) {
+		return -1;
+	}
+	stasis_caching_accept_message_type(device_state_observer.topic, ast_device_state_message_type());
+	stasis_caching_set_filter(device_state_observer.topic, STASIS_SUBSCRIPTION_FILTER_SELECTIVE);
+	return 0;
+}
+
+void multireg_shim_stop_observing_device_states(void)
+{
+	stop_observing(&device_state_observer);
 }
 
 /* ---- QueueMemberAdded: recognised by its type's name, handled on the module's taskprocessor ----

@@ -101,3 +101,66 @@ fn calls_to_the_remote_destination_light_the_lamp() {
     caller.hangup(&mut call);
     assert!(state("Idle").is_some(), "{}", hint(&asterisk));
 }
+
+/// The device states Asterisk has cached (AMI DeviceStateList), as (device, state).
+fn cached_states(asterisk: &Asterisk) -> Vec<(String, String)> {
+    let (_, events) = asterisk.ami().action_list("DeviceStateList", &[]);
+    events
+        .iter()
+        .filter(|event| event.get("Event").map(String::as_str) == Some("DeviceStateChange"))
+        .map(|event| (event.get("Device").cloned().unwrap_or_default(), event.get("State").cloned().unwrap_or_default()))
+        .collect()
+}
+
+fn cached_state(asterisk: &Asterisk, device: &str) -> Option<String> {
+    cached_states(asterisk).into_iter().find(|(name, _)| name == device).map(|(_, state)| state)
+}
+
+/// Only lamps something asked for are announced (each announcement makes Asterisk tell every
+/// device state watcher): 102 has no hint, so registering its phone changes PJSIP/102 but leaves
+/// Multireg:102 out of Asterisk's device states until DEVICE_STATE() asks; from then on it follows.
+#[test]
+fn a_lamp_nobody_watches_is_not_announced_until_asked() {
+    let asterisk = Asterisk::start_with(Config {
+        pjsip_extra: "[101]\ntype = multireg\n[102]\ntype = multireg\n".into(),
+        extensions: Some(DIALPLAN.into()),
+        modules_extra: "load => res_manager_devicestate.so\n".into(),
+        ..Config::default()
+    });
+    let mut phone_101 = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
+    let mut phone_102 = asterisk.agent(Transport::Udp, "127.0.0.2", "102", "pass102");
+    assert_eq!(phone_101.register(), 200);
+    assert_eq!(phone_102.register(), 200);
+    let watched = common::wait_for(Duration::from_secs(5), || {
+        (cached_state(&asterisk, "Multireg:101").as_deref() == Some("NOT_INUSE")).then_some(())
+    });
+    assert!(watched.is_some(), "the hinted lamp is announced: {:?}", cached_states(&asterisk));
+    assert_eq!(cached_state(&asterisk, "PJSIP/102").as_deref(), Some("NOT_INUSE"), "{:?}", cached_states(&asterisk));
+    assert_eq!(cached_state(&asterisk, "Multireg:102"), None, "nobody watches 102's lamp");
+
+    let asked = asterisk.ami().action("Getvar", &[("Variable", "DEVICE_STATE(Multireg:102)")]);
+    assert_eq!(asked.get("Value").map(String::as_str), Some("NOT_INUSE"), "{asked:?}");
+    let cached = common::wait_for(Duration::from_secs(5), || cached_state(&asterisk, "Multireg:102").filter(|s| s == "NOT_INUSE"));
+    assert!(cached.is_some(), "asked once, announced: {:?}", cached_states(&asterisk));
+    assert_eq!(phone_102.unregister(), 200);
+    let gone = common::wait_for(Duration::from_secs(5), || cached_state(&asterisk, "Multireg:102").filter(|s| s == "UNAVAILABLE"));
+    assert!(gone.is_some(), "then followed: {:?}", cached_states(&asterisk));
+}
+
+/// A hint made while the module was not loaded asked for Multireg:101 in vain; loading the module
+/// finds it in the dialplan and lights it.
+#[test]
+fn a_hint_made_before_the_module_loaded_is_found() {
+    let asterisk = Asterisk::start_with(Config {
+        pjsip_extra: "[101]\ntype = multireg\n".into(),
+        extensions: Some(DIALPLAN.into()),
+        without_module: true,
+        ..Config::default()
+    });
+    let mut phone = asterisk.agent(Transport::Udp, "127.0.0.1", "101", "pass101");
+    assert_eq!(phone.register(), 200);
+    assert!(hint(&asterisk).contains("Unavailable"), "no provider yet: {}", hint(&asterisk));
+    assert!(asterisk.cli("module load res_pjsip_multireg.so").contains("Loaded"));
+    let idle = common::wait_for(Duration::from_secs(5), || hint(&asterisk).contains("Idle").then_some(()));
+    assert!(idle.is_some(), "{}", hint(&asterisk));
+}

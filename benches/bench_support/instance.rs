@@ -281,9 +281,15 @@ impl Instance {
     }
 
     pub fn stop(&mut self) {
+        self.stop_within(Duration::from_secs(20));
+    }
+
+    /// As `stop`, waiting up to `patience` for Asterisk to end before killing it (under valgrind,
+    /// ending includes the leak check).
+    pub fn stop_within(&mut self, patience: Duration) {
         if let Some(mut child) = self.child.take() {
             let _ = self.try_cli("core stop now");
-            let deadline = Instant::now() + Duration::from_secs(20);
+            let deadline = Instant::now() + patience;
             while Instant::now() < deadline {
                 if child.try_wait().ok().flatten().is_some() {
                     return;

@@ -1,6 +1,6 @@
 //! Device states: reading one (`ast_device_state`), announcing that the busy lamp
 //! `Multireg:<extension>` changed, and how far a channel is (bridged, answered).
-use super::text::to_c;
+use super::text::{from_c, to_c};
 use crate::bindings;
 
 /// The state of a device such as `PJSIP/101`, as Asterisk's `enum ast_device_state` value.
@@ -15,6 +15,31 @@ pub fn lamp_changed(extension: &str) {
     let extension = to_c(extension);
     // SAFETY: a valid C string, passed through a constant "Multireg:%s" format.
     unsafe { bindings::multireg_shim_busy_lamp_changed(extension.as_ptr()) }
+}
+
+/// Whether Asterisk's device state cache holds `Multireg:<extension>`, i.e. its state was announced
+/// before (by this load of the module or an earlier one), so something may be watching it.
+pub fn lamp_cached(extension: &str) -> bool {
+    let extension = to_c(extension);
+    // SAFETY: a valid C string, passed through a constant "Multireg:%s" format into a bounded buffer.
+    unsafe { bindings::multireg_shim_busy_lamp_cached(extension.as_ptr()) != 0 }
+}
+
+/// The device lists of the dialplan hints that name a `Multireg:` device (e.g.
+/// `PJSIP/104&Multireg:101`).
+pub fn multireg_hints() -> Vec<String> {
+    // SAFETY: the shim returns a string Asterisk allocated (or null), which we copy and hand back
+    // to the shim to free exactly once.
+    let text = unsafe {
+        let text = bindings::multireg_shim_multireg_hints();
+        if text.is_null() {
+            return Vec::new();
+        }
+        let copy = from_c(text);
+        bindings::multireg_shim_free(text.cast());
+        copy
+    };
+    text.lines().map(str::to_string).collect()
 }
 
 /// How far the channel called `name` is: (in a bridge, answered); None when there is no such

@@ -2,13 +2,23 @@
 //! `state`; the module tells Asterisk to ask again when a device state of the extension's
 //! endpoints changes, when a contact comes or goes, and when a MultiregDial to the remote
 //! destination starts or ends. Lookups are one hash lookup in the policy index.
+//!
+//! A lamp nobody watches is not announced: each announcement makes Asterisk's device state thread
+//! ask the provider and, when the state differs, publish it to every device state subscriber
+//! (hints, queues, AMI). Whoever watches `Multireg:<extension>` (a hint, a queue member's state
+//! interface, `DEVICE_STATE()`) asks its state first, which marks the extension watched and, the
+//! first time, announces it, so Asterisk's device state cache holds every watched lamp. A lamp the
+//! cache holds counts as watched, which carries the marks over a reload of the module.
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
+
+use once_cell::sync::Lazy;
 
 use super::dialplan::active_calls;
 use super::policies;
 use crate::asterisk::devstate;
-use crate::policy::busy_lamp::{lamp_state, DeviceState, RemoteCall};
+use crate::policy::busy_lamp::{lamp_extensions, lamp_state, DeviceState, RemoteCall};
+use crate::policy::fast_hash::FastSet;
 
 /// A MultiregDial call that rang the remote destination: its caller channel, and whether the
 /// caller was already answered when Dial started (then only its bridge tells the answer).
@@ -26,9 +36,60 @@ fn with_remote<R>(f: impl FnOnce(&mut HashMap<String, Vec<Caller>>) -> R) -> R {
     f(calls.get_or_insert_with(HashMap::new))
 }
 
-/// Forgets the remote calls (module unload).
+/// Extensions whose lamp Asterisk has asked for: at most one entry per extension ever configured
+/// with a policy (entries outlive a reload that drops the policy, as the watchers' hints do).
+static WATCHED: Lazy<RwLock<FastSet<String>>> = Lazy::new(Default::default);
+
+fn is_watched(extension: &str) -> bool {
+    WATCHED.read().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(extension)
+}
+
+/// True when `extension` was not marked before.
+fn mark_watched(extension: &str) -> bool {
+    !is_watched(extension) && WATCHED.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(extension.to_string())
+}
+
+/// Forgets the remote calls and the watched lamps (module unload).
 pub fn forget_calls() {
     *REMOTE_CALLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    WATCHED.write().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+}
+
+/// Watchers that asked before the provider existed (a hint or a queue member made before the
+/// module loaded) got no answer: marks their lamps watched and announces them. `state_interfaces`
+/// are the queue members' state interfaces; the hints are read from the dialplan.
+pub fn find_early_watchers(state_interfaces: &[&str]) {
+    let hints = devstate::multireg_hints();
+    let devices = hints.iter().map(String::as_str).chain(state_interfaces.iter().copied());
+    let policies = policies::current();
+    for extension in devices.flat_map(lamp_extensions) {
+        if let Some(config) = policies.for_extension(extension) {
+            if mark_watched(&config.endpoint) {
+                devstate::lamp_changed(&config.endpoint);
+            }
+        }
+    }
+}
+
+/// Tells Asterisk to ask the lamp of `extension` again, when something may be watching it.
+fn announce(extension: &str) {
+    let watched = is_watched(extension) || devstate::lamp_cached(extension);
+    if watched {
+        mark_watched(extension);
+        devstate::lamp_changed(extension);
+    }
+}
+
+/// Asterisk asks for the lamp of `extension` (a hint, a queue, `DEVICE_STATE()`): from now on its
+/// changes are announced. Marked before the devices are read, so a change in between is not lost;
+/// the first ask also announces the lamp (Asterisk's device state thread asks again and caches it).
+pub fn asked(extension: &str) -> DeviceState {
+    if let Some(config) = policies::current().for_extension(extension) {
+        if mark_watched(&config.endpoint) && !devstate::lamp_cached(&config.endpoint) {
+            devstate::lamp_changed(&config.endpoint);
+        }
+    }
+    state(extension)
 }
 
 /// The lamp of `extension` now.
@@ -71,7 +132,7 @@ pub fn state(extension: &str) -> DeviceState {
 /// The lamp of the extension `endpoint` belongs to may have changed.
 pub fn endpoint_changed(endpoint: &str) {
     if let Some(config) = policies::current().for_extension(endpoint) {
-        devstate::lamp_changed(&config.endpoint);
+        announce(&config.endpoint);
     }
 }
 
@@ -82,7 +143,7 @@ pub fn device_changed(device: &str) {
     endpoint_changed(endpoint);
     let with_remote_calls: Vec<String> = with_remote(|calls| calls.keys().cloned().collect());
     for extension in with_remote_calls {
-        devstate::lamp_changed(&extension);
+        announce(&extension);
     }
 }
 
@@ -101,7 +162,7 @@ pub fn remote_call(extension: &str, caller: &str, targets: &str) -> Option<Remot
     }
     let was_up = devstate::channel_progress(caller).is_some_and(|(_, up)| up);
     with_remote(|calls| calls.entry(config.endpoint.clone()).or_default().push(Caller { channel: caller.to_string(), was_up }));
-    devstate::lamp_changed(&config.endpoint);
+    announce(&config.endpoint);
     Some(RemoteCallGuard { extension: config.endpoint.clone(), caller: caller.to_string() })
 }
 
@@ -117,6 +178,6 @@ impl Drop for RemoteCallGuard {
                 }
             }
         });
-        devstate::lamp_changed(&self.extension);
+        announce(&self.extension);
     }
 }

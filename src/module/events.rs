@@ -45,7 +45,8 @@ fn current_members(queue: Option<&str>) -> Vec<(String, QueueMember)> {
 }
 
 /// Members already in queues when the module loads count as earlier than any addition after.
-pub fn remember_current_members() {
+/// Returns the members' state interfaces.
+pub fn remember_current_members() -> Vec<String> {
     let members = current_members(None);
     with_arrivals(|arrivals| {
         *arrivals = QueueArrivals::default();
@@ -53,6 +54,7 @@ pub fn remember_current_members() {
             arrivals.record(queue, member);
         }
     });
+    members.into_iter().map(|(_, member)| member.state_interface).collect()
 }
 
 /// app_queue added `interface` (whose device state is read from `state_interface`) to `queue`.

@@ -120,10 +120,11 @@ impl AsteriskModule for Multireg {
         let contact_observer = Registration::new(Kind::ContactObserver)?;
         let security_events = Registration::new(Kind::SecurityEvents)?;
         let queue_events = Registration::new(Kind::QueueEvents)?;
-        events::remember_current_members();
+        let state_interfaces = events::remember_current_members();
         let push_wake = Registration::new(Kind::PushWake)?;
         let reload_observer = Registration::new(Kind::PjsipReloadObserver)?;
         let busy_lamp = Registration::new(Kind::BusyLamp)?;
+        busy_lamp::find_early_watchers(&state_interfaces.iter().map(String::as_str).collect::<Vec<_>>());
         let background = Registration::new(Kind::BackgroundThread)?;
         let registrations = Registrations {
             _busy_lamp: busy_lamp,
@@ -254,7 +255,7 @@ impl AsteriskModule for Multireg {
     }
 
     fn busy_lamp_state(extension: &str) -> i32 {
-        busy_lamp::state(extension).raw()
+        busy_lamp::asked(extension).raw()
     }
 
     fn background_work() {

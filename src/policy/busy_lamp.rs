@@ -105,6 +105,17 @@ pub fn lamp_state(devices: &[DeviceState], remote_calls: &[RemoteCall], busy_by_
     combined
 }
 
+/// The extensions of the `Multireg:<extension>` devices in a device list such as a hint's
+/// (`PJSIP/104&Multireg:101`, presence after a comma ignored); the technology in any case.
+pub fn lamp_extensions(devices: &str) -> impl Iterator<Item = &str> {
+    const TECH: &str = "multireg:";
+    devices.split(['&', ',']).filter_map(|device| {
+        let device = device.trim();
+        let (tech, extension) = device.split_at_checked(TECH.len())?;
+        (tech.eq_ignore_ascii_case(TECH) && !extension.is_empty()).then_some(extension)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +143,14 @@ mod tests {
         assert_eq!(lamp_state(&[Unavailable, Unavailable], &[], false), Unavailable);
         assert_eq!(lamp_state(&[InUse, NotInUse], &[], true), Busy, "All Busy Mode with a call, or the limit");
         assert_eq!(lamp_state(&[InUse, Ringing], &[], true), RingInUse);
+    }
+
+    #[test]
+    fn the_lamps_of_a_device_list_are_found_in_any_case() {
+        let found: Vec<&str> = lamp_extensions("PJSIP/104&Multireg:101&MULTIREG:102,CustomPresence:101").collect();
+        assert_eq!(found, ["101", "102"]);
+        assert_eq!(lamp_extensions("Multireg:").count(), 0, "no extension");
+        assert_eq!(lamp_extensions("PJSIP/101&Custom:Multireg:9").count(), 0, "only a device's technology counts");
+        assert_eq!(lamp_extensions("é&Multireg:é1").collect::<Vec<_>>(), ["é1"], "not sliced inside a character");
     }
 }
