@@ -164,3 +164,19 @@ fn a_hint_made_before_the_module_loaded_is_found() {
     let idle = common::wait_for(Duration::from_secs(5), || hint(&asterisk).contains("Idle").then_some(()));
     assert!(idle.is_some(), "{}", hint(&asterisk));
 }
+
+/// A hint on an extension that gets its policy only later (a reload) asked in vain as well: the
+/// reload finds it.
+#[test]
+fn a_hint_on_an_extension_given_a_policy_later_is_found() {
+    let dialplan = "[general]\nstatic = yes\n\n[internal]\nexten => 102,hint,Multireg:102\n";
+    let asterisk = Asterisk::start_with(Config { extensions: Some(dialplan.into()), ..Config::default() });
+    let mut phone = asterisk.agent(Transport::Udp, "127.0.0.2", "102", "pass102");
+    assert_eq!(phone.register(), 200);
+    let lamp = || asterisk.cli("core show hint 102");
+    assert!(lamp().contains("Unavailable"), "no policy, no lamp: {}", lamp());
+    asterisk.rewrite_pjsip_extra("[102]\ntype = multireg\n");
+    asterisk.cli("module reload res_pjsip.so");
+    let idle = common::wait_for(Duration::from_secs(5), || lamp().contains("Idle").then_some(()));
+    assert!(idle.is_some(), "{}", lamp());
+}

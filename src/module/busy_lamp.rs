@@ -10,6 +10,7 @@
 //! first time, announces it, so Asterisk's device state cache holds every watched lamp. A lamp the
 //! cache holds counts as watched, which carries the marks over a reload of the module.
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use once_cell::sync::Lazy;
@@ -51,16 +52,33 @@ fn mark_watched(extension: &str) -> bool {
 
 /// Forgets the remote calls and the watched lamps (module unload).
 pub fn forget_calls() {
+    PROVIDING.store(false, Ordering::Release);
     *REMOTE_CALLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     WATCHED.write().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
 }
+
+/// Whether the provider is registered (from `find_early_watchers` at load until unload).
+static PROVIDING: AtomicBool = AtomicBool::new(false);
 
 /// Watchers that asked before the provider existed (a hint or a queue member made before the
 /// module loaded) got no answer: marks their lamps watched and announces them. `state_interfaces`
 /// are the queue members' state interfaces; the hints are read from the dialplan.
 pub fn find_early_watchers(state_interfaces: &[&str]) {
+    PROVIDING.store(true, Ordering::Release);
+    watch_named(state_interfaces);
+}
+
+/// New policies are in force: a hint on an extension that had no policy asked in vain too.
+pub fn policies_applied() {
+    if PROVIDING.load(Ordering::Acquire) {
+        watch_named(&[]);
+    }
+}
+
+/// Marks watched, and announces, the lamps of the dialplan hints and of `more` device lists.
+fn watch_named(more: &[&str]) {
     let hints = devstate::multireg_hints();
-    let devices = hints.iter().map(String::as_str).chain(state_interfaces.iter().copied());
+    let devices = hints.iter().map(String::as_str).chain(more.iter().copied());
     let policies = policies::current();
     for extension in devices.flat_map(lamp_extensions) {
         if let Some(config) = policies.for_extension(extension) {

@@ -295,6 +295,7 @@ fn apply_policies(always: bool) -> Result<(), String> {
         state::STATE.lock().ring_modes.clear();
     });
     books::retain(|endpoint| index.for_endpoint(endpoint).is_some());
+    busy_lamp::policies_applied();
     texts::release_unused();
     authblock::configure(index.sorted().iter().map(|config| &**config));
     for config in index.sorted() {
