@@ -8,7 +8,7 @@ ROOT := $(MULTIREG_CACHE)/root
 INSTANCE := run
 C ?= core show version
 
-.PHONY: all deps asterisk postgres build docs run stop cli console test unit integration bench bench-scale bench-instructions soak install clean \
+.PHONY: all deps asterisk postgres build docs run stop cli console test unit integration bench bench-scale bench-instructions bench-cpu-order soak install clean \
 	asterisk-source test-source deb fuzz asan
 
 all: build
@@ -85,6 +85,11 @@ bench-scale: build docs
 bench-instructions: build docs
 	@bash scripts/valgrind-in-root.sh
 	cargo bench --bench instructions
+
+# Asterisk's CPU per registration, stock vs module, with the instances taking turns every BENCH_BLOCK
+# rounds (ABBA): whether a CPU gap belongs to the registrations or to switching instances.
+bench-cpu-order: build docs
+	cargo bench --bench cpu_order
 
 # Repeats the integration suite SOAK_ROUNDS times (default 10), stopping at the first failure, to
 # catch rare races; not part of `make test`.
