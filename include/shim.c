@@ -810,13 +810,12 @@ char *multireg_shim_multireg_hints(void)
 
 int multireg_shim_busy_lamp_cached(const char *extension)
 {
-	char device[AST_MAX_EXTENSION + sizeof("Multireg:")];
+	/* Cut where ast_devstate_changed cuts the name it announces, so a long one is found too. */
+	char device[AST_MAX_EXTENSION];
 	struct stasis_message *cached;
 	int found;
 
-	if (snprintf(device, sizeof(device), "Multireg:%s", extension) >= (int) sizeof(device)) {
-		return 1; /* a name this long is never skipped */
-	}
+	snprintf(device, sizeof(device), "Multireg:%s", extension);
 	cached = stasis_cache_get(ast_device_state_cache(), ast_device_state_message_type(), device);
 	found = cached != NULL;
 	ao2_cleanup(cached);

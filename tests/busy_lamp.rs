@@ -136,14 +136,17 @@ fn a_lamp_nobody_watches_is_not_announced_until_asked() {
     });
     assert!(watched.is_some(), "the hinted lamp is announced: {:?}", cached_states(&asterisk));
     assert_eq!(cached_state(&asterisk, "PJSIP/102").as_deref(), Some("NOT_INUSE"), "{:?}", cached_states(&asterisk));
-    assert_eq!(cached_state(&asterisk, "Multireg:102"), None, "nobody watches 102's lamp");
+    let announced = common::wait_for(Duration::from_secs(1), || cached_state(&asterisk, "Multireg:102"));
+    assert_eq!(announced, None, "nobody watches 102's lamp");
 
     let asked = asterisk.ami().action("Getvar", &[("Variable", "DEVICE_STATE(Multireg:102)")]);
     assert_eq!(asked.get("Value").map(String::as_str), Some("NOT_INUSE"), "{asked:?}");
-    let cached = common::wait_for(Duration::from_secs(5), || cached_state(&asterisk, "Multireg:102").filter(|s| s == "NOT_INUSE"));
+    let cached =
+        common::wait_for(Duration::from_secs(5), || cached_state(&asterisk, "Multireg:102").filter(|s| s == "NOT_INUSE"));
     assert!(cached.is_some(), "asked once, announced: {:?}", cached_states(&asterisk));
     assert_eq!(phone_102.unregister(), 200);
-    let gone = common::wait_for(Duration::from_secs(5), || cached_state(&asterisk, "Multireg:102").filter(|s| s == "UNAVAILABLE"));
+    let gone =
+        common::wait_for(Duration::from_secs(5), || cached_state(&asterisk, "Multireg:102").filter(|s| s == "UNAVAILABLE"));
     assert!(gone.is_some(), "then followed: {:?}", cached_states(&asterisk));
 }
 
@@ -179,4 +182,9 @@ fn a_hint_on_an_extension_given_a_policy_later_is_found() {
     asterisk.cli("module reload res_pjsip.so");
     let idle = common::wait_for(Duration::from_secs(5), || lamp().contains("Idle").then_some(()));
     assert!(idle.is_some(), "{}", lamp());
+    // And a reload that takes the policy away turns the lamp off again.
+    asterisk.rewrite_pjsip_extra("");
+    asterisk.cli("module reload res_pjsip.so");
+    let off = common::wait_for(Duration::from_secs(5), || lamp().contains("Unavailable").then_some(()));
+    assert!(off.is_some(), "{}", lamp());
 }

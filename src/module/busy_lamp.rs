@@ -65,26 +65,38 @@ static PROVIDING: AtomicBool = AtomicBool::new(false);
 /// are the queue members' state interfaces; the hints are read from the dialplan.
 pub fn find_early_watchers(state_interfaces: &[&str]) {
     PROVIDING.store(true, Ordering::Release);
-    watch_named(state_interfaces);
+    announce_named(state_interfaces);
 }
 
-/// New policies are in force: a hint on an extension that had no policy asked in vain too.
+/// New policies are in force. Every lamp a hint or a queue member names is announced again: its
+/// extension may have a policy now, a changed one, or none any more (Asterisk tells the watchers
+/// only when the state differs). Extensions without a policy leave the watched set.
 pub fn policies_applied() {
-    if PROVIDING.load(Ordering::Acquire) {
-        watch_named(&[]);
+    if !PROVIDING.load(Ordering::Acquire) {
+        return;
     }
+    let policies = policies::current();
+    WATCHED
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .retain(|extension| policies.for_extension(extension).is_some());
+    let state_interfaces = super::events::member_state_interfaces();
+    announce_named(&state_interfaces.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
-/// Marks watched, and announces, the lamps of the dialplan hints and of `more` device lists.
-fn watch_named(more: &[&str]) {
+/// Announces the lamps the dialplan's hints and the `more` device lists name, as they name them,
+/// and marks those of extensions with a policy watched.
+fn announce_named(more: &[&str]) {
     let hints = devstate::multireg_hints();
     let devices = hints.iter().map(String::as_str).chain(more.iter().copied());
     let policies = policies::current();
+    let mut announced = FastSet::default();
     for extension in devices.flat_map(lamp_extensions) {
         if let Some(config) = policies.for_extension(extension) {
-            if mark_watched(&config.endpoint) {
-                devstate::lamp_changed(&config.endpoint);
-            }
+            mark_watched(&config.endpoint);
+        }
+        if announced.insert(extension) {
+            devstate::lamp_changed(extension);
         }
     }
 }

@@ -57,6 +57,11 @@ pub fn remember_current_members() -> Vec<String> {
     members.into_iter().map(|(_, member)| member.state_interface).collect()
 }
 
+/// The state interfaces of every queue member now (e.g. `Multireg:101`).
+pub fn member_state_interfaces() -> Vec<String> {
+    current_members(None).into_iter().map(|(_, member)| member.state_interface).collect()
+}
+
 /// app_queue added `interface` (whose device state is read from `state_interface`) to `queue`.
 pub fn member_added(queue: &str, interface: &str, state_interface: &str) {
     let added = QueueMember::new(interface, state_interface);
