@@ -1,6 +1,6 @@
 //! Device states: reading one (`ast_device_state`), announcing that the busy lamp
 //! `Multireg:<extension>` changed, and how far a channel is (bridged, answered).
-use super::text::{from_c, to_c};
+use super::text::{take_shim_string, to_c};
 use crate::bindings;
 
 /// The state of a device such as `PJSIP/101`, as Asterisk's `enum ast_device_state` value.
@@ -28,17 +28,8 @@ pub fn lamp_cached(extension: &str) -> bool {
 /// The device lists of the dialplan hints that name a `Multireg:` device (e.g.
 /// `PJSIP/104&Multireg:101`).
 pub fn multireg_hints() -> Vec<String> {
-    // SAFETY: the shim returns a string Asterisk allocated (or null), which we copy and hand back
-    // to the shim to free exactly once.
-    let text = unsafe {
-        let text = bindings::multireg_shim_multireg_hints();
-        if text.is_null() {
-            return Vec::new();
-        }
-        let copy = from_c(text);
-        bindings::multireg_shim_free(text.cast());
-        copy
-    };
+    // SAFETY: the shim returns null or a string it allocated for us.
+    let text = unsafe { take_shim_string(bindings::multireg_shim_multireg_hints()) }.unwrap_or_default();
     text.lines().map(str::to_string).collect()
 }
 

@@ -1,5 +1,5 @@
 //! AMI: actions (one dispatcher) and events.
-use super::text::{from_c, to_c};
+use super::text::{from_c, take_shim_string, to_c};
 use crate::bindings::{self, mansession, message};
 
 /// AMI fields are one line each; user text must not break the framing or carry terminal
@@ -92,15 +92,6 @@ impl<'a> AmiRequest<'a> {
 /// text. Only this action's response is seen: no hook on the manager's event stream is involved.
 pub fn run_action(message: &str) -> Option<String> {
     let message = to_c(message);
-    // SAFETY: a valid C string; the shim returns a string Asterisk allocated (or null), which we
-    // copy and hand back to the shim to free exactly once.
-    unsafe {
-        let text = bindings::multireg_shim_run_action(message.as_ptr());
-        if text.is_null() {
-            return None;
-        }
-        let copy = from_c(text);
-        bindings::multireg_shim_free(text.cast());
-        Some(copy)
-    }
+    // SAFETY: a valid C string; the shim returns null or a string it allocated for us.
+    unsafe { take_shim_string(bindings::multireg_shim_run_action(message.as_ptr())) }
 }

@@ -3,7 +3,7 @@
 use std::ffi::c_void;
 
 use super::ao2::Ao2;
-use super::text::{from_c, lossless_c, to_c};
+use super::text::{from_c, lossless_c, take_shim_string, to_c};
 use crate::bindings;
 
 pub type Fields = Vec<(String, String)>;
@@ -143,17 +143,8 @@ pub fn delete_contact(contact: &StoredContact) -> bool {
 /// None when the endpoint does not exist.
 pub fn endpoint_acl_rules(endpoint: &str) -> Option<Fields> {
     let id = to_c(endpoint);
-    // SAFETY: the shim returns null or a NUL-terminated string allocated by Asterisk, which we
-    // copy and hand back to Asterisk's allocator.
-    let text = unsafe {
-        let raw = bindings::multireg_shim_endpoint_acl_rules(id.as_ptr());
-        if raw.is_null() {
-            return None;
-        }
-        let text = from_c(raw);
-        bindings::multireg_shim_free(raw.cast());
-        text
-    };
+    // SAFETY: a valid C string; the shim returns null or a string it allocated for us.
+    let text = unsafe { take_shim_string(bindings::multireg_shim_endpoint_acl_rules(id.as_ptr())) }?;
     Some(text.lines().filter_map(|line| line.split_once('\t')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
 }
 

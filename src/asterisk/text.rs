@@ -14,6 +14,24 @@ pub unsafe fn from_c(ptr: *const c_char) -> String {
     unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
 }
 
+/// Takes a string the shim allocated with Asterisk's allocator: copies it into Rust and hands it
+/// back to the shim to free. None for null.
+///
+/// # Safety
+/// `ptr` must be null or a NUL-terminated string the shim allocated for the caller, which nothing
+/// else uses or frees.
+pub unsafe fn take_shim_string(ptr: *mut c_char) -> Option<String> {
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: the caller's contract: a valid string, ours to free exactly once.
+    unsafe {
+        let text = from_c(ptr);
+        crate::bindings::multireg_shim_free(ptr.cast());
+        Some(text)
+    }
+}
+
 /// Turns text into a C string, replacing interior NULs so nothing is silently cut.
 pub fn to_c(text: &str) -> CString {
     if !text.as_bytes().contains(&0) {
