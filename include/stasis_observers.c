@@ -58,6 +58,18 @@ static int observe(struct observer *observer, struct stasis_topic *topic, snapsh
 	return 0;
 }
 
+/* As observe(), shown only messages of `type` (none when the type is not registered). */
+static int observe_type(struct observer *observer, struct stasis_topic *topic, snapshot_get_id callback,
+	struct stasis_message_type *type)
+{
+	if (!type || observe(observer, topic, callback)) {
+		return -1;
+	}
+	stasis_caching_accept_message_type(observer->topic, type);
+	stasis_caching_set_filter(observer->topic, STASIS_SUBSCRIPTION_FILTER_SELECTIVE);
+	return 0;
+}
+
 /* After this returns the callback never runs again (unsubscribing takes the topic's lock). */
 static void stop_observing(struct observer *observer)
 {
@@ -108,12 +120,7 @@ static const char *security_event_seen(struct stasis_message *message)
 
 int multireg_shim_subscribe_security(void)
 {
-	if (!ast_security_event_type() || observe(&security_observer, ast_security_topic(), security_event_seen)) {
-		return -1;
-	}
-	stasis_caching_accept_message_type(security_observer.topic, ast_security_event_type());
-	stasis_caching_set_filter(security_observer.topic, STASIS_SUBSCRIPTION_FILTER_SELECTIVE);
-	return 0;
+	return observe_type(&security_observer, ast_security_topic(), security_event_seen, ast_security_event_type());
 }
 
 void multireg_shim_unsubscribe_security(void)
@@ -146,12 +153,8 @@ static const char *device_state_seen(struct stasis_message *message)
 
 int multireg_shim_observe_device_states(void)
 {
-	if (!ast_device_state_message_type() || observe(&device_state_observer, ast_device_state_topic_all(), device_state_seen)) {
-		return -1;
-	}
-	stasis_caching_accept_message_type(device_state_observer.topic, ast_device_state_message_type());
-	stasis_caching_set_filter(device_state_observer.topic, STASIS_SUBSCRIPTION_FILTER_SELECTIVE);
-	return 0;
+	return observe_type(&device_state_observer, ast_device_state_topic_all(), device_state_seen,
+		ast_device_state_message_type());
 }
 
 void multireg_shim_stop_observing_device_states(void)
