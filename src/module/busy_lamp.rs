@@ -37,8 +37,8 @@ fn with_remote<R>(f: impl FnOnce(&mut HashMap<String, Vec<Caller>>) -> R) -> R {
     f(calls.get_or_insert_with(HashMap::new))
 }
 
-/// Extensions whose lamp Asterisk has asked for: at most one entry per extension ever configured
-/// with a policy (entries outlive a reload that drops the policy, as the watchers' hints do).
+/// Extensions whose lamp something watches: only extensions with a policy (a policy reload drops
+/// the others).
 static WATCHED: Lazy<RwLock<FastSet<String>>> = Lazy::new(Default::default);
 
 fn is_watched(extension: &str) -> bool {
@@ -63,7 +63,7 @@ static PROVIDING: AtomicBool = AtomicBool::new(false);
 /// Watchers that asked before the provider existed (a hint or a queue member made before the
 /// module loaded) got no answer: marks their lamps watched and announces them. `state_interfaces`
 /// are the queue members' state interfaces; the hints are read from the dialplan.
-pub fn find_early_watchers(state_interfaces: &[&str]) {
+pub fn find_early_watchers(state_interfaces: &[String]) {
     PROVIDING.store(true, Ordering::Release);
     announce_named(state_interfaces);
 }
@@ -80,15 +80,14 @@ pub fn policies_applied() {
         .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .retain(|extension| policies.for_extension(extension).is_some());
-    let state_interfaces = super::events::member_state_interfaces();
-    announce_named(&state_interfaces.iter().map(String::as_str).collect::<Vec<_>>());
+    announce_named(&super::events::member_state_interfaces());
 }
 
 /// Announces the lamps the dialplan's hints and the `more` device lists name, as they name them,
 /// and marks those of extensions with a policy watched.
-fn announce_named(more: &[&str]) {
+fn announce_named(more: &[String]) {
     let hints = devstate::multireg_hints();
-    let devices = hints.iter().map(String::as_str).chain(more.iter().copied());
+    let devices = hints.iter().chain(more).map(String::as_str);
     let policies = policies::current();
     let mut announced = FastSet::default();
     for extension in devices.flat_map(lamp_extensions) {
@@ -103,11 +102,13 @@ fn announce_named(more: &[&str]) {
 
 /// Tells Asterisk to ask the lamp of `extension` again, when something may be watching it.
 fn announce(extension: &str) {
-    let watched = is_watched(extension) || devstate::lamp_cached(extension);
-    if watched {
+    if !is_watched(extension) {
+        if !devstate::lamp_cached(extension) {
+            return;
+        }
         mark_watched(extension);
-        devstate::lamp_changed(extension);
     }
+    devstate::lamp_changed(extension);
 }
 
 /// Asterisk asks for the lamp of `extension` (a hint, a queue, `DEVICE_STATE()`): from now on its

@@ -124,7 +124,7 @@ impl AsteriskModule for Multireg {
         let push_wake = Registration::new(Kind::PushWake)?;
         let reload_observer = Registration::new(Kind::PjsipReloadObserver)?;
         let busy_lamp = Registration::new(Kind::BusyLamp)?;
-        busy_lamp::find_early_watchers(&state_interfaces.iter().map(String::as_str).collect::<Vec<_>>());
+        busy_lamp::find_early_watchers(&state_interfaces);
         let background = Registration::new(Kind::BackgroundThread)?;
         let registrations = Registrations {
             _busy_lamp: busy_lamp,
