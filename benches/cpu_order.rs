@@ -11,14 +11,21 @@
 //! timed), refresh (BENCH_WINDOW in flight, timed); CPU is the process's user + system time over
 //! the timed parts. Environment: BENCH_EXTENSIONS (200), BENCH_DEVICES (5),
 //! BENCH_BLOCKS (4), BENCH_BLOCK (1), BENCH_MASS_WINDOW (500), BENCH_WINDOW (32).
+//! BENCH_THREADS=1 also prints, per instance, the CPU time and context switches of its busiest
+//! threads over the timed mass registrations (by thread id, sorted by CPU).
+//! BENCH_PERF=<folder> also records each instance's timed mass registrations with
+//! `perf record -e cpu-clock` (software clock: this VM has no hardware counters), one file per
+//! instance and round, for `perf report --symfs <runtime root> --sort dso,sym` afterwards.
 mod bench_support;
 
 use std::net::SocketAddrV4;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bench_support::config::{self, Flavor};
 use bench_support::env_count;
-use bench_support::instance::{process_cpu, Instance};
+use bench_support::instance::{process_cpu_split, process_minor_faults, thread_cpu_by_id, Instance};
 use bench_support::loadgen::{Action, LoadGen};
 
 fn main() {
@@ -29,6 +36,10 @@ fn main() {
     let mass_window = env_count("BENCH_MASS_WINDOW", 500).max(1);
     let window = env_count("BENCH_WINDOW", 32).max(1);
     let timeout = Duration::from_secs(600);
+    let perf_folder = std::env::var_os("BENCH_PERF").filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(folder) = &perf_folder {
+        std::fs::create_dir_all(folder).expect("BENCH_PERF folder");
+    }
     let mut instances: Vec<Instance> = [("stock", Flavor::Baseline), ("module", Flavor::Module)]
         .into_iter()
         .map(|(label, flavor)| {
@@ -49,32 +60,112 @@ fn main() {
         generator.run(&all, Action::Register, window, timeout);
     }
     eprintln!("{} contacts, {blocks} blocks of {block} rounds per instance, ABBA", all.len());
-    // [instance][0 = mass, 1 = refresh]: (ticks, registrations)
-    let mut used = [[(0f64, 0usize); 2]; 2];
+    // [instance][0 = mass, 1 = refresh]: (user seconds, system seconds, registrations)
+    let mut used = [[(0f64, 0f64, 0usize); 2]; 2];
+    // [instance][workload]: minor page faults
+    let mut faults = [[0u64; 2]; 2];
+    let by_thread = env_count("BENCH_THREADS", 0) > 0;
+    // [instance]: thread id -> (CPU seconds, voluntary, involuntary switches) over the mass registrations
+    let mut thread_use: [std::collections::HashMap<u32, (f64, u64, u64)>; 2] = Default::default();
     for turn in 0..blocks * 2 {
         // ABBA: 0 1 1 0 0 1 1 0 ...
         let i = [0, 1, 1, 0][turn % 4];
-        for _ in 0..block {
+        for round in 0..block {
             let instance = &instances[i];
             generators[i].run(&all, Action::Unregister, mass_window, timeout);
             instance.wait_idle(Instant::now(), Duration::from_secs(60));
             for (workload, in_flight) in [(0, mass_window), (1, window)] {
-                let before = process_cpu(instance.pid());
+                let perf = match (&perf_folder, workload) {
+                    (Some(folder), 0) => {
+                        Some(start_perf(instance.pid(), &folder.join(format!("{}-{turn}-{round}.data", instance.label))))
+                    }
+                    _ => None,
+                };
+                let threads_before = (by_thread && workload == 0).then(|| thread_cpu_by_id(instance.pid()));
+                let faults_before = process_minor_faults(instance.pid());
+                let before = process_cpu_split(instance.pid());
                 let outcome = generators[i].run(&all, Action::Register, in_flight, timeout);
-                used[i][workload].0 += process_cpu(instance.pid()) - before;
-                used[i][workload].1 += outcome.completed;
+                let after = process_cpu_split(instance.pid());
+                faults[i][workload] += process_minor_faults(instance.pid()) - faults_before;
+                if let Some(threads_before) = threads_before {
+                    for (tid, (cpu, voluntary, involuntary)) in thread_cpu_by_id(instance.pid()) {
+                        let (cpu0, voluntary0, involuntary0) = threads_before.get(&tid).copied().unwrap_or_default();
+                        let total = thread_use[i].entry(tid).or_default();
+                        total.0 += cpu - cpu0;
+                        total.1 += voluntary - voluntary0;
+                        total.2 += involuntary - involuntary0;
+                    }
+                }
+                if let Some(perf) = perf {
+                    stop_perf(perf);
+                }
+                used[i][workload].0 += after.0 - before.0;
+                used[i][workload].1 += after.1 - before.1;
+                used[i][workload].2 += outcome.completed;
                 instance.wait_idle(Instant::now(), Duration::from_secs(60));
             }
         }
     }
-    let per_registration = |(seconds, n): (f64, usize)| seconds * 1e6 / n.max(1) as f64;
+    let per_registration = |seconds: f64, n: usize| seconds * 1e6 / n.max(1) as f64;
     println!("\nAsterisk CPU per registration (µs; BENCH_BLOCK={block}, {blocks} blocks per instance)");
-    println!("| workload | stock | module | module / stock |\n|---|---:|---:|---:|");
+    println!("| workload | time | stock | module | module / stock |\n|---|---|---:|---:|---:|");
     for (workload, name) in [(0, "mass registration"), (1, "refresh")] {
-        let (s, m) = (per_registration(used[0][workload]), per_registration(used[1][workload]));
-        println!("| {name} | {s:.0} | {m:.0} | {:.3} |", m / s);
+        let [(su, ss, sn), (mu, ms, mn)] = [used[0][workload], used[1][workload]];
+        for (kind, s, m) in [("user + system", su + ss, mu + ms), ("user", su, mu), ("system", ss, ms)] {
+            let (s, m) = (per_registration(s, sn), per_registration(m, mn));
+            println!("| {name} | {kind} | {s:.0} | {m:.0} | {:.3} |", m / s);
+        }
+        let (s, m) = (faults[0][workload] as f64 / sn.max(1) as f64, faults[1][workload] as f64 / mn.max(1) as f64);
+        println!("| {name} | minor page faults per registration | {s:.1} | {m:.1} | {:.3} |", m / s);
+    }
+    if by_thread {
+        for (i, label) in [(0, "stock"), (1, "module")] {
+            let registrations = used[i][0].2.max(1) as f64;
+            let mut threads: Vec<(u32, (f64, u64, u64))> = thread_use[i].iter().map(|(t, u)| (*t, *u)).collect();
+            threads.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(b.1 .1.cmp(&a.1 .1)));
+            let busy = threads.iter().filter(|(_, (cpu, v, n))| *cpu > 0.0 || v + n > 0).count();
+            let sum = |f: &dyn Fn(&(f64, u64, u64)) -> f64| threads.iter().map(|(_, u)| f(u)).sum::<f64>() / registrations;
+            println!(
+                "\n{label}: {busy} threads ran; per registration: CPU {:.0} µs, voluntary switches {:.2}, involuntary {:.2}",
+                sum(&|u| u.0 * 1e6),
+                sum(&|u| u.1 as f64),
+                sum(&|u| u.2 as f64)
+            );
+            println!("| thread | CPU µs/reg | voluntary/reg | involuntary/reg |\n|---|---:|---:|---:|");
+            for (tid, (cpu, voluntary, involuntary)) in threads.iter().take(14) {
+                println!(
+                    "| {tid} | {:.1} | {:.3} | {:.3} |",
+                    cpu * 1e6 / registrations,
+                    *voluntary as f64 / registrations,
+                    *involuntary as f64 / registrations
+                );
+            }
+        }
+    }
+    if let Some(folder) = &perf_folder {
+        println!("\nperf recordings in {}", folder.display());
     }
     for instance in instances.iter_mut() {
         instance.stop();
     }
+}
+
+/// `perf record` of one process's CPU time (software clock), until `stop_perf`.
+fn start_perf(pid: u32, output: &std::path::Path) -> Child {
+    let child = Command::new("perf")
+        .args(["record", "-q", "-e", "cpu-clock", "-F", "2000", "-p", &pid.to_string(), "-o"])
+        .arg(output)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("perf record (install linux-perf)");
+    // perf needs a moment to attach to every thread.
+    std::thread::sleep(Duration::from_millis(300));
+    child
+}
+
+fn stop_perf(mut perf: Child) {
+    // SAFETY: kill only sends SIGINT to the perf process we started, which writes its file and exits.
+    unsafe { libc::kill(perf.id() as i32, libc::SIGINT) };
+    let _ = perf.wait();
 }

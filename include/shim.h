@@ -114,8 +114,14 @@ void multireg_shim_unsubscribe_security(void);
 int multireg_shim_subscribe_queues(void);
 void multireg_shim_unsubscribe_queues(void);
 
-/* The module's background thread (an Asterisk taskprocessor): each queue call runs
- * multireg_on_background_work there once; stop runs what is queued and ends the thread. */
+/* Serialized work without a thread of the module's own: a serializer on res_pjsip's thread
+ * pool. Ending one waits for the tasks queued on it, so none runs after the module is gone. */
+struct ast_taskprocessor;
+struct ast_taskprocessor *multireg_shim_pool_serializer(const char *name);
+void multireg_shim_end_serializer(struct ast_taskprocessor **serializer);
+
+/* The module's background work (a pool serializer): each queue call runs
+ * multireg_on_background_work once; stop waits for what is queued. */
 int multireg_shim_background_start(void);
 int multireg_shim_background_queue(void);
 void multireg_shim_background_stop(void);

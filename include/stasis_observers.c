@@ -14,7 +14,7 @@
  * subscription: its cache asks the id callback about every message, in the publishing thread,
  * while the topic is locked (so callbacks of one observer never overlap, and unsubscribing waits
  * for a callback in progress). The observers below are such id callbacks. They look at the
- * message, record it in memory or hand it to the module's own taskprocessor, and always answer
+ * message, record it in memory or hand it to the module's own serializer, and always answer
  * NULL, so nothing is ever cached or republished. They take no lock of their own and never
  * publish. */
 #include <asterisk.h>
@@ -162,9 +162,9 @@ void multireg_shim_stop_observing_device_states(void)
 	stop_observing(&device_state_observer);
 }
 
-/* ---- QueueMemberAdded: recognised by its type's name, handled on the module's taskprocessor ----
+/* ---- QueueMemberAdded: recognised by its type's name, handled on the module's serializer ----
  * The addition is published while app_queue holds the queue, so the module's handling (which asks
- * app_queue for the queue's members) runs later, on its own thread. */
+ * app_queue for the queue's members) runs later, on that serializer. */
 #define QUEUE_MEMBER_ADDED_TYPE "queue_member_added_type"
 
 static struct observer queue_observer;
@@ -226,12 +226,12 @@ static const char *queue_message_seen(struct stasis_message *message)
 
 int multireg_shim_subscribe_queues(void)
 {
-	queue_worker = ast_taskprocessor_get("multireg/queue-members", TPS_REF_DEFAULT);
+	queue_worker = multireg_shim_pool_serializer("multireg/queue-members");
 	if (!queue_worker) {
 		return -1;
 	}
 	if (observe(&queue_observer, ast_manager_get_topic(), queue_message_seen)) {
-		queue_worker = ast_taskprocessor_unreference(queue_worker);
+		multireg_shim_end_serializer(&queue_worker);
 		return -1;
 	}
 	return 0;
@@ -240,6 +240,6 @@ int multireg_shim_subscribe_queues(void)
 void multireg_shim_unsubscribe_queues(void)
 {
 	stop_observing(&queue_observer);
-	/* Runs the additions still queued, then ends the thread. */
-	queue_worker = ast_taskprocessor_unreference(queue_worker);
+	/* Waits for the additions still queued. */
+	multireg_shim_end_serializer(&queue_worker);
 }

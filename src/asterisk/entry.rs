@@ -64,7 +64,7 @@ pub trait AsteriskModule {
     fn busy_lamp_state(extension: &str) -> i32;
     /// The state of a `PJSIP/...` device changed.
     fn device_state_changed(device: &str);
-    /// Work queued with `registration::queue_background_work`, on the module's own thread.
+    /// Work queued with `registration::queue_background_work`, on the module's background serializer.
     fn background_work();
 }
 

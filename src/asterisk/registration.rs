@@ -29,8 +29,8 @@ pub enum Kind {
     BusyLamp,
     /// RFC 8599: the MultiregPushWake application and the `multireg-push` dialplan context.
     PushWake,
-    /// The module's background thread (`background::queue`).
-    BackgroundThread,
+    /// The module's background serializer on res_pjsip's thread pool (no thread of its own).
+    BackgroundSerializer,
 }
 
 type RegisterFn = unsafe extern "C" fn() -> c_int;
@@ -49,7 +49,7 @@ impl Kind {
             Kind::QueueEvents => (bindings::multireg_shim_subscribe_queues, bindings::multireg_shim_unsubscribe_queues),
             Kind::BusyLamp => (bindings::multireg_shim_busy_lamp_start, bindings::multireg_shim_busy_lamp_stop),
             Kind::PushWake => (bindings::multireg_shim_register_push, bindings::multireg_shim_unregister_push),
-            Kind::BackgroundThread => (bindings::multireg_shim_background_start, bindings::multireg_shim_background_stop),
+            Kind::BackgroundSerializer => (bindings::multireg_shim_background_start, bindings::multireg_shim_background_stop),
         }
     }
 }
@@ -82,9 +82,9 @@ impl Drop for Registration {
     }
 }
 
-/// Runs `AsteriskModule::background_work` once on the module's background thread; false when
-/// that thread is not running.
+/// Runs `AsteriskModule::background_work` once on the module's background serializer; false when
+/// that serializer does not exist.
 pub fn queue_background_work() -> bool {
-    // SAFETY: the shim checks that the thread exists; the work item carries no data.
+    // SAFETY: the shim checks that the serializer exists; the work item carries no data.
     unsafe { bindings::multireg_shim_background_queue() == 0 }
 }

@@ -1,5 +1,5 @@
 //! After the module loads, every policy AOR's device book is read from the location store once, on
-//! the module's background thread, so that the first REGISTER of each AOR (all of them at once when
+//! the module's background serializer, so that the first REGISTER of each AOR (all of them at once when
 //! Asterisk itself restarts) decides without reading the store on the SIP path. Not after reloads:
 //! nearly every book is known by then, and an AOR a reload adds is read at its first REGISTER.
 //!
@@ -24,24 +24,26 @@ pub fn reset() {
     QUEUED.store(false, Ordering::Release);
 }
 
-/// Asks for a pass over the policies in force (once the background thread gets to it).
+/// Asks for a pass over the policies in force (once the background serializer gets to it).
 pub fn start() {
     if STOPPING.load(Ordering::Acquire) || cluster::location_shared() || QUEUED.swap(true, Ordering::AcqRel) {
         return;
     }
     if !queue_background_work() {
         QUEUED.store(false, Ordering::Release);
-        tracing::warn!("multireg: no background thread to read the device books ahead; each AOR is read at its first REGISTER");
+        tracing::warn!(
+            "multireg: no background serializer to read the device books ahead; each AOR is read at its first REGISTER"
+        );
     }
 }
 
-/// Before unload: a pass in progress stops after its current AOR (the background thread is then
+/// Before unload: a pass in progress stops after its current AOR (the background serializer is then
 /// ended by its registration, which waits for it).
 pub fn stop() {
     STOPPING.store(true, Ordering::Release);
 }
 
-/// One pass, on the background thread.
+/// One pass, on the background serializer.
 pub fn run() {
     QUEUED.store(false, Ordering::Release);
     let started = std::time::Instant::now();

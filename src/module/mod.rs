@@ -125,7 +125,7 @@ impl AsteriskModule for Multireg {
         let reload_observer = Registration::new(Kind::PjsipReloadObserver)?;
         let busy_lamp = Registration::new(Kind::BusyLamp)?;
         busy_lamp::find_early_watchers(&state_interfaces);
-        let background = Registration::new(Kind::BackgroundThread)?;
+        let background = Registration::new(Kind::BackgroundSerializer)?;
         let registrations = Registrations {
             _busy_lamp: busy_lamp,
             _reload_observer: reload_observer,
