@@ -689,7 +689,12 @@ void multireg_shim_unregister_services(void)
  * order of a taskprocessor and adds no thread. */
 struct ast_taskprocessor *multireg_shim_pool_serializer(const char *name)
 {
-	return ast_sip_create_serializer(name);
+	char unique[AST_TASKPROCESSOR_MAX_NAME + 1];
+
+	/* A sequence number: the previous load's serializer may keep its name for a moment after
+	 * the last task, and ast_sip_create_serializer refuses a name in use. */
+	ast_taskprocessor_build_name(unique, sizeof(unique), "%s", name);
+	return ast_sip_create_serializer(unique);
 }
 
 static int drained(void *data)
@@ -704,7 +709,9 @@ void multireg_shim_end_serializer(struct ast_taskprocessor **serializer)
 	}
 	/* Runs after every task queued before it: once it returns, nothing of ours is queued (the
 	 * callers stop queueing first), so the module's code may go. */
-	ast_sip_push_task_wait_serializer(*serializer, drained, NULL);
+	if (ast_sip_push_task_wait_serializer(*serializer, drained, NULL)) {
+		ast_log(LOG_ERROR, "multireg: could not wait for the tasks queued on %s\n", ast_taskprocessor_name(*serializer));
+	}
 	*serializer = ast_taskprocessor_unreference(*serializer);
 }
 

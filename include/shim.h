@@ -108,7 +108,7 @@ enum multireg_auth_outcome {
 };
 
 /* Stasis observers, run in the publishing thread (stasis_observers.c): PJSIP security events,
- * and app_queue's QueueMemberAdded (handed to the module's taskprocessor). */
+ * and app_queue's QueueMemberAdded (handed to a serializer on res_pjsip's pool). */
 int multireg_shim_subscribe_security(void);
 void multireg_shim_unsubscribe_security(void);
 int multireg_shim_subscribe_queues(void);

@@ -428,6 +428,31 @@ fn books_read_ahead_after_load_spare_the_first_register_its_store_read() {
     assert!(stat(&asterisk, "book_bytes") > 2 * 200, "{}", asterisk.cli("multireg show stats"));
 }
 
+/// The read-ahead pass runs on a serializer of res_pjsip's thread pool in short tasks (16
+/// policies each, so that SIP work queued behind that worker waits for one task, not for the
+/// whole pass), each task queueing the next: every policy AOR is read, across the tasks.
+#[test]
+fn books_are_read_ahead_for_every_policy_across_short_tasks() {
+    let extensions: Vec<u32> = (3000..3040).collect();
+    let policies: String = extensions
+        .iter()
+        .map(|ext| {
+            format!(
+                "[{ext}]\ntype = endpoint\naors = {ext}\ncontext = default\nallow = ulaw\n\n\
+                 [{ext}]\ntype = aor\nmax_contacts = 5\n\n[{ext}]\ntype = multireg\nmax_ip_phones = 2\n\n"
+            )
+        })
+        .collect();
+    let asterisk = start(&policies);
+    let read = wait_for(Duration::from_secs(10), || {
+        let read = stat(&asterisk, "books_read_ahead");
+        (read >= extensions.len() as u64).then_some(read)
+    });
+    assert_eq!(read, Some(extensions.len() as u64), "{}", asterisk.cli("multireg show stats"));
+    assert_eq!(stat(&asterisk, "books"), extensions.len() as u64, "one book per policy AOR");
+    assert_eq!(stat(&asterisk, "register_store_reads"), 0, "the pass reads outside the SIP path");
+}
+
 /// A device that unregisters leaves the book known: the registrar deletes its contact before
 /// its answer, and the module takes that removal as the unregister's own. The next device is
 /// admitted, and refused at the limit, without reading the store until the limit is reached.

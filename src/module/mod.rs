@@ -83,6 +83,7 @@ fn reset_tables() {
 /// statics without dropping what they hold.
 fn forget_state() {
     reset_tables();
+    book_warmup::reset();
     busy_lamp::forget_calls();
     device_events::forget_pending();
     events::forget_arrivals();
