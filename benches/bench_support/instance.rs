@@ -61,10 +61,44 @@ fn free_ip() -> String {
     panic!("no free address in 127.78.{x}.0/24");
 }
 
+/// The counters of a /proc `stat` file, numbered as proc(5) numbers the fields from 3 (state)
+/// on; the command name before them is in parentheses and may hold spaces. 0 where unreadable.
+struct StatFields(Vec<u64>);
+
+impl StatFields {
+    fn read(path: &str) -> StatFields {
+        let stat = std::fs::read_to_string(path).unwrap_or_default();
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        StatFields(rest.split_whitespace().map(|v| v.parse().unwrap_or(0)).collect())
+    }
+
+    /// Field `number` of proc(5) (minflt is 10, utime 14, stime 15).
+    fn field(&self, number: usize) -> u64 {
+        self.0.get(number - 3).copied().unwrap_or(0)
+    }
+
+    /// User and system CPU seconds.
+    fn cpu(&self) -> (f64, f64) {
+        // SAFETY: sysconf has no memory effects.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        (self.field(14) as f64 / hz, self.field(15) as f64 / hz)
+    }
+}
+
 /// CPU seconds (user + system) of a process, from /proc.
 pub fn process_cpu(pid: u32) -> f64 {
     let (user, system) = process_cpu_split(pid);
     user + system
+}
+
+/// CPU time the process has used so far in seconds, split into user and system time.
+pub fn process_cpu_split(pid: u32) -> (f64, f64) {
+    StatFields::read(&format!("/proc/{pid}/stat")).cpu()
+}
+
+/// Minor page faults the process has taken so far.
+pub fn process_minor_faults(pid: u32) -> u64 {
+    StatFields::read(&format!("/proc/{pid}/stat")).field(10)
 }
 
 /// CPU seconds (user + system) each thread of the process has used so far, by thread id, with the
@@ -72,44 +106,15 @@ pub fn process_cpu(pid: u32) -> f64 {
 pub fn thread_cpu_by_id(pid: u32) -> std::collections::HashMap<u32, (f64, u64, u64)> {
     let mut threads = std::collections::HashMap::new();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return threads };
-    // SAFETY: sysconf has no memory effects.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     for task in tasks.flatten() {
         let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<u32>().ok()) else { continue };
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let (user, system) = StatFields::read(&format!("/proc/{pid}/task/{tid}/stat")).cpu();
         let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
         let switches =
             |key: &str| status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
-        threads.insert(
-            tid,
-            ((ticks(11) + ticks(12)) as f64 / hz, switches("voluntary_ctxt_switches:"), switches("nonvoluntary_ctxt_switches:")),
-        );
+        threads.insert(tid, (user + system, switches("voluntary_ctxt_switches:"), switches("nonvoluntary_ctxt_switches:")));
     }
     threads
-}
-
-/// Minor page faults the process has taken so far.
-pub fn process_minor_faults(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    // minflt is field 10 of stat; here index 7 (state is 0).
-    rest.split_whitespace().nth(7).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
-
-/// CPU time the process has used so far in seconds, split into user and system time.
-pub fn process_cpu_split(pid: u32) -> (f64, f64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    // utime and stime are fields 14 and 15 of stat; here indexes 11 and 12 (state is 0).
-    // SAFETY: sysconf has no memory effects.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    (ticks(11) as f64 / hz, ticks(12) as f64 / hz)
 }
 
 impl Instance {
