@@ -1,9 +1,63 @@
 //! AMI: actions (one dispatcher) and events.
+use std::ffi::CStr;
+
 use super::text::{from_c, take_shim_string, to_c};
 use crate::bindings::{self, mansession, message};
 
-/// AMI fields are one line each; user text must not break the framing or carry terminal
-/// escapes to an operator's screen (control characters are written as `\xHH`).
+/// An AMI event being written: AMI fields are one line each, so user text must not break the
+/// framing or carry terminal escapes to an operator's screen (control characters are written as
+/// `\xHH`). Each field is escaped straight into one buffer, which Asterisk receives as it is:
+/// events raised for every new binding cost no String per field.
+pub struct Event {
+    name: &'static CStr,
+    body: String,
+}
+
+impl Event {
+    pub fn new(name: &'static CStr) -> Event {
+        Event { name, body: String::with_capacity(256) }
+    }
+
+    fn key(&mut self, key: &str) {
+        self.body.push_str(key);
+        self.body.push_str(": ");
+    }
+
+    pub fn text(mut self, key: &str, value: &str) -> Event {
+        self.key(key);
+        crate::policy::display::push_escaped(&mut self.body, value);
+        self.body.push_str("\r\n");
+        self
+    }
+
+    pub fn number(mut self, key: &str, value: u64) -> Event {
+        use std::fmt::Write;
+        self.key(key);
+        let _ = write!(self.body, "{value}\r\n");
+        self
+    }
+
+    /// "address:port" ("[v6]:port"), or empty when unknown.
+    pub fn address(mut self, key: &str, value: Option<std::net::SocketAddr>) -> Event {
+        self.key(key);
+        if let Some(address) = value {
+            crate::policy::display::push_socket_address(&mut self.body, address);
+        }
+        self.body.push_str("\r\n");
+        self
+    }
+
+    /// Raises it in the "system" class.
+    pub fn raise(mut self) {
+        // Every value went through push_escaped, which writes a NUL as "\x00", and the keys are
+        // the module's own: this is the only NUL.
+        self.body.push('\0');
+        // SAFETY: both are NUL-terminated; the shim passes body through a constant "%s" format.
+        unsafe { bindings::multireg_shim_manager_event(self.name.as_ptr(), self.body.as_ptr().cast()) }
+    }
+}
+
+/// AMI fields, escaped as `Event` writes them.
 fn format_fields(fields: &[(&str, String)]) -> String {
     let mut body = String::with_capacity(fields.iter().map(|(key, value)| key.len() + value.len() + 4).sum());
     for (key, value) in fields {
@@ -15,7 +69,7 @@ fn format_fields(fields: &[(&str, String)]) -> String {
     body
 }
 
-/// Raises an AMI event in the "system" class.
+/// Raises an AMI event in the "system" class, its fields escaped (see `Event`).
 pub fn event(name: &str, fields: &[(&str, String)]) {
     let (name, body) = (to_c(name), to_c(&format_fields(fields)));
     // SAFETY: valid C strings; the shim passes body through a constant "%s" format.

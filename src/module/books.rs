@@ -196,6 +196,7 @@ mod tests {
         let shared = book("footprint-test-101", "footprint-test-101");
         let device = |n: u32| Device {
             uri: format!("sip:phone{n}@192.0.2.1:5060").into(),
+            uri_head: crate::policy::contact_uri::UriHead::UNKNOWN,
             call_id: format!("call-{n}").into(),
             instance: None,
             source: "192.0.2.1:5060".parse().ok(),

@@ -57,23 +57,20 @@ pub fn removing(aor: &str, uri: &str, reason: UnregisterReason) {
     with_pending(|pending| pending.note(aor, uri, reason, registrar::now_unix()));
 }
 
-/// A device of `extension` registered (a binding new to its AOR). Every field is escaped by
-/// `manager::event` (one pass; this runs for every new binding, a mass registration included).
+/// A device of `extension` registered (a binding new to its AOR). This runs for every new
+/// binding, a mass registration included: the fields go straight into the event's one buffer.
 pub fn registered(extension: &str, aor: &str, device: &Device, now: u64) {
-    manager::event(
-        "MultiregDeviceRegistered",
-        &[
-            ("Extension", extension.to_string()),
-            ("AOR", aor.to_string()),
-            ("ClientType", device.client_type.as_str().to_string()),
-            ("Classification", device.reason().to_string()),
-            ("UserAgent", device.user_agent().to_string()),
-            ("Contact", device.uri.to_string()),
-            ("SourceAddress", device.source_text()),
-            ("Transport", device.transport().to_string()),
-            ("Expires", device.expires_at.saturating_sub(now).to_string()),
-        ],
-    );
+    manager::Event::new(c"MultiregDeviceRegistered")
+        .text("Extension", extension)
+        .text("AOR", aor)
+        .text("ClientType", device.client_type.as_str())
+        .text("Classification", device.reason())
+        .text("UserAgent", device.user_agent())
+        .text("Contact", &device.uri)
+        .address("SourceAddress", device.source)
+        .text("Transport", device.transport())
+        .number("Expires", device.expires_at.saturating_sub(now))
+        .raise();
 }
 
 /// A contact left the store: raised for the AORs of policy endpoints only.

@@ -9,6 +9,7 @@ use crate::asterisk::{clock, manager, pjsip, sorcery};
 use crate::policy::aor_lookup::{registrar_aor, AorQuery};
 use crate::policy::classify::{ClassifierRules, DeviceFacts};
 use crate::policy::config::{parse_bool, MultiregConfig};
+use crate::policy::contact_uri::UriHead;
 use crate::policy::device_book::{normalize_instance, Binding, Device, Register, RemovalCause, RequestKey, Verdict};
 use crate::policy::policy_index::Side;
 use crate::policy::unregister_reasons::UnregisterReason;
@@ -222,6 +223,7 @@ fn read_register(
                 .and_then(normalize_instance);
             Binding {
                 uri: contact.uri.clone(),
+                head_read: Default::default(),
                 removes: removes(contact),
                 instance,
                 client_type: classification.client_type,
@@ -336,6 +338,7 @@ pub fn device_from_store_fields(uri: &str, user_agent: &str, rules: &ClassifierR
     classification.reason.push_str(" (from the stored contact)");
     Device {
         uri: uri.into(),
+        uri_head: UriHead::of(uri),
         call_id: "".into(),
         instance: None,
         source: None,

@@ -20,8 +20,7 @@ fn stop_at(text: &[u8], from: usize, stops: impl Fn(u8) -> bool) -> usize {
 }
 
 /// One pass over the bytes finds the scheme's colon, the first '?' after it (headers) and the
-/// last '@' before that (end of the user part); this runs for every pair of bindings a REGISTER
-/// is compared with.
+/// last '@' before that (end of the user part); this runs once per URI (`UriHead::of`).
 fn head(uri: &str) -> Option<Head<'_>> {
     let bytes = uri.as_bytes();
     let (mut colon, mut headers, mut last_at) = (None, bytes.len(), None);
@@ -65,10 +64,65 @@ fn head(uri: &str) -> Option<Head<'_>> {
     Some(Head { scheme, user, host, port })
 }
 
+/// The parts pjsip compares first, reduced to one number when the URI is read: two bindings
+/// whose heads differ are different for pjsip, so the books compare numbers instead of reading
+/// both URIs again for every pair they weigh. Equal heads (or one unknown) prove nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UriHead(u64);
+
+impl UriHead {
+    /// Not readable here (an escape, another scheme, ...): never proves a difference.
+    pub const UNKNOWN: UriHead = UriHead(0);
+
+    pub fn of(uri: &str) -> UriHead {
+        let Some(head) = head(uri) else { return UriHead::UNKNOWN };
+        let mut digest = Fnv1a::new();
+        // Each part with its length, so "a"+"bc" never digests like "ab"+"c".
+        digest.part(head.scheme.as_bytes(), true);
+        match head.user {
+            Some(user) => digest.part(user.as_bytes(), false),
+            None => digest.byte(0xff),
+        }
+        digest.part(head.host.as_bytes(), true);
+        match head.port {
+            Some(port) => digest.part(&port.to_le_bytes(), false),
+            None => digest.byte(0xfe),
+        }
+        // 0 is UNKNOWN: a URI whose digest lands on it is merely never proven different.
+        UriHead(digest.0)
+    }
+
+    /// True only when pjsip would certainly find the two URIs different; false when unsure.
+    pub fn surely_differs(self, other: UriHead) -> bool {
+        self != UriHead::UNKNOWN && other != UriHead::UNKNOWN && self != other
+    }
+}
+
+/// FNV-1a, 64 bits: a few instructions per byte, and a collision only costs pjsip's comparison.
+struct Fnv1a(u64);
+
+impl Fnv1a {
+    fn new() -> Fnv1a {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn byte(&mut self, byte: u8) {
+        self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+
+    fn part(&mut self, bytes: &[u8], ignore_case: bool) {
+        for &b in (bytes.len() as u32).to_le_bytes().iter() {
+            self.byte(b);
+        }
+        for &b in bytes {
+            self.byte(if ignore_case { b.to_ascii_lowercase() } else { b });
+        }
+    }
+}
+
 /// True only when pjsip would certainly find `a` and `b` different; false when unsure.
 pub fn surely_different(a: &str, b: &str) -> bool {
-    let (Some(a), Some(b)) = (head(a), head(b)) else { return false };
-    !a.scheme.eq_ignore_ascii_case(b.scheme) || a.user != b.user || !a.host.eq_ignore_ascii_case(b.host) || a.port != b.port
+    UriHead::of(a).surely_differs(UriHead::of(b))
 }
 
 #[cfg(test)]
@@ -100,6 +154,16 @@ mod tests {
         assert!(!surely_different("sip:101@h:port", "sip:101@h:5060"), "unreadable port");
         assert!(!surely_different("sip:101@", "sip:101@h"));
         assert!(!surely_different("sip:a@[::1]:5060", "sip:a@[::1]:5060"));
+    }
+
+    #[test]
+    fn heads_keep_each_part_apart_and_equal_heads_digest_equal() {
+        use super::UriHead;
+        assert!(surely_different("sip:a@bc", "sip:ab@c"), "where the user ends is part of the head");
+        assert!(surely_different("sip:h:5060", "sip:h"), "a port and none");
+        assert_eq!(UriHead::of("sip:101@Host:5060;transport=udp"), UriHead::of("SIP:101@host:05060;ob"));
+        assert_eq!(UriHead::of("sip:%31@h"), UriHead::UNKNOWN);
+        assert!(!UriHead::UNKNOWN.surely_differs(UriHead::of("sip:a@h")));
     }
 
     #[test]

@@ -24,6 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::policy::classify::ClientType;
+use crate::policy::contact_uri::UriHead;
 use crate::policy::limits::{AtLimit, TypeLimits};
 
 /// How long an admitted binding holds its slot when no answer from the registrar is seen.
@@ -59,6 +60,8 @@ impl DeviceProfile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
     pub uri: Box<str>,
+    /// `UriHead::of(uri)`, read once: the decision weighs every device against each binding.
+    pub uri_head: UriHead,
     pub call_id: Box<str>,
     /// `+sip.instance`, normalised (see `normalize_instance`).
     pub instance: Option<Box<str>>,
@@ -79,12 +82,21 @@ pub struct Device {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
     pub uri: String,
+    /// `UriHead::of(uri)` once something asked (`head`): a refresh, which matches its device's
+    /// URI exactly, never needs it.
+    pub head_read: std::cell::OnceCell<UriHead>,
     /// The registrar's expiry for it is 0: it removes the binding.
     pub removes: bool,
     pub instance: Option<String>,
     pub client_type: ClientType,
     /// Why it got its type, with the REGISTER's User-Agent and transport.
     pub profile: Arc<DeviceProfile>,
+}
+
+impl Binding {
+    pub fn head(&self) -> UriHead {
+        *self.head_read.get_or_init(|| UriHead::of(&self.uri))
+    }
 }
 
 /// What the module read from one REGISTER of a device.
@@ -200,6 +212,7 @@ pub fn normalize_instance(value: &str) -> Option<String> {
 #[derive(Clone, Copy)]
 struct Slot<'b> {
     uri: &'b str,
+    uri_head: UriHead,
     client_type: ClientType,
     registered_at: u64,
     call_id: &'b str,
@@ -212,6 +225,7 @@ impl<'b> Slot<'b> {
     fn of(device: &'b Device, stored: bool) -> Slot<'b> {
         Slot {
             uri: &device.uri,
+            uri_head: device.uri_head,
             client_type: device.client_type,
             registered_at: device.registered_at,
             call_id: &device.call_id,
@@ -350,7 +364,7 @@ impl DeviceBook {
         } else {
             let mut admitted: Vec<Device> = Vec::new();
             for binding in register.contacts.iter().filter(|b| !b.removes) {
-                if !admitted.iter().any(|d| same_uri(&d.uri, &binding.uri)) {
+                if !admitted.iter().any(|d| same(d.uri_head, &d.uri, binding, same_uri)) {
                     admitted.push(self.device_from(register, binding, now));
                 }
             }
@@ -375,11 +389,11 @@ impl DeviceBook {
         }
         let mut live = self.slots(now, Some(&register.key));
         for binding in register.contacts.iter().filter(|b| b.removes) {
-            live.retain(|s| !same_uri(s.uri, &binding.uri));
+            live.retain(|s| !same(s.uri_head, s.uri, binding, same_uri));
         }
         let mut adds: Vec<&Binding> = Vec::new();
         for binding in register.contacts.iter().filter(|b| !b.removes) {
-            if !adds.iter().any(|a| same_uri(&a.uri, &binding.uri)) {
+            if !adds.iter().any(|a| same(a.head(), &a.uri, binding, same_uri)) {
                 adds.push(binding);
             }
         }
@@ -390,7 +404,7 @@ impl DeviceBook {
             // A refresh prints its URI as it did before: exact text first, the registrar's
             // comparison (which parses) only for what text alone cannot tell.
             let exact = live.iter().position(|s| s.uri == binding.uri);
-            match exact.or_else(|| live.iter().position(|s| same_uri(s.uri, &binding.uri))) {
+            match exact.or_else(|| live.iter().position(|s| same(s.uri_head, s.uri, binding, same_uri))) {
                 Some(index) if live[index].client_type == binding.client_type => refreshed.push(live[index].uri),
                 Some(index) => {
                     live.remove(index);
@@ -402,14 +416,14 @@ impl DeviceBook {
         let mut removed: Vec<(String, RemovalCause)> = Vec::new();
         // A new binding of a registered device (same instance or Call-ID): its old bindings go.
         let arrivals: Vec<&&Binding> =
-            newcomers.iter().filter(|b| !self.devices.iter().any(|d| same_uri(&d.uri, &b.uri))).collect();
+            newcomers.iter().filter(|b| !self.devices.iter().any(|d| same(d.uri_head, &d.uri, b, same_uri))).collect();
         if !arrivals.is_empty() {
             // The cheap tests first: the URI comparison may parse.
             let moved = |slot: &Slot<'_>| {
                 slot.stored
                     && ((!register.key.call_id.is_empty() && slot.call_id == register.key.call_id)
                         || arrivals.iter().any(|b| b.instance.is_some() && b.instance.as_deref() == slot.instance))
-                    && !adds.iter().any(|a| same_uri(&a.uri, slot.uri))
+                    && !adds.iter().any(|a| same(slot.uri_head, slot.uri, a, same_uri))
             };
             removed.extend(live.iter().filter(|s| moved(s)).map(|s| (s.uri.to_string(), RemovalCause::Moved)));
             live.retain(|s| !moved(s));
@@ -452,6 +466,7 @@ impl DeviceBook {
             }
             live.push(Slot {
                 uri: &binding.uri,
+                uri_head: binding.head(),
                 client_type: binding.client_type,
                 registered_at: now,
                 call_id: &register.key.call_id,
@@ -466,6 +481,8 @@ impl DeviceBook {
         let known = self.devices.iter().find(|d| *d.uri == *binding.uri);
         Device {
             uri: binding.uri.as_str().into(),
+            // A refresh keeps its device's head (same text): nothing to read.
+            uri_head: known.map_or_else(|| binding.head(), |d| d.uri_head),
             call_id: register.key.call_id.as_str().into(),
             instance: binding.instance.as_deref().map(Box::from),
             source: register.source,
@@ -618,11 +635,18 @@ impl DeviceBook {
     }
 }
 
+/// Whether a URI the book holds and a REGISTER's binding are the same binding: equal text, or
+/// `same_uri` (the registrar's comparison) unless their heads already prove them different.
+fn same(head: UriHead, uri: &str, binding: &Binding, same_uri: &dyn Fn(&str, &str) -> bool) -> bool {
+    uri == binding.uri || (!head.surely_differs(binding.head()) && same_uri(uri, &binding.uri))
+}
+
 /// A binding the registrar reported that the book never saw: counted (as an IP phone, the type
 /// with the most room) until the store is read again.
 fn unknown_device(uri: &str, now: u64) -> Device {
     Device {
         uri: uri.into(),
+        uri_head: UriHead::of(uri),
         call_id: "".into(),
         instance: None,
         source: None,
@@ -660,7 +684,14 @@ mod tests {
     }
 
     fn binding(uri: &str, client_type: ClientType) -> Binding {
-        Binding { uri: uri.into(), removes: false, instance: None, client_type, profile: DeviceProfile::new("test", "UA", "UDP") }
+        Binding {
+            uri: uri.into(),
+            head_read: Default::default(),
+            removes: false,
+            instance: None,
+            client_type,
+            profile: DeviceProfile::new("test", "UA", "UDP"),
+        }
     }
 
     fn register(call_id: &str, cseq: u32, contacts: Vec<Binding>) -> Register {
@@ -764,7 +795,8 @@ mod tests {
         // One per registered contact: 200 bytes per device is the budget (issue 8). The struct
         // holds the address inline and the shared profile behind one pointer; the URI and
         // Call-ID are boxes of exactly their length (a String would also keep its capacity).
-        assert!(std::mem::size_of::<Device>() <= 112, "Device grew to {} bytes", std::mem::size_of::<Device>());
+        // The URI's head digest (8 bytes) saves re-reading every device's URI at each decision.
+        assert!(std::mem::size_of::<Device>() <= 120, "Device grew to {} bytes", std::mem::size_of::<Device>());
         let mut book = loaded();
         let mut request =
             register("0_2776380331@192.168.1.21", 1, vec![binding("sip:101-phone1@192.168.1.21:5060;transport=udp", IpPhone)]);
@@ -883,6 +915,7 @@ mod tests {
         with_instance.instance = normalize_instance("\"<urn:uuid:ABC>\"");
         registered(&mut book, register("one", 1, vec![with_instance.clone()]), &lim);
         with_instance.uri = "sip:m@10.0.0.3".into();
+        with_instance.head_read = Default::default();
         with_instance.instance = normalize_instance("<urn:uuid:abc>");
         match book.decide(&register("two", 1, vec![with_instance]), &lim, NOW, false, &exact) {
             Verdict::Admit { removals } => assert_eq!(&*removals[0].device.uri, "sip:m@10.0.0.1"),

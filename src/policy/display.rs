@@ -14,6 +14,42 @@ pub fn escape_controls(text: &str) -> String {
     out
 }
 
+/// Appends "address:port" ("[v6]:port"); IPv4, the usual case, without the formatting machinery
+/// (this runs for every new binding's AMI event).
+pub fn push_socket_address(out: &mut String, address: std::net::SocketAddr) {
+    use std::fmt::Write;
+    match address {
+        std::net::SocketAddr::V4(v4) => {
+            for (index, octet) in v4.ip().octets().into_iter().enumerate() {
+                if index > 0 {
+                    out.push('.');
+                }
+                push_decimal(out, u32::from(octet));
+            }
+            out.push(':');
+            push_decimal(out, u32::from(v4.port()));
+        }
+        v6 => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+fn push_decimal(out: &mut String, mut value: u32) {
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+}
+
 /// Appends `text` to `out` as `escape_controls` writes it, without a String of its own.
 pub fn push_escaped(out: &mut String, text: &str) {
     // Printable ASCII, the usual case, is checked byte by byte.
@@ -47,6 +83,16 @@ pub fn escape_controls_in_log(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_addresses_print_as_rust_prints_them() {
+        for text in ["127.0.0.1:5060", "0.0.0.0:0", "255.255.255.255:65535", "10.20.3.40:7", "[::1]:5061", "[fe80::1%2]:5060"] {
+            let address: std::net::SocketAddr = text.parse().unwrap();
+            let mut out = String::from("x ");
+            push_socket_address(&mut out, address);
+            assert_eq!(out, format!("x {address}"));
+        }
+    }
 
     #[test]
     fn control_characters_are_escaped() {
