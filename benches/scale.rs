@@ -11,8 +11,10 @@
 //!   device (first registration, BENCH_MASS_WINDOW in flight), then a refresh of every device
 //!   (BENCH_WINDOW in flight): registrations/s, p50/p99, Asterisk's CPU (cores used), the
 //!   generator's own CPU, the module's own time per REGISTER when it offers `multireg show stats`,
-//!   boot time and RSS idle / with the contacts. Then refresh in short slices (BENCH_SLICE devices)
-//!   alternating between the instances, BENCH_SLICE_PAIRS pairs with the order swapped each time:
+//!   boot time and RSS idle / with the contacts. Then mass registration and refresh in short
+//!   slices (BENCH_SLICE devices; a mass registration slice unregisters its devices first)
+//!   alternating between the instances (BENCH_MASS_SLICE_PAIRS and BENCH_SLICE_PAIRS pairs), the
+//!   order swapped each time:
 //!   both instances see the same moments of a busy machine, so the ratio of the slices is the
 //!   steadiest throughput figure here.
 //! - Dial string: MULTIREG_DIAL vs PJSIP_DIAL_CONTACTS for an extension with 14 devices (AMI Getvar).
@@ -22,7 +24,8 @@
 //!
 //! Environment: BENCH_SIZES (1000,10000,50000), BENCH_DEVICES (5, devices per extension, 1-5),
 //! BENCH_ROUNDS (5), BENCH_ROUNDS_LARGE (3, for sizes above 10,000), BENCH_WINDOW (32),
-//! BENCH_MASS_WINDOW (500), BENCH_SLICE (1000), BENCH_SLICE_PAIRS (40; 0 skips), BENCH_DIAL_EVALS (500), BENCH_RELOAD_EXTENSIONS (10000; 0 skips),
+//! BENCH_MASS_WINDOW (500), BENCH_SLICE (1000), BENCH_SLICE_PAIRS (40; 0 skips),
+//! BENCH_MASS_SLICE_PAIRS (20; 0 skips), BENCH_DIAL_EVALS (500), BENCH_RELOAD_EXTENSIONS (10000; 0 skips),
 //! BENCH_RELOAD_ROUNDS (2), BENCH_RELOADS (10), BENCH_TIMEOUT (900 s: boot, reload, one run),
 //! BENCH_DOCS (1: write the results into docs/benchmarks.md).
 mod bench_support;
@@ -47,6 +50,7 @@ struct Settings {
     mass_window: usize,
     slice: usize,
     slice_pairs: usize,
+    mass_slice_pairs: usize,
     dial_evals: usize,
     reload_extensions: usize,
     reload_rounds: usize,
@@ -68,6 +72,7 @@ impl Settings {
             mass_window: env_count("BENCH_MASS_WINDOW", 500).max(1),
             slice: env_count("BENCH_SLICE", 1000).max(1),
             slice_pairs: env_count("BENCH_SLICE_PAIRS", 40),
+            mass_slice_pairs: env_count("BENCH_MASS_SLICE_PAIRS", 20),
             dial_evals: env_count("BENCH_DIAL_EVALS", 500),
             reload_extensions: env_count("BENCH_RELOAD_EXTENSIONS", 10000),
             reload_rounds: env_count("BENCH_RELOAD_ROUNDS", 2).max(1),
@@ -209,39 +214,61 @@ fn median_ratio_row(name: &str, pairs: &str, stock: &[f64], module: &[f64]) -> R
     Row::module_only(format!("{name}, median of the {pairs}' module/stock ratios"), "ratio", quantile(0.5), note)
 }
 
-/// Refresh in slices of `settings.slice` devices, alternating between the two instances (order
-/// swapped every pair), over every device in turn: registrations/s of each side over all slices,
-/// and the median of the pairs' ratios.
-fn alternating_slices(sides: &mut [Side], settings: &Settings, name: &str, rows: &mut Vec<Row>) {
+/// What a slice does: refresh its registered devices, or register them all at once after they
+/// unregistered (a mass registration of `settings.slice` devices into the PBX's other contacts).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SliceWork {
+    Refresh,
+    MassRegistration,
+}
+
+/// Slices of `settings.slice` devices, alternating between the two instances (order swapped every
+/// pair), over every device in turn: registrations/s of each side over all slices, and the median
+/// of the pairs' ratios. A mass registration slice unregisters its devices first (untimed, then
+/// waits for Asterisk to go idle).
+fn alternating_slices(sides: &mut [Side], settings: &Settings, name: &str, work: SliceWork, rows: &mut Vec<Row>) {
     let count = sides[0].generator.len().min(sides[1].generator.len());
-    if settings.slice_pairs == 0 || count == 0 {
+    let pairs = match work {
+        SliceWork::Refresh => settings.slice_pairs,
+        SliceWork::MassRegistration => settings.mass_slice_pairs,
+    };
+    if pairs == 0 || count == 0 {
         return;
     }
     let slice = settings.slice.min(count);
     let slices: Vec<Vec<usize>> = (0..count).collect::<Vec<_>>().chunks(slice).map(<[usize]>::to_vec).collect();
     let mut totals = [Outcome::default(), Outcome::default()];
     let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    for pair in 0..settings.slice_pairs {
+    let (what, window) = match work {
+        SliceWork::Refresh => ("refresh", settings.window),
+        SliceWork::MassRegistration => ("mass registration", settings.mass_window),
+    };
+    for pair in 0..pairs {
         let devices = &slices[pair % slices.len()];
         let order: [usize; 2] = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
         for index in order {
-            let outcome = sides[index].generator.run(devices, Action::Register, settings.window, settings.timeout);
-            check_outcome(sides[index].instance.label, "refresh slice", &outcome);
+            let side = &mut sides[index];
+            if work == SliceWork::MassRegistration {
+                let outcome = side.generator.run(devices, Action::Unregister, window, settings.timeout);
+                check_outcome(side.instance.label, "unregister slice", &outcome);
+                side.instance.wait_idle(Instant::now(), Duration::from_secs(60));
+            }
+            let outcome = side.generator.run(devices, Action::Register, window, settings.timeout);
+            check_outcome(side.instance.label, &format!("{what} slice"), &outcome);
             rates[index].push(outcome.per_second());
             totals[index].add(outcome);
         }
     }
     let [stock, module] = &totals;
     log(format!(
-        "alternating slices of {slice}: stock {:.0} reg/s, module {:.0} reg/s over {} pairs",
+        "{what} in alternating slices of {slice}: stock {:.0} reg/s, module {:.0} reg/s over {pairs} pairs",
         stock.per_second(),
         module.per_second(),
-        settings.slice_pairs
     ));
-    let prefix = format!("{name}: refresh in alternating slices of {slice} devices");
+    let prefix = format!("{name}: {what} in alternating slices of {slice} devices");
     rows.push(
         Row::new(prefix.clone(), "reg/s", stock.per_second(), module.per_second(), Better::Higher)
-            .with_note(format!("{} pairs, order swapped each pair", settings.slice_pairs)),
+            .with_note(format!("{pairs} pairs, order swapped each pair")),
     );
     rows.push(median_ratio_row(&prefix, "slice pairs", &rates[0], &rates[1]));
 }
@@ -448,7 +475,8 @@ fn size_workloads(size: usize, settings: &Settings, dial: bool, rows: &mut Vec<R
     let rss_end = [sides[0].instance.rss(), sides[1].instance.rss()];
     let name = format!("{contacts} contacts ({extensions}×{devices})");
     let mut slice_rows = Vec::new();
-    alternating_slices(&mut sides, settings, &name, &mut slice_rows);
+    alternating_slices(&mut sides, settings, &name, SliceWork::MassRegistration, &mut slice_rows);
+    alternating_slices(&mut sides, settings, &name, SliceWork::Refresh, &mut slice_rows);
     if dial {
         dial_workload(&sides[0].instance, &sides[1].instance, settings, rows);
     }
