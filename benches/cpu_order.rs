@@ -13,6 +13,10 @@
 //! BENCH_BLOCKS (4), BENCH_BLOCK (1), BENCH_MASS_WINDOW (500), BENCH_WINDOW (32).
 //! BENCH_THREADS=1 also prints, per instance, the CPU time and context switches of its busiest
 //! threads over the timed mass registrations (by thread id, sorted by CPU).
+//! BENCH_BOOTS (1) boots a fresh pair of instances that many times and sums over all of them: a
+//! boot fixes how Asterisk's threads share glibc's malloc arenas, which moves the ratio by several
+//! per cent either way (docs/benchmarks.md); each boot's ratios are printed too.
+//! BENCH_CLI=<command> runs that CLI command on each instance just before each timed workload.
 //! BENCH_PERF=<folder> also records each instance's timed mass registrations with
 //! `perf record -e cpu-clock` (software clock: this VM has no hardware counters), one file per
 //! instance and round, for `perf report --symfs <runtime root> --sort dso,sym` afterwards.
@@ -40,26 +44,8 @@ fn main() {
     if let Some(folder) = &perf_folder {
         std::fs::create_dir_all(folder).expect("BENCH_PERF folder");
     }
-    let mut instances: Vec<Instance> = [("stock", Flavor::Baseline), ("module", Flavor::Module)]
-        .into_iter()
-        .map(|(label, flavor)| {
-            let mut instance =
-                Instance::create(label, flavor == Flavor::Module, |ip| config::pjsip_conf(ip, extensions, devices, flavor, 0));
-            instance.boot(timeout);
-            instance
-        })
-        .collect();
-    let mut generators: Vec<LoadGen> = instances
-        .iter()
-        .map(|i| {
-            LoadGen::new(format!("{}:5060", i.ip).parse::<SocketAddrV4>().unwrap(), config::device_specs(extensions, devices), 0)
-        })
-        .collect();
-    let all: Vec<usize> = (0..generators[0].len()).collect();
-    for generator in generators.iter_mut() {
-        generator.run(&all, Action::Register, window, timeout);
-    }
-    eprintln!("{} contacts, {blocks} blocks of {block} rounds per instance, ABBA", all.len());
+    let boots = env_count("BENCH_BOOTS", 1).max(1);
+    let cli_before = std::env::var("BENCH_CLI").ok().filter(|c| !c.trim().is_empty());
     // [instance][0 = mass, 1 = refresh]: (user seconds, system seconds, registrations)
     let mut used = [[(0f64, 0f64, 0usize); 2]; 2];
     // [instance][workload]: minor page faults
@@ -67,47 +53,92 @@ fn main() {
     let by_thread = env_count("BENCH_THREADS", 0) > 0;
     // [instance]: thread id -> (CPU seconds, voluntary, involuntary switches) over the mass registrations
     let mut thread_use: [std::collections::HashMap<u32, (f64, u64, u64)>; 2] = Default::default();
-    for turn in 0..blocks * 2 {
-        // ABBA: 0 1 1 0 0 1 1 0 ...
-        let i = [0, 1, 1, 0][turn % 4];
-        for round in 0..block {
-            let instance = &instances[i];
-            generators[i].run(&all, Action::Unregister, mass_window, timeout);
-            instance.wait_idle(Instant::now(), Duration::from_secs(60));
-            for (workload, in_flight) in [(0, mass_window), (1, window)] {
-                let perf = match (&perf_folder, workload) {
-                    (Some(folder), 0) => {
-                        Some(start_perf(instance.pid(), &folder.join(format!("{}-{turn}-{round}.data", instance.label))))
-                    }
-                    _ => None,
-                };
-                let threads_before = (by_thread && workload == 0).then(|| thread_cpu_by_id(instance.pid()));
-                let faults_before = process_minor_faults(instance.pid());
-                let before = process_cpu_split(instance.pid());
-                let outcome = generators[i].run(&all, Action::Register, in_flight, timeout);
-                let after = process_cpu_split(instance.pid());
-                faults[i][workload] += process_minor_faults(instance.pid()) - faults_before;
-                if let Some(threads_before) = threads_before {
-                    for (tid, (cpu, voluntary, involuntary)) in thread_cpu_by_id(instance.pid()) {
-                        let (cpu0, voluntary0, involuntary0) = threads_before.get(&tid).copied().unwrap_or_default();
-                        let total = thread_use[i].entry(tid).or_default();
-                        total.0 += cpu - cpu0;
-                        total.1 += voluntary - voluntary0;
-                        total.2 += involuntary - involuntary0;
-                    }
-                }
-                if let Some(perf) = perf {
-                    stop_perf(perf);
-                }
-                used[i][workload].0 += after.0 - before.0;
-                used[i][workload].1 += after.1 - before.1;
-                used[i][workload].2 += outcome.completed;
+    // Per boot: (mass, refresh) CPU ratio module / stock.
+    let mut boot_ratios: Vec<(f64, f64)> = Vec::new();
+    for boot in 0..boots {
+        let boot_used_before = used;
+        let mut instances: Vec<Instance> = [("stock", Flavor::Baseline), ("module", Flavor::Module)]
+            .into_iter()
+            .map(|(label, flavor)| {
+                let mut instance = Instance::create(label, flavor == Flavor::Module, |ip| {
+                    config::pjsip_conf(ip, extensions, devices, flavor, 0)
+                });
+                instance.boot(timeout);
+                instance
+            })
+            .collect();
+        let mut generators: Vec<LoadGen> = instances
+            .iter()
+            .map(|i| {
+                LoadGen::new(
+                    format!("{}:5060", i.ip).parse::<SocketAddrV4>().unwrap(),
+                    config::device_specs(extensions, devices),
+                    0,
+                )
+            })
+            .collect();
+        let all: Vec<usize> = (0..generators[0].len()).collect();
+        for generator in generators.iter_mut() {
+            generator.run(&all, Action::Register, window, timeout);
+        }
+        eprintln!("boot {} of {boots}: {} contacts, {blocks} blocks of {block} rounds per instance, ABBA", boot + 1, all.len());
+        for turn in 0..blocks * 2 {
+            // ABBA: 0 1 1 0 0 1 1 0 ...
+            let i = [0, 1, 1, 0][turn % 4];
+            for round in 0..block {
+                let instance = &instances[i];
+                generators[i].run(&all, Action::Unregister, mass_window, timeout);
                 instance.wait_idle(Instant::now(), Duration::from_secs(60));
+                for (workload, in_flight) in [(0, mass_window), (1, window)] {
+                    let perf = match (&perf_folder, workload) {
+                        (Some(folder), 0) => {
+                            Some(start_perf(instance.pid(), &folder.join(format!("{}-{turn}-{round}.data", instance.label))))
+                        }
+                        _ => None,
+                    };
+                    if let Some(command) = &cli_before {
+                        let _ = instance.try_cli(command);
+                    }
+                    let threads_before = (by_thread && workload == 0).then(|| thread_cpu_by_id(instance.pid()));
+                    let faults_before = process_minor_faults(instance.pid());
+                    let before = process_cpu_split(instance.pid());
+                    let outcome = generators[i].run(&all, Action::Register, in_flight, timeout);
+                    let after = process_cpu_split(instance.pid());
+                    faults[i][workload] += process_minor_faults(instance.pid()) - faults_before;
+                    if let Some(threads_before) = threads_before {
+                        for (tid, (cpu, voluntary, involuntary)) in thread_cpu_by_id(instance.pid()) {
+                            let (cpu0, voluntary0, involuntary0) = threads_before.get(&tid).copied().unwrap_or_default();
+                            let total = thread_use[i].entry(tid).or_default();
+                            total.0 += cpu - cpu0;
+                            total.1 += voluntary - voluntary0;
+                            total.2 += involuntary - involuntary0;
+                        }
+                    }
+                    if let Some(perf) = perf {
+                        stop_perf(perf);
+                    }
+                    used[i][workload].0 += after.0 - before.0;
+                    used[i][workload].1 += after.1 - before.1;
+                    used[i][workload].2 += outcome.completed;
+                    instance.wait_idle(Instant::now(), Duration::from_secs(60));
+                }
             }
         }
+        for instance in instances.iter_mut() {
+            instance.stop();
+        }
+        let ratio = |workload: usize| {
+            let per = |i: usize| {
+                let ((u, s, n), (u0, s0, n0)) = (used[i][workload], boot_used_before[i][workload]);
+                (u - u0 + s - s0) / (n - n0).max(1) as f64
+            };
+            per(1) / per(0)
+        };
+        boot_ratios.push((ratio(0), ratio(1)));
+        eprintln!("boot {}: CPU per registration module / stock: mass {:.3}, refresh {:.3}", boot + 1, ratio(0), ratio(1));
     }
     let per_registration = |seconds: f64, n: usize| seconds * 1e6 / n.max(1) as f64;
-    println!("\nAsterisk CPU per registration (µs; BENCH_BLOCK={block}, {blocks} blocks per instance)");
+    println!("\nAsterisk CPU per registration (µs; BENCH_BLOCK={block}, {blocks} blocks per instance, {boots} boots)");
     println!("| workload | time | stock | module | module / stock |\n|---|---|---:|---:|---:|");
     for (workload, name) in [(0, "mass registration"), (1, "refresh")] {
         let [(su, ss, sn), (mu, ms, mn)] = [used[0][workload], used[1][workload]];
@@ -142,11 +173,15 @@ fn main() {
             }
         }
     }
+    if boots > 1 {
+        println!("\nEach boot's CPU ratio module / stock (a boot fixes how Asterisk's threads share glibc's malloc arenas):");
+        println!("| boot | mass registration | refresh |\n|---|---:|---:|");
+        for (boot, (mass, refresh)) in boot_ratios.iter().enumerate() {
+            println!("| {} | {mass:.3} | {refresh:.3} |", boot + 1);
+        }
+    }
     if let Some(folder) = &perf_folder {
         println!("\nperf recordings in {}", folder.display());
-    }
-    for instance in instances.iter_mut() {
-        instance.stop();
     }
 }
 
