@@ -58,6 +58,11 @@ pub trait AsteriskModule {
     /// A PJSIP security event about an authentication of `account` from `address` (Asterisk's
     /// "IPV4/UDP/1.2.3.4/5060" form); `challenge` is the nonce the sender answered.
     fn auth_event(outcome: AuthOutcome, account: &str, address: &str, challenge: &str);
+    /// Whether `auth_event` has anything to do with this outcome (asked before the event's text
+    /// is copied: Asterisk reports a success for every registration).
+    fn wants_auth_event(_outcome: AuthOutcome) -> bool {
+        true
+    }
     /// app_queue added a member to a queue.
     fn queue_member_added(queue: &str, interface: &str, state_interface: &str);
     /// The state of the busy lamp `Multireg:<extension>` (an `enum ast_device_state` value).
@@ -456,9 +461,14 @@ pub unsafe fn auth_event<M: AsteriskModule>(
         bindings::MULTIREG_AUTH_SUCCEEDED => AuthOutcome::Succeeded,
         _ => return,
     };
-    // SAFETY: the caller's contract.
-    let (account, address, challenge) = unsafe { (from_c(account), from_c(address), from_c(challenge)) };
-    guarded("security event", (), || M::auth_event(outcome, &account, &address, &challenge))
+    guarded("security event", (), || {
+        if !M::wants_auth_event(outcome) {
+            return;
+        }
+        // SAFETY: the caller's contract.
+        let (account, address, challenge) = unsafe { (from_c(account), from_c(address), from_c(challenge)) };
+        M::auth_event(outcome, &account, &address, &challenge)
+    })
 }
 
 /// # Safety

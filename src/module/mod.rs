@@ -239,11 +239,13 @@ impl AsteriskModule for Multireg {
         }
     }
 
+    fn wants_auth_event(outcome: AuthOutcome) -> bool {
+        // A success for every registration: with nothing to forgive it ends before its text is
+        // copied.
+        outcome == AuthOutcome::Failed || authblock::tracks_failures()
+    }
+
     fn auth_event(outcome: AuthOutcome, account: &str, address: &str, challenge: &str) {
-        // Two events per registration: a success with nothing to forgive ends here.
-        if outcome == AuthOutcome::Succeeded && !authblock::tracks_failures() {
-            return;
-        }
         let Some(address) = crate::policy::authblock::security_event_address(address) else { return };
         match outcome {
             AuthOutcome::Failed => authblock::record_failure(account, address, challenge),
