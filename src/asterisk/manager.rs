@@ -1,4 +1,5 @@
 //! AMI: actions (one dispatcher) and events.
+use std::borrow::Cow;
 use std::ffi::CStr;
 
 use super::text::{from_c, take_shim_string, to_c};
@@ -9,37 +10,38 @@ use crate::bindings::{self, mansession, message};
 /// `\xHH`). Each field is escaped straight into one buffer, which Asterisk receives as it is:
 /// events raised for every new binding cost no String per field.
 pub struct Event {
-    name: &'static CStr,
+    name: Cow<'static, CStr>,
     body: String,
+}
+
+/// Appends one field, its value escaped.
+fn push_field(body: &mut String, key: &str, value: &str) {
+    body.push_str(key);
+    body.push_str(": ");
+    crate::policy::display::push_escaped(body, value);
+    body.push_str("\r\n");
 }
 
 impl Event {
     pub fn new(name: &'static CStr) -> Event {
-        Event { name, body: String::with_capacity(256) }
-    }
-
-    fn key(&mut self, key: &str) {
-        self.body.push_str(key);
-        self.body.push_str(": ");
+        Event { name: Cow::Borrowed(name), body: String::with_capacity(256) }
     }
 
     pub fn text(mut self, key: &str, value: &str) -> Event {
-        self.key(key);
-        crate::policy::display::push_escaped(&mut self.body, value);
-        self.body.push_str("\r\n");
+        push_field(&mut self.body, key, value);
         self
     }
 
     pub fn number(mut self, key: &str, value: u64) -> Event {
         use std::fmt::Write;
-        self.key(key);
-        let _ = write!(self.body, "{value}\r\n");
+        let _ = write!(self.body, "{key}: {value}\r\n");
         self
     }
 
     /// "address:port" ("[v6]:port"), or empty when unknown.
     pub fn address(mut self, key: &str, value: Option<std::net::SocketAddr>) -> Event {
-        self.key(key);
+        self.body.push_str(key);
+        self.body.push_str(": ");
         if let Some(address) = value {
             crate::policy::display::push_socket_address(&mut self.body, address);
         }
@@ -61,19 +63,14 @@ impl Event {
 fn format_fields(fields: &[(&str, String)]) -> String {
     let mut body = String::with_capacity(fields.iter().map(|(key, value)| key.len() + value.len() + 4).sum());
     for (key, value) in fields {
-        body.push_str(key);
-        body.push_str(": ");
-        crate::policy::display::push_escaped(&mut body, value);
-        body.push_str("\r\n");
+        push_field(&mut body, key, value);
     }
     body
 }
 
 /// Raises an AMI event in the "system" class, its fields escaped (see `Event`).
 pub fn event(name: &str, fields: &[(&str, String)]) {
-    let (name, body) = (to_c(name), to_c(&format_fields(fields)));
-    // SAFETY: valid C strings; the shim passes body through a constant "%s" format.
-    unsafe { bindings::multireg_shim_manager_event(name.as_ptr(), body.as_ptr()) }
+    Event { name: Cow::Owned(to_c(name)), body: format_fields(fields) }.raise()
 }
 
 /// One AMI action being served; valid only during the callback.
