@@ -22,6 +22,7 @@
 //! instance and round, for `perf report --symfs <runtime root> --sort dso,sym` afterwards.
 mod bench_support;
 
+use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -32,111 +33,180 @@ use bench_support::env_count;
 use bench_support::instance::{process_cpu_split, process_minor_faults, thread_cpu_by_id, Instance};
 use bench_support::loadgen::{Action, LoadGen};
 
+struct Settings {
+    extensions: usize,
+    devices: usize,
+    blocks: usize,
+    block: usize,
+    mass_window: usize,
+    window: usize,
+    timeout: Duration,
+    perf_folder: Option<PathBuf>,
+    by_thread: bool,
+    cli_before: Option<String>,
+}
+
+/// What one or more boots measured, per instance (0 = stock, 1 = module).
+#[derive(Default)]
+struct Totals {
+    /// [instance][0 = mass, 1 = refresh]: (user seconds, system seconds, registrations)
+    used: [[(f64, f64, usize); 2]; 2],
+    /// [instance][workload]: minor page faults
+    faults: [[u64; 2]; 2],
+    /// [instance]: thread id -> (CPU seconds, voluntary, involuntary switches) over the mass registrations
+    thread_use: [HashMap<u32, (f64, u64, u64)>; 2],
+}
+
+impl Totals {
+    /// CPU per registration, module / stock, of a workload.
+    fn ratio(&self, workload: usize) -> f64 {
+        let per = |i: usize| {
+            let (user, system, registrations) = self.used[i][workload];
+            (user + system) / registrations.max(1) as f64
+        };
+        per(1) / per(0)
+    }
+
+    fn add(&mut self, other: Totals) {
+        for i in 0..2 {
+            for workload in 0..2 {
+                let (total, more) = (&mut self.used[i][workload], other.used[i][workload]);
+                *total = (total.0 + more.0, total.1 + more.1, total.2 + more.2);
+                self.faults[i][workload] += other.faults[i][workload];
+            }
+            // Thread ids of different boots are different threads.
+            self.thread_use[i].extend(other.thread_use[i].iter().map(|(tid, used)| (*tid, *used)));
+        }
+    }
+}
+
 fn main() {
-    let extensions = env_count("BENCH_EXTENSIONS", 200).max(1);
-    let devices = env_count("BENCH_DEVICES", 5);
-    let blocks = env_count("BENCH_BLOCKS", 4).max(1);
-    let block = env_count("BENCH_BLOCK", 1).max(1);
-    let mass_window = env_count("BENCH_MASS_WINDOW", 500).max(1);
-    let window = env_count("BENCH_WINDOW", 32).max(1);
-    let timeout = Duration::from_secs(600);
-    let perf_folder = std::env::var_os("BENCH_PERF").filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(folder) = &perf_folder {
+    let settings = Settings {
+        extensions: env_count("BENCH_EXTENSIONS", 200).max(1),
+        devices: env_count("BENCH_DEVICES", 5),
+        blocks: env_count("BENCH_BLOCKS", 4).max(1),
+        block: env_count("BENCH_BLOCK", 1).max(1),
+        mass_window: env_count("BENCH_MASS_WINDOW", 500).max(1),
+        window: env_count("BENCH_WINDOW", 32).max(1),
+        timeout: Duration::from_secs(600),
+        perf_folder: std::env::var_os("BENCH_PERF").filter(|v| !v.is_empty()).map(PathBuf::from),
+        by_thread: env_count("BENCH_THREADS", 0) > 0,
+        cli_before: std::env::var("BENCH_CLI").ok().filter(|c| !c.trim().is_empty()),
+    };
+    if let Some(folder) = &settings.perf_folder {
         std::fs::create_dir_all(folder).expect("BENCH_PERF folder");
     }
     let boots = env_count("BENCH_BOOTS", 1).max(1);
-    let cli_before = std::env::var("BENCH_CLI").ok().filter(|c| !c.trim().is_empty());
-    // [instance][0 = mass, 1 = refresh]: (user seconds, system seconds, registrations)
-    let mut used = [[(0f64, 0f64, 0usize); 2]; 2];
-    // [instance][workload]: minor page faults
-    let mut faults = [[0u64; 2]; 2];
-    let by_thread = env_count("BENCH_THREADS", 0) > 0;
-    // [instance]: thread id -> (CPU seconds, voluntary, involuntary switches) over the mass registrations
-    let mut thread_use: [std::collections::HashMap<u32, (f64, u64, u64)>; 2] = Default::default();
+    let mut totals = Totals::default();
     // Per boot: (mass, refresh) CPU ratio module / stock.
     let mut boot_ratios: Vec<(f64, f64)> = Vec::new();
     for boot in 0..boots {
-        let boot_used_before = used;
-        let mut instances: Vec<Instance> = [("stock", Flavor::Baseline), ("module", Flavor::Module)]
-            .into_iter()
-            .map(|(label, flavor)| {
-                let mut instance = Instance::create(label, flavor == Flavor::Module, |ip| {
-                    config::pjsip_conf(ip, extensions, devices, flavor, 0)
-                });
-                instance.boot(timeout);
-                instance
-            })
-            .collect();
-        let mut generators: Vec<LoadGen> = instances
-            .iter()
-            .map(|i| {
-                LoadGen::new(
-                    format!("{}:5060", i.ip).parse::<SocketAddrV4>().unwrap(),
-                    config::device_specs(extensions, devices),
-                    0,
-                )
-            })
-            .collect();
-        let all: Vec<usize> = (0..generators[0].len()).collect();
-        for generator in generators.iter_mut() {
-            generator.run(&all, Action::Register, window, timeout);
-        }
-        eprintln!("boot {} of {boots}: {} contacts, {blocks} blocks of {block} rounds per instance, ABBA", boot + 1, all.len());
-        for turn in 0..blocks * 2 {
-            // ABBA: 0 1 1 0 0 1 1 0 ...
-            let i = [0, 1, 1, 0][turn % 4];
-            for round in 0..block {
-                let instance = &instances[i];
-                generators[i].run(&all, Action::Unregister, mass_window, timeout);
+        eprintln!("boot {} of {boots}", boot + 1);
+        let measured = run_boot(&settings);
+        boot_ratios.push((measured.ratio(0), measured.ratio(1)));
+        eprintln!(
+            "boot {}: CPU per registration module / stock: mass {:.3}, refresh {:.3}",
+            boot + 1,
+            measured.ratio(0),
+            measured.ratio(1)
+        );
+        totals.add(measured);
+    }
+    report(&settings, boots, &totals, &boot_ratios);
+}
+
+/// Boots a fresh pair of instances, registers every device once, runs the ABBA turns and stops
+/// both.
+fn run_boot(settings: &Settings) -> Totals {
+    let Settings { extensions, devices, blocks, block, mass_window, window, timeout, .. } = *settings;
+    let mut instances: Vec<Instance> = [("stock", Flavor::Baseline), ("module", Flavor::Module)]
+        .into_iter()
+        .map(|(label, flavor)| {
+            let mut instance =
+                Instance::create(label, flavor == Flavor::Module, |ip| config::pjsip_conf(ip, extensions, devices, flavor, 0));
+            instance.boot(timeout);
+            instance
+        })
+        .collect();
+    let mut generators: Vec<LoadGen> = instances
+        .iter()
+        .map(|i| {
+            LoadGen::new(format!("{}:5060", i.ip).parse::<SocketAddrV4>().unwrap(), config::device_specs(extensions, devices), 0)
+        })
+        .collect();
+    let all: Vec<usize> = (0..generators[0].len()).collect();
+    for generator in generators.iter_mut() {
+        generator.run(&all, Action::Register, window, timeout);
+    }
+    eprintln!("{} contacts, {blocks} blocks of {block} rounds per instance, ABBA", all.len());
+    let mut totals = Totals::default();
+    for turn in 0..blocks * 2 {
+        // ABBA: 0 1 1 0 0 1 1 0 ...
+        let i = [0, 1, 1, 0][turn % 4];
+        for round in 0..block {
+            let instance = &instances[i];
+            generators[i].run(&all, Action::Unregister, mass_window, timeout);
+            instance.wait_idle(Instant::now(), Duration::from_secs(60));
+            for workload in [0, 1] {
+                let perf_file = settings
+                    .perf_folder
+                    .as_ref()
+                    .filter(|_| workload == 0)
+                    .map(|folder| folder.join(format!("{}-{turn}-{round}.data", instance.label)));
+                timed_workload(settings, instance, &mut generators[i], &all, perf_file, &mut totals, (i, workload));
                 instance.wait_idle(Instant::now(), Duration::from_secs(60));
-                for (workload, in_flight) in [(0, mass_window), (1, window)] {
-                    let perf = match (&perf_folder, workload) {
-                        (Some(folder), 0) => {
-                            Some(start_perf(instance.pid(), &folder.join(format!("{}-{turn}-{round}.data", instance.label))))
-                        }
-                        _ => None,
-                    };
-                    if let Some(command) = &cli_before {
-                        let _ = instance.try_cli(command);
-                    }
-                    let threads_before = (by_thread && workload == 0).then(|| thread_cpu_by_id(instance.pid()));
-                    let faults_before = process_minor_faults(instance.pid());
-                    let before = process_cpu_split(instance.pid());
-                    let outcome = generators[i].run(&all, Action::Register, in_flight, timeout);
-                    let after = process_cpu_split(instance.pid());
-                    faults[i][workload] += process_minor_faults(instance.pid()) - faults_before;
-                    if let Some(threads_before) = threads_before {
-                        for (tid, (cpu, voluntary, involuntary)) in thread_cpu_by_id(instance.pid()) {
-                            let (cpu0, voluntary0, involuntary0) = threads_before.get(&tid).copied().unwrap_or_default();
-                            let total = thread_use[i].entry(tid).or_default();
-                            total.0 += cpu - cpu0;
-                            total.1 += voluntary - voluntary0;
-                            total.2 += involuntary - involuntary0;
-                        }
-                    }
-                    if let Some(perf) = perf {
-                        stop_perf(perf);
-                    }
-                    used[i][workload].0 += after.0 - before.0;
-                    used[i][workload].1 += after.1 - before.1;
-                    used[i][workload].2 += outcome.completed;
-                    instance.wait_idle(Instant::now(), Duration::from_secs(60));
-                }
             }
         }
-        for instance in instances.iter_mut() {
-            instance.stop();
-        }
-        let ratio = |workload: usize| {
-            let per = |i: usize| {
-                let ((u, s, n), (u0, s0, n0)) = (used[i][workload], boot_used_before[i][workload]);
-                (u - u0 + s - s0) / (n - n0).max(1) as f64
-            };
-            per(1) / per(0)
-        };
-        boot_ratios.push((ratio(0), ratio(1)));
-        eprintln!("boot {}: CPU per registration module / stock: mass {:.3}, refresh {:.3}", boot + 1, ratio(0), ratio(1));
     }
+    for instance in instances.iter_mut() {
+        instance.stop();
+    }
+    totals
+}
+
+/// One timed registration of every device on instance `i` (mass registration or refresh, as
+/// `workload` says), added to `totals`.
+fn timed_workload(
+    settings: &Settings,
+    instance: &Instance,
+    generator: &mut LoadGen,
+    all: &[usize],
+    perf_file: Option<PathBuf>,
+    totals: &mut Totals,
+    (i, workload): (usize, usize),
+) {
+    let in_flight = if workload == 0 { settings.mass_window } else { settings.window };
+    let perf = perf_file.map(|file| start_perf(instance.pid(), &file));
+    if let Some(command) = &settings.cli_before {
+        let _ = instance.try_cli(command);
+    }
+    let threads_before = (settings.by_thread && workload == 0).then(|| thread_cpu_by_id(instance.pid()));
+    let faults_before = process_minor_faults(instance.pid());
+    let before = process_cpu_split(instance.pid());
+    let outcome = generator.run(all, Action::Register, in_flight, settings.timeout);
+    let after = process_cpu_split(instance.pid());
+    totals.faults[i][workload] += process_minor_faults(instance.pid()) - faults_before;
+    if let Some(threads_before) = threads_before {
+        for (tid, (cpu, voluntary, involuntary)) in thread_cpu_by_id(instance.pid()) {
+            let (cpu0, voluntary0, involuntary0) = threads_before.get(&tid).copied().unwrap_or_default();
+            let total = totals.thread_use[i].entry(tid).or_default();
+            total.0 += cpu - cpu0;
+            total.1 += voluntary - voluntary0;
+            total.2 += involuntary - involuntary0;
+        }
+    }
+    if let Some(perf) = perf {
+        stop_perf(perf);
+    }
+    let used = &mut totals.used[i][workload];
+    used.0 += after.0 - before.0;
+    used.1 += after.1 - before.1;
+    used.2 += outcome.completed;
+}
+
+fn report(settings: &Settings, boots: usize, totals: &Totals, boot_ratios: &[(f64, f64)]) {
+    let Totals { used, faults, thread_use } = totals;
+    let (blocks, block) = (settings.blocks, settings.block);
     let per_registration = |seconds: f64, n: usize| seconds * 1e6 / n.max(1) as f64;
     println!("\nAsterisk CPU per registration (µs; BENCH_BLOCK={block}, {blocks} blocks per instance, {boots} boots)");
     println!("| workload | time | stock | module | module / stock |\n|---|---|---:|---:|---:|");
@@ -149,7 +219,7 @@ fn main() {
         let (s, m) = (faults[0][workload] as f64 / sn.max(1) as f64, faults[1][workload] as f64 / mn.max(1) as f64);
         println!("| {name} | minor page faults per registration | {s:.1} | {m:.1} | {:.3} |", m / s);
     }
-    if by_thread {
+    if settings.by_thread {
         for (i, label) in [(0, "stock"), (1, "module")] {
             let registrations = used[i][0].2.max(1) as f64;
             let mut threads: Vec<(u32, (f64, u64, u64))> = thread_use[i].iter().map(|(t, u)| (*t, *u)).collect();
@@ -180,7 +250,7 @@ fn main() {
             println!("| {} | {mass:.3} | {refresh:.3} |", boot + 1);
         }
     }
-    if let Some(folder) = &perf_folder {
+    if let Some(folder) = &settings.perf_folder {
         println!("\nperf recordings in {}", folder.display());
     }
 }

@@ -228,9 +228,9 @@ enum SliceWork {
 /// waits for Asterisk to go idle).
 fn alternating_slices(sides: &mut [Side], settings: &Settings, name: &str, work: SliceWork, rows: &mut Vec<Row>) {
     let count = sides[0].generator.len().min(sides[1].generator.len());
-    let pairs = match work {
-        SliceWork::Refresh => settings.slice_pairs,
-        SliceWork::MassRegistration => settings.mass_slice_pairs,
+    let (pairs, what, window) = match work {
+        SliceWork::Refresh => (settings.slice_pairs, "refresh", settings.window),
+        SliceWork::MassRegistration => (settings.mass_slice_pairs, "mass registration", settings.mass_window),
     };
     if pairs == 0 || count == 0 {
         return;
@@ -239,10 +239,6 @@ fn alternating_slices(sides: &mut [Side], settings: &Settings, name: &str, work:
     let slices: Vec<Vec<usize>> = (0..count).collect::<Vec<_>>().chunks(slice).map(<[usize]>::to_vec).collect();
     let mut totals = [Outcome::default(), Outcome::default()];
     let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    let (what, window) = match work {
-        SliceWork::Refresh => ("refresh", settings.window),
-        SliceWork::MassRegistration => ("mass registration", settings.mass_window),
-    };
     for pair in 0..pairs {
         let devices = &slices[pair % slices.len()];
         let order: [usize; 2] = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
