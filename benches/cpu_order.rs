@@ -17,6 +17,8 @@
 //! boot fixes how Asterisk's threads share glibc's malloc arenas, which moves the ratio by several
 //! per cent either way (docs/benchmarks.md); each boot's ratios are printed too.
 //! BENCH_CLI=<command> runs that CLI command on each instance just before each timed workload.
+//! BENCH_SAME=1 (calibration) boots stock in both places: the "module" column is then a second
+//! stock instance, and its ratio shows what the method itself puts between two equal instances.
 //! BENCH_PERF=<folder> also records each instance's timed mass registrations with
 //! `perf record -e cpu-clock` (software clock: this VM has no hardware counters), one file per
 //! instance and round, for `perf report --symfs <runtime root> --sort dso,sym` afterwards.
@@ -44,6 +46,8 @@ struct Settings {
     perf_folder: Option<PathBuf>,
     by_thread: bool,
     cli_before: Option<String>,
+    /// Both instances stock (BENCH_SAME): the method's own bias between the two places.
+    same: bool,
 }
 
 /// What one or more boots measured, per instance (0 = stock, 1 = module).
@@ -92,6 +96,7 @@ fn main() {
         perf_folder: std::env::var_os("BENCH_PERF").filter(|v| !v.is_empty()).map(PathBuf::from),
         by_thread: env_count("BENCH_THREADS", 0) > 0,
         cli_before: std::env::var("BENCH_CLI").ok().filter(|c| !c.trim().is_empty()),
+        same: env_count("BENCH_SAME", 0) > 0,
     };
     if let Some(folder) = &settings.perf_folder {
         std::fs::create_dir_all(folder).expect("BENCH_PERF folder");
@@ -119,7 +124,8 @@ fn main() {
 /// both.
 fn run_boot(settings: &Settings) -> Totals {
     let Settings { extensions, devices, blocks, block, mass_window, window, timeout, .. } = *settings;
-    let mut instances: Vec<Instance> = [("stock", Flavor::Baseline), ("module", Flavor::Module)]
+    let second = if settings.same { Flavor::Baseline } else { Flavor::Module };
+    let mut instances: Vec<Instance> = [("stock", Flavor::Baseline), ("module", second)]
         .into_iter()
         .map(|(label, flavor)| {
             let mut instance =
@@ -209,6 +215,9 @@ fn report(settings: &Settings, boots: usize, totals: &Totals, boot_ratios: &[(f6
     let (blocks, block) = (settings.blocks, settings.block);
     let per_registration = |seconds: f64, n: usize| seconds * 1e6 / n.max(1) as f64;
     println!("\nAsterisk CPU per registration (µs; BENCH_BLOCK={block}, {blocks} blocks per instance, {boots} boots)");
+    if settings.same {
+        println!("BENCH_SAME: the \"module\" column is a second stock instance (calibration: equal instances)");
+    }
     println!("| workload | time | stock | module | module / stock |\n|---|---|---:|---:|---:|");
     for (workload, name) in [(0, "mass registration"), (1, "refresh")] {
         let [(su, ss, sn), (mu, ms, mn)] = [used[0][workload], used[1][workload]];

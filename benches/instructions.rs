@@ -15,7 +15,9 @@
 //! (lock contention and waiting show in `make bench-scale`, not here).
 //!
 //! Environment: BENCH_IR_EXTENSIONS (200), BENCH_DEVICES (5), BENCH_IR_WINDOW (4 registrations in
-//! flight: small, so no request is retransmitted under callgrind's slowness), BENCH_TIMEOUT (900 s).
+//! flight: small, so no request is retransmitted under callgrind's slowness), BENCH_TIMEOUT (900 s),
+//! BENCH_IR_CACHE_SIM (unset; 1 adds callgrind's cache simulation and prints the simulated
+//! first-level instruction and data misses per registration beside the instructions).
 mod bench_support;
 
 use std::net::SocketAddrV4;
@@ -50,6 +52,9 @@ struct Measured {
     total: u64,
     /// Inclusive instructions of each module entry point found in the profile.
     entries: Vec<(String, u64)>,
+    /// With the cache simulation: (event name, whole process, module's entry points together),
+    /// e.g. ("I1mr", ...), in callgrind's order.
+    events: Vec<(String, u64, u64)>,
 }
 
 impl Measured {
@@ -60,6 +65,22 @@ impl Measured {
     fn module_per_registration(&self) -> f64 {
         self.entries.iter().map(|(_, ir)| *ir).sum::<u64>() as f64 / self.registrations.max(1) as f64
     }
+}
+
+/// A callgrind_annotate line without its "( 1.27%)" shares, so only the counts remain before the
+/// function's name.
+fn without_percentages(line: &str) -> String {
+    let mut kept = String::with_capacity(line.len());
+    let mut depth = 0usize;
+    for c in line.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth > 0 => depth -= 1,
+            _ if depth == 0 => kept.push(c),
+            _ => {}
+        }
+    }
+    kept
 }
 
 /// Runs a tool of the runtime root (valgrind's) inside it.
@@ -97,10 +118,13 @@ fn counted(instance: &Instance, workload: &str, work: impl FnOnce() -> Outcome) 
     };
     // The dump is complete once its totals line is written.
     let path = instance.dir().join("log").join(&dump);
-    let total = loop {
+    let (names, totals) = loop {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        if let Some(total) = text.lines().find_map(|l| l.strip_prefix("totals: ")).and_then(|t| t.trim().parse::<u64>().ok()) {
-            break total;
+        let numbers = |t: &str| t.split_whitespace().map(|n| n.parse::<u64>().ok()).collect::<Option<Vec<u64>>>();
+        let totals = text.lines().find_map(|l| l.strip_prefix("totals: ")).and_then(numbers).filter(|t| !t.is_empty());
+        let names = text.lines().find_map(|l| l.strip_prefix("events: ")).map(|e| e.split_whitespace().map(String::from).collect());
+        if let (Some(names), Some(totals)) = (names, totals) {
+            break (names, totals) as (Vec<String>, Vec<u64>);
         }
         assert!(Instant::now() < deadline, "{}: callgrind's dump has no totals", instance.label);
         std::thread::sleep(Duration::from_millis(200));
@@ -111,16 +135,29 @@ fn counted(instance: &Instance, workload: &str, work: impl FnOnce() -> Outcome) 
     let _ = std::fs::copy(&path, kept.join(format!("{}-{workload}.out", instance.label)));
     let inside = format!("{}/log/{dump}", instance.inside());
     let annotated = in_root(instance, &["callgrind_annotate", "--inclusive=yes", "--threshold=100", &inside]);
-    let entries = ENTRY_POINTS
+    // Each line: one count per event (callgrind's order), then "file:function".
+    let entry_counts: Vec<(String, Vec<u64>)> = ENTRY_POINTS
         .iter()
         .filter_map(|name| {
             let line = annotated.lines().find(|l| l.contains(&format!(":{name} ")) || l.ends_with(&format!(":{name}")))?;
-            let ir = line.split_whitespace().next()?.replace(',', "").parse::<u64>().ok()?;
-            Some((name.to_string(), ir))
+            let counts: Vec<u64> = without_percentages(line)
+                .split_whitespace()
+                .take(names.len())
+                // callgrind_annotate writes a zero count as ".".
+                .map_while(|n| if n == "." { Some(0) } else { n.replace(',', "").parse::<u64>().ok() })
+                .collect();
+            (counts.len() == names.len()).then(|| (name.to_string(), counts))
         })
         .collect();
+    let entries = entry_counts.iter().map(|(name, counts)| (name.clone(), counts[0])).collect();
+    let events = names
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, event)| (event.clone(), totals[i], entry_counts.iter().map(|(_, counts)| counts[i]).sum()))
+        .collect();
     assert_eq!(outcome.failed, 0, "{}: {} registrations failed: {:?}", instance.label, outcome.failed, outcome.failures);
-    Measured { registrations: outcome.completed, retransmissions: outcome.retransmissions, total, entries }
+    Measured { registrations: outcome.completed, retransmissions: outcome.retransmissions, total: totals[0], entries, events }
 }
 
 /// valgrind reads /proc/self/maps: the runtime root gets /proc for the run (unmounted after).
@@ -151,6 +188,7 @@ fn main() {
     let devices = env_count("BENCH_DEVICES", 5);
     let window = env_count("BENCH_IR_WINDOW", 4).max(1);
     let timeout = Duration::from_secs(env_count("BENCH_TIMEOUT", 900) as u64);
+    let cache_sim = env_count("BENCH_IR_CACHE_SIM", 0) > 0;
     let contacts = extensions * devices;
     log(format!("{contacts} contacts = {extensions} extensions x {devices} devices, {window} in flight, under callgrind"));
     let mut results = Vec::new();
@@ -168,8 +206,11 @@ fn main() {
         });
         _proc.get_or_insert_with(|| ProcMount::ensure(instance.root()));
         let out = format!("--callgrind-out-file={}/log/callgrind.out.%p", instance.inside());
-        let wrapper: Vec<String> =
+        let mut wrapper: Vec<String> =
             ["/usr/bin/valgrind", "--tool=callgrind", "--quiet", &out].iter().map(|s| s.to_string()).collect();
+        if cache_sim {
+            wrapper.push("--cache-sim=yes".into());
+        }
         let booted = instance.boot_under(&wrapper, timeout);
         log(format!("{label}: booted under callgrind in {:.0} s", booted.as_secs_f64()));
         let server: SocketAddrV4 = format!("{}:5060", instance.ip).parse().unwrap();
@@ -220,6 +261,25 @@ fn main() {
         println!("Module entry points, instructions per registration ({workload}):");
         for (name, ir) in &measured.entries {
             println!("  {name}: {:.0}", *ir as f64 / measured.registrations.max(1) as f64);
+        }
+    }
+    if cache_sim {
+        println!();
+        println!("Simulated cache events per registration (callgrind --cache-sim=yes: I1/D1 = first level, LL = last level)");
+        println!();
+        println!("| workload | event | stock | module | module - stock | module's own (entry points) |");
+        println!("|---|---|---:|---:|---:|---:|");
+        for (name, s, m) in [("mass registration", &stock.1, &module.1), ("refresh", &stock.2, &module.2)] {
+            for ((event, stock_total, _), (_, module_total, own)) in s.events.iter().zip(&m.events) {
+                let per = |count: u64, of: &Measured| count as f64 / of.registrations.max(1) as f64;
+                println!(
+                    "| {name} | {event} | {:.1} | {:.1} | {:+.1} | {:.1} |",
+                    per(*stock_total, s),
+                    per(*module_total, m),
+                    per(*module_total, m) - per(*stock_total, s),
+                    per(*own, m)
+                );
+            }
         }
     }
     println!("Profiles kept in target/callgrind/ (callgrind_annotate --inclusive=yes FILE).");

@@ -40,7 +40,7 @@ extern int multireg_ami_execute(struct mansession *s, const struct message *m);
 extern void multireg_on_pjsip_loaded(const char *object_type);
 extern pj_bool_t multireg_on_rx_early(pjsip_rx_data *rdata);
 extern void multireg_on_contact_deleted(const void *contact);
-extern void multireg_on_challenge_sent(const char *address, const char *nonce);
+extern void multireg_on_challenge_sent(const unsigned char *address, int address_length, const char *nonce);
 extern int multireg_dial_read_fixed(struct ast_channel *chan, const char *data, char *buf, size_t len);
 extern int multireg_devstate(const char *extension);
 extern void multireg_on_background_work(void);
@@ -636,8 +636,23 @@ static pj_status_t shim_guard_on_tx_response(pjsip_tx_data *tdata)
 {
 	pjsip_www_authenticate_hdr *hdr = NULL;
 	char nonce[128];
+	const pj_sockaddr *to;
+	const void *address;
+	int address_length;
 
 	if (!tdata || !tdata->msg || tdata->msg->type != PJSIP_RESPONSE_MSG || tdata->msg->line.status.code != 401) {
+		return PJ_SUCCESS;
+	}
+	/* The address in binary (pjsip_transport_send filled tp_info before calling the modules):
+	 * the module would otherwise parse tp_info's printed copy of it back. */
+	to = &tdata->tp_info.dst_addr;
+	if (to->addr.sa_family == pj_AF_INET()) {
+		address = &to->ipv4.sin_addr;
+		address_length = 4;
+	} else if (to->addr.sa_family == pj_AF_INET6()) {
+		address = &to->ipv6.sin6_addr;
+		address_length = 16;
+	} else {
 		return PJ_SUCCESS;
 	}
 	while ((hdr = pjsip_msg_find_hdr(tdata->msg, PJSIP_H_WWW_AUTHENTICATE, hdr ? hdr->next : NULL))) {
@@ -646,7 +661,7 @@ static pj_status_t shim_guard_on_tx_response(pjsip_tx_data *tdata)
 			continue;
 		}
 		ast_copy_pj_str(nonce, &hdr->challenge.digest.nonce, sizeof(nonce));
-		multireg_on_challenge_sent(tdata->tp_info.dst_name, nonce);
+		multireg_on_challenge_sent(address, address_length, nonce);
 	}
 	return PJ_SUCCESS;
 }

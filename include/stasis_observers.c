@@ -31,6 +31,7 @@
 #include "shim.h"
 
 /* Implemented in Rust (src/asterisk/entry.rs); each is panic-guarded there. */
+extern int multireg_wants_auth_event(int outcome);
 extern void multireg_on_auth_event(int outcome, const char *account, const char *address, const char *challenge);
 extern void multireg_on_device_state(const char *device);
 extern void multireg_on_queue_member_added(const char *queue, const char *interface, const char *state_interface);
@@ -92,29 +93,39 @@ static const char *security_event_seen(struct stasis_message *message)
 {
 	struct ast_json_payload *payload;
 	struct ast_json *json;
+	const char *challenge_key;
+	int outcome;
 
 	if (stasis_message_type(message) != ast_security_event_type()) {
 		return NULL;
 	}
 	payload = stasis_message_data(message);
-	if (!payload || !(json = payload->json) || strcasecmp(json_text(json, "Service"), "PJSIP")) {
+	if (!payload || !(json = payload->json)) {
 		return NULL;
 	}
+	/* The kind first: a challenge sent (one per registration) ends here, and a success (another)
+	 * is read only when the module has failures to forgive. */
 	switch (ast_json_integer_get(ast_json_object_get(json, "SecurityEvent"))) {
 	case AST_SECURITY_EVENT_CHAL_RESP_FAILED:
-		multireg_on_auth_event(MULTIREG_AUTH_FAILED, json_text(json, "AccountID"), json_text(json, "RemoteAddress"),
-			json_text(json, "Challenge"));
+		outcome = MULTIREG_AUTH_FAILED;
+		challenge_key = "Challenge";
 		break;
 	case AST_SECURITY_EVENT_INVAL_PASSWORD:
-		multireg_on_auth_event(MULTIREG_AUTH_FAILED, json_text(json, "AccountID"), json_text(json, "RemoteAddress"),
-			json_text(json, "ReceivedChallenge"));
+		outcome = MULTIREG_AUTH_FAILED;
+		challenge_key = "ReceivedChallenge";
 		break;
 	case AST_SECURITY_EVENT_SUCCESSFUL_AUTH:
-		multireg_on_auth_event(MULTIREG_AUTH_SUCCEEDED, json_text(json, "AccountID"), json_text(json, "RemoteAddress"), "");
+		outcome = MULTIREG_AUTH_SUCCEEDED;
+		challenge_key = NULL;
 		break;
 	default:
-		break;
+		return NULL;
 	}
+	if (!multireg_wants_auth_event(outcome) || strcasecmp(json_text(json, "Service"), "PJSIP")) {
+		return NULL;
+	}
+	multireg_on_auth_event(outcome, json_text(json, "AccountID"), json_text(json, "RemoteAddress"),
+		challenge_key ? json_text(json, challenge_key) : "");
 	return NULL;
 }
 
@@ -186,16 +197,55 @@ static int handle_queue_addition(void *data)
 	return 0;
 }
 
+/* Message types already found not to be QueueMemberAdded. The manager topic carries a few types
+ * over and over (several per REGISTER: security events, contact and device states), and the name
+ * check would call into cold code each time. Each type is held by a reference, so its address is
+ * never reused by another type while it is listed here. Written only by this observer, whose
+ * callbacks never overlap (see the top of this file); cleared when it stops. */
+#define OTHER_TYPES 32
+static struct stasis_message_type *other_types[OTHER_TYPES];
+static int other_type_count;
+
+static int is_queue_member_added(struct stasis_message_type *type)
+{
+	const char *name;
+	int i;
+
+	if (!type) {
+		return 0;
+	}
+	for (i = 0; i < other_type_count; i++) {
+		if (other_types[i] == type) {
+			return 0;
+		}
+	}
+	name = stasis_message_type_name(type);
+	if (name && !strcmp(name, QUEUE_MEMBER_ADDED_TYPE)) {
+		return 1;
+	}
+	if (other_type_count < OTHER_TYPES) {
+		ao2_ref(type, +1);
+		other_types[other_type_count++] = type;
+	}
+	return 0;
+}
+
+static void forget_other_types(void)
+{
+	while (other_type_count > 0) {
+		ao2_ref(other_types[--other_type_count], -1);
+		other_types[other_type_count] = NULL;
+	}
+}
+
 static const char *queue_message_seen(struct stasis_message *message)
 {
-	struct stasis_message_type *type = stasis_message_type(message);
-	const char *name = type ? stasis_message_type_name(type) : NULL;
 	struct ast_json_payload *payload;
 	struct queue_addition *addition;
 	const char *queue, *interface, *state_interface;
 	size_t queue_size, interface_size, state_size;
 
-	if (!name || strcmp(name, QUEUE_MEMBER_ADDED_TYPE)) {
+	if (!is_queue_member_added(stasis_message_type(message))) {
 		return NULL;
 	}
 	payload = stasis_message_data(message);
@@ -240,6 +290,8 @@ int multireg_shim_subscribe_queues(void)
 void multireg_shim_unsubscribe_queues(void)
 {
 	stop_observing(&queue_observer);
+	/* No callback runs any more. */
+	forget_other_types();
 	/* Waits for the additions still queued. */
 	multireg_shim_end_serializer(&queue_worker);
 }

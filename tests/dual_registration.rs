@@ -291,3 +291,22 @@ fn tenant_prefixed_extension_gets_its_secondary_and_a_default_one_device_limit()
     assert_eq!(response.status(), 403, "secondary allows one device by default");
     assert!(response.reason().contains("limit 1"), "{}", response.reason());
 }
+
+/// The secondaries' store answers lookups by the last byte of the ids it holds (most lookups
+/// that reach it are other objects' misses): secondaries whose suffixes end in a digit and in a
+/// letter other than the default register, and the other primary's "r" name is still unknown.
+#[test]
+fn secondaries_with_other_suffixes_register() {
+    let asterisk = start(
+        "[101]\ntype = multireg\ndual_registration = yes\nsecondary_suffix = -2\n\n\
+         [102]\ntype = multireg\ndual_registration = yes\nsecondary_suffix = m\n",
+    );
+    let endpoints = asterisk.cli("pjsip show endpoints");
+    assert!(endpoints.contains("Endpoint:  101-2/101") && endpoints.contains("Endpoint:  102m/102"), "{endpoints}");
+    let _digit = agent(&asterisk, "127.0.0.1", "101-2", "pass101");
+    let _letter = agent(&asterisk, "127.0.0.2", "102m", "pass102");
+    let mut unknown = asterisk.agent(Transport::Udp, "127.0.0.3", "101r", "pass101");
+    assert_ne!(unknown.register(), 200, "101r is no endpoint when 101's suffix is -2");
+    let contacts = asterisk.cli("pjsip show contacts");
+    assert!(contacts.contains("101-2/sip:101-2@") && contacts.contains("102m/sip:102m@"), "{contacts}");
+}

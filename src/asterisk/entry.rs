@@ -1,7 +1,7 @@
 //! Every call from Asterisk into Rust. The `extern "C"` functions the shim calls are generated
 //! at the crate root by `declare_module!` for a type implementing `AsteriskModule`; each one is a
 //! panic guard around the trait method here, so this layer never names the module layer.
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -54,7 +54,7 @@ pub trait AsteriskModule {
     /// A contact left the location store.
     fn contact_removed(contact: &RemovedContact);
     /// The address guard saw Asterisk send a digest challenge with `nonce` to `address`.
-    fn challenge_sent(address: &str, nonce: &str);
+    fn challenge_sent(address: std::net::IpAddr, nonce: &str);
     /// A PJSIP security event about an authentication of `account` from `address` (Asterisk's
     /// "IPV4/UDP/1.2.3.4/5060" form); `challenge` is the nonce the sender answered.
     fn auth_event(outcome: AuthOutcome, account: &str, address: &str, challenge: &str);
@@ -441,11 +441,32 @@ pub unsafe fn contact_deleted<M: AsteriskModule>(contact: *const c_void) {
 }
 
 /// # Safety
-/// Both pointers must be null or NUL-terminated strings valid for the call.
-pub unsafe fn challenge_sent<M: AsteriskModule>(address: *const c_char, nonce: *const c_char) {
-    // SAFETY: the caller's contract.
-    let (address, nonce) = unsafe { (from_c(address), from_c(nonce)) };
-    guarded("challenge observer", (), || M::challenge_sent(&address, &nonce))
+/// `address` must be null or point at `address_length` bytes (4: IPv4, 16: IPv6, network order);
+/// `nonce` must be null or a NUL-terminated string; both valid for the call.
+pub unsafe fn challenge_sent<M: AsteriskModule>(address: *const u8, address_length: c_int, nonce: *const c_char) {
+    if address.is_null() || nonce.is_null() {
+        return;
+    }
+    // SAFETY: the caller's contract: `address_length` readable bytes.
+    let address: std::net::IpAddr = match address_length {
+        4 => unsafe { *address.cast::<[u8; 4]>() }.into(),
+        16 => unsafe { *address.cast::<[u8; 16]>() }.into(),
+        _ => return,
+    };
+    // SAFETY: the caller's contract. A nonce is Asterisk's own text (borrowed, not copied).
+    let nonce = unsafe { CStr::from_ptr(nonce) }.to_string_lossy();
+    guarded("challenge observer", (), || M::challenge_sent(address, &nonce))
+}
+
+/// Whether an authentication event with this outcome (MULTIREG_AUTH_*) is wanted, asked by the
+/// observer before it reads the event's fields.
+pub fn wants_auth_event<M: AsteriskModule>(outcome: c_int) -> c_int {
+    let outcome = match outcome as u32 {
+        bindings::MULTIREG_AUTH_FAILED => AuthOutcome::Failed,
+        bindings::MULTIREG_AUTH_SUCCEEDED => AuthOutcome::Succeeded,
+        _ => return 0,
+    };
+    c_int::from(guarded("security event filter", true, || M::wants_auth_event(outcome)))
 }
 
 /// # Safety
@@ -647,10 +668,20 @@ macro_rules! declare_module {
                 unsafe { entry::contact_deleted::<$module>(contact) }
             }
             #[no_mangle]
-            pub unsafe extern "C" fn multireg_on_challenge_sent(address: *const c_char, nonce: *const c_char) {
+            pub unsafe extern "C" fn multireg_on_challenge_sent(
+                address: *const u8,
+                address_length: c_int,
+                nonce: *const c_char,
+            ) {
                 let _in_flight = $crate::asterisk::entry::InFlight::enter();
-                // SAFETY: the shim passes C strings of the challenge being sent.
-                unsafe { entry::challenge_sent::<$module>(address, nonce) }
+                // SAFETY: the shim passes the challenge's destination address (4 or 16 bytes) and
+                // its nonce as a C string.
+                unsafe { entry::challenge_sent::<$module>(address, address_length, nonce) }
+            }
+            #[no_mangle]
+            pub extern "C" fn multireg_wants_auth_event(outcome: c_int) -> c_int {
+                let _in_flight = $crate::asterisk::entry::InFlight::enter();
+                entry::wants_auth_event::<$module>(outcome)
             }
             #[no_mangle]
             pub unsafe extern "C" fn multireg_on_auth_event(

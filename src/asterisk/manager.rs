@@ -33,8 +33,10 @@ impl Event {
     }
 
     pub fn number(mut self, key: &str, value: u64) -> Event {
-        use std::fmt::Write;
-        let _ = write!(self.body, "{key}: {value}\r\n");
+        self.body.push_str(key);
+        self.body.push_str(": ");
+        crate::policy::display::push_decimal(&mut self.body, value);
+        self.body.push_str("\r\n");
         self
     }
 

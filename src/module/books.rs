@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use once_cell::sync::Lazy;
 
+use crate::policy::config::MultiregConfig;
 use crate::policy::device_book::{DeviceBook, RequestKey, RESERVATION_SECONDS};
 use crate::policy::fast_hash::{shard_index, FastMap};
 
@@ -27,8 +28,16 @@ struct Entry {
 }
 
 struct Waiting {
-    aor: String,
+    awaiting: Awaiting,
     until: u64,
+}
+
+/// What an admitted REGISTER's answer is applied to: its AOR, that AOR's book and the policy
+/// (whose endpoint is the extension), kept from the decision so the answer looks nothing up.
+pub struct Awaiting {
+    pub aor: String,
+    pub book: SharedBook,
+    pub config: Arc<MultiregConfig>,
 }
 
 /// REGISTERs awaiting an answer in one shard, and the order they arrived in (answered ones
@@ -40,7 +49,7 @@ struct WaitingShard {
 }
 
 impl WaitingShard {
-    fn expect(&mut self, key: RequestKey, aor: &str, now: u64) {
+    fn expect(&mut self, key: RequestKey, awaiting: Awaiting, now: u64) {
         // Drop from the front what is answered, expired, or beyond the cap: amortised O(1).
         while let Some(front) = self.order.front() {
             let live = self.by_key.get(front).is_some_and(|w| w.until > now);
@@ -53,18 +62,18 @@ impl WaitingShard {
             }
         }
         self.order.push_back(key.clone());
-        self.by_key.insert(key, Waiting { aor: aor.to_string(), until: now + RESERVATION_SECONDS });
+        self.by_key.insert(key, Waiting { awaiting, until: now + RESERVATION_SECONDS });
     }
 
-    fn take(&mut self, key: &RequestKey) -> Option<String> {
-        let aor = self.by_key.remove(key).map(|waiting| waiting.aor);
+    fn take(&mut self, key: &RequestKey) -> Option<Awaiting> {
+        let awaiting = self.by_key.remove(key).map(|waiting| waiting.awaiting);
         if self.by_key.is_empty() && self.by_key.capacity() > 4 * WAITING_KEPT_ROOM {
             // The end of a burst (a mass registration after an outage): its high-water room
             // goes. Everything left in `order` was answered.
             self.order = VecDeque::new();
             self.by_key.shrink_to(WAITING_KEPT_ROOM);
         }
-        aor
+        awaiting
     }
 }
 
@@ -103,10 +112,6 @@ pub fn existing(aor: &str) -> Option<SharedBook> {
     lock(&BOOKS[shard_of(aor)]).get(aor).map(|entry| entry.book.clone())
 }
 
-/// The book of `aor` and the policy endpoint (extension) it belongs to.
-pub fn existing_with_owner(aor: &str) -> Option<(SharedBook, String)> {
-    lock(&BOOKS[shard_of(aor)]).get(aor).map(|entry| (entry.book.clone(), entry.endpoint.clone()))
-}
 
 /// Keeps only the books whose endpoint `keep` accepts (after a reload).
 pub fn retain(keep: impl Fn(&str) -> bool) {
@@ -146,7 +151,7 @@ pub fn footprint() -> Footprint {
     for shard in WAITING.0.iter() {
         let shard = lock(shard);
         total.bytes += hash_table::<(RequestKey, Waiting)>(shard.by_key.capacity())
-            + shard.by_key.iter().map(|(key, waiting)| string(&key.call_id) + string(&waiting.aor)).sum::<usize>()
+            + shard.by_key.iter().map(|(key, waiting)| string(&key.call_id) + string(&waiting.awaiting.aor)).sum::<usize>()
             + allocation(shard.order.capacity() * std::mem::size_of::<RequestKey>())
             + shard.order.iter().map(|key| string(&key.call_id)).sum::<usize>();
     }
@@ -164,18 +169,26 @@ pub fn clear() {
 }
 
 /// Remembers that the answer to REGISTER `key` updates the book of `aor`.
-pub fn expect_answer(key: RequestKey, aor: &str, now: u64) {
-    lock(&WAITING.0[shard_of(&key)]).expect(key, aor, now);
+pub fn expect_answer(key: RequestKey, awaiting: Awaiting, now: u64) {
+    lock(&WAITING.0[shard_of(&key)]).expect(key, awaiting, now);
 }
 
-/// The AOR whose book waits for the answer to `key`, if any (and it stops waiting).
-pub fn answered(key: &RequestKey) -> Option<String> {
+/// What waits for the answer to `key`, if anything (and it stops waiting).
+pub fn answered(key: &RequestKey) -> Option<Awaiting> {
     lock(&WAITING.0[shard_of(key)]).take(key)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn awaiting(aor: &str) -> Awaiting {
+        Awaiting {
+            aor: aor.to_string(),
+            book: SharedBook::default(),
+            config: Arc::new(MultiregConfig::with_defaults("books-test")),
+        }
+    }
 
     #[test]
     fn one_book_per_aor_and_reload_drops_books_of_removed_policies() {
@@ -219,12 +232,12 @@ mod tests {
     #[test]
     fn an_answer_is_expected_once_and_the_table_stays_bounded() {
         let key = |n: usize| RequestKey { call_id: format!("books-test-{n}"), cseq: 1 };
-        expect_answer(key(0), "101", 1000);
-        assert_eq!(answered(&key(0)).as_deref(), Some("101"));
-        assert_eq!(answered(&key(0)), None, "a second answer to the same REGISTER finds nothing");
+        expect_answer(key(0), awaiting("101"), 1000);
+        assert_eq!(answered(&key(0)).map(|a| a.aor).as_deref(), Some("101"));
+        assert_eq!(answered(&key(0)).map(|a| a.aor), None, "a second answer to the same REGISTER finds nothing");
         // Far more REGISTERs than the table holds, none answered: each shard stays at its cap.
         for n in 1..=(SHARDS * MAX_WAITING_PER_SHARD * 2) {
-            expect_answer(key(n), "101", 1000);
+            expect_answer(key(n), awaiting("101"), 1000);
         }
         for shard in WAITING.0.iter() {
             let shard = lock(shard);
@@ -233,8 +246,8 @@ mod tests {
         }
         // Expired entries make room before anything live is dropped.
         let late = key(usize::MAX);
-        expect_answer(late.clone(), "102", 1000 + RESERVATION_SECONDS + 1);
-        assert_eq!(answered(&late).as_deref(), Some("102"));
+        expect_answer(late.clone(), awaiting("102"), 1000 + RESERVATION_SECONDS + 1);
+        assert_eq!(answered(&late).map(|a| a.aor).as_deref(), Some("102"));
     }
 
     #[test]
@@ -242,24 +255,24 @@ mod tests {
         let key = |n: usize| RequestKey { call_id: format!("burst-{n}"), cseq: 1 };
         let mut shard = WaitingShard::default();
         for n in 0..3000 {
-            shard.expect(key(n), "101", 1000);
+            shard.expect(key(n), awaiting("101"), 1000);
         }
         for n in 0..2999 {
-            assert_eq!(shard.take(&key(n)).as_deref(), Some("101"));
+            assert_eq!(shard.take(&key(n)).map(|a| a.aor).as_deref(), Some("101"));
         }
         // Still one awaited: the room stays (removals leave some slots unusable until a rehash,
         // so the capacity reported is lower than the peak, but far above what is kept).
         assert!(shard.by_key.capacity() > 8 * WAITING_KEPT_ROOM, "{}", shard.by_key.capacity());
-        assert_eq!(shard.take(&key(2999)).as_deref(), Some("101"));
+        assert_eq!(shard.take(&key(2999)).map(|a| a.aor).as_deref(), Some("101"));
         assert!(shard.by_key.capacity() <= 2 * WAITING_KEPT_ROOM, "{}", shard.by_key.capacity());
         assert!(shard.order.is_empty() && shard.order.capacity() == 0);
         // Everyday traffic (a few in flight per shard) never shrinks or regrows the shard.
         for n in 0..100 {
-            shard.expect(key(n), "101", 1000);
+            shard.expect(key(n), awaiting("101"), 1000);
             shard.take(&key(n));
         }
         assert!(shard.order.capacity() > 0, "the order keeps its room between everyday answers");
-        shard.expect(key(1), "102", 1000);
-        assert_eq!(shard.take(&key(1)).as_deref(), Some("102"), "the shard still works");
+        shard.expect(key(1), awaiting("102"), 1000);
+        assert_eq!(shard.take(&key(1)).map(|a| a.aor).as_deref(), Some("102"), "the shard still works");
     }
 }

@@ -233,10 +233,8 @@ impl AsteriskModule for Multireg {
         registrar::on_contact_removed(&contact.aor, &contact.uri);
     }
 
-    fn challenge_sent(address: &str, nonce: &str) {
-        if let Ok(address) = address.parse() {
-            authblock::challenge_sent(address, nonce);
-        }
+    fn challenge_sent(address: std::net::IpAddr, nonce: &str) {
+        authblock::challenge_sent(address, nonce);
     }
 
     fn wants_auth_event(outcome: AuthOutcome) -> bool {

@@ -168,6 +168,11 @@ pub fn bindings_of(endpoint: &str) -> Vec<PushBinding> {
 pub fn check(config: &MultiregConfig, endpoint: &str, message: &RegisterMessage) -> Result<Option<PendingPush>, String> {
     let removes = |expires: Option<u32>| expires.or(message.expires_header) == Some(0);
     let star = message.contacts.iter().any(|c| c.star);
+    // Nearly every REGISTER: no Contact names a provider, so there is nothing to add, remove or
+    // answer (the loop below would come to the same).
+    if !star && !message.contacts.iter().any(|c| c.sip && push::mentions_provider(&c.uri, &c.params)) {
+        return Ok(None);
+    }
     let mut adds = Vec::new();
     let mut removals = Vec::new();
     let mut offered = Vec::new();

@@ -56,16 +56,7 @@ fn decide(
     let source = Shown(source_address);
     let message = match request.register_message() {
         Ok(message) => message,
-        Err(unreadable) if policy.is_some() => {
-            // A policy endpoint's REGISTER is never passed on unchecked.
-            tracing::warn!("multireg: refused REGISTER for {endpoint_name} from {source}: {}", unreadable.0);
-            request.respond(400, &format!("Bad Request - {}", unreadable.0));
-            return true;
-        }
-        Err(unreadable) => {
-            tracing::debug!("REGISTER endpoint={endpoint_name} source={source}: {}; left to the registrar", unreadable.0);
-            return false;
-        }
+        Err(unreadable) => return unreadable_register(request, endpoint_name, &source, policy.is_some(), &unreadable),
     };
     if !message.to_is_sip {
         return false; // the registrar answers 416
@@ -81,21 +72,15 @@ fn decide(
     };
     let aor = registrar_aor(&query, &pjsip::domain_alias);
     let transport = request.transport_type();
-    tracing::debug!(
-        "REGISTER endpoint={endpoint_name} aor={} user_agent=\"{}\" transport={transport} source={source} contacts={}",
-        aor.unwrap_or("(none)"),
-        message.user_agent,
-        message.contacts.len()
-    );
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        log_register(endpoint_name, aor, &message, &transport, &source);
+    }
     let (Some((config, side)), Some(aor)) = (policy, aor) else {
         return false; // no policy, or the registrar answers 404
     };
     let push = match super::push_bindings::check(config, endpoint_name, &message) {
         Ok(push) => push,
-        Err(provider) => {
-            super::push_bindings::refuse(request, endpoint_name, &provider, &source.to_string());
-            return true;
-        }
+        Err(provider) => return refuse_push(request, endpoint_name, &provider, &source),
     };
     let register = read_register(&message, &config.classifier, &transport, source_address);
     if logout::refuse_logged_out(request, &config.endpoint, aor, &register) {
@@ -126,7 +111,8 @@ fn decide(
     }
     match verdict {
         Verdict::Admit { removals } => {
-            books::expect_answer(register.key.clone(), aor, now);
+            let awaiting = books::Awaiting { aor: aor.to_string(), book: book.clone(), config: config.clone() };
+            books::expect_answer(register.key.clone(), awaiting, now);
             if let Some(push) = push {
                 super::push_bindings::expect(register.key.clone(), push);
             }
@@ -136,35 +122,102 @@ fn decide(
             false
         }
         Verdict::Refuse { status, reason, client_type } => {
-            stats::refusal();
-            tracing::info!(
-                "multireg: refused REGISTER for {endpoint_name} from {source} ({}, User-Agent \"{}\"): {reason}",
-                client_type.display_name(),
-                message.user_agent
-            );
-            request.respond(i32::from(status), &reason);
-            request.report_security_refusal(endpoint, &format!("multireg_{}_limit", client_type.as_str()));
-            let contact = register.contacts.iter().find(|b| !b.removes).map(|b| b.uri.clone()).unwrap_or_default();
-            manager::event(
-                "MultiregRegistrationRejected",
-                &[
-                    ("Endpoint", endpoint_name.to_string()),
-                    ("AOR", aor.to_string()),
-                    ("ClientType", client_type.as_str().to_string()),
-                    ("UserAgent", message.user_agent.clone()),
-                    ("Contact", contact),
-                    ("SourceAddress", source.to_string()),
-                    ("Status", status.to_string()),
-                    ("Reason", reason),
-                ],
-            );
-            true
+            refuse_over_limit(request, endpoint, aor, &message, &register, &source, Refusal { status, reason, client_type })
         }
-        Verdict::Confirm => {
-            tracing::error!("multireg: {endpoint_name}: no decision after reading the store; REGISTER left to the registrar");
-            false
-        }
+        Verdict::Confirm => undecided(endpoint_name),
     }
+}
+
+// The paths below are rare (a refusal, an unreadable request, debug logging): kept out of line,
+// so the code every admitted REGISTER runs stays in few cache lines.
+
+#[cold]
+#[inline(never)]
+fn unreadable_register(
+    request: &pjsip::RxRequest<'_>,
+    endpoint_name: &str,
+    source: &Shown,
+    has_policy: bool,
+    unreadable: &crate::asterisk::sip_message::Unreadable,
+) -> bool {
+    if !has_policy {
+        tracing::debug!("REGISTER endpoint={endpoint_name} source={source}: {}; left to the registrar", unreadable.0);
+        return false;
+    }
+    // A policy endpoint's REGISTER is never passed on unchecked.
+    tracing::warn!("multireg: refused REGISTER for {endpoint_name} from {source}: {}", unreadable.0);
+    request.respond(400, &format!("Bad Request - {}", unreadable.0));
+    true
+}
+
+#[cold]
+#[inline(never)]
+fn log_register(endpoint_name: &str, aor: Option<&str>, message: &RegisterMessage, transport: &str, source: &Shown) {
+    tracing::debug!(
+        "REGISTER endpoint={endpoint_name} aor={} user_agent=\"{}\" transport={transport} source={source} contacts={}",
+        aor.unwrap_or("(none)"),
+        message.user_agent,
+        message.contacts.len()
+    );
+}
+
+#[cold]
+#[inline(never)]
+fn refuse_push(request: &pjsip::RxRequest<'_>, endpoint_name: &str, provider: &str, source: &Shown) -> bool {
+    super::push_bindings::refuse(request, endpoint_name, provider, &source.to_string());
+    true
+}
+
+/// A `Verdict::Refuse`, taken apart.
+struct Refusal {
+    status: u16,
+    reason: String,
+    client_type: crate::policy::classify::ClientType,
+}
+
+#[cold]
+#[inline(never)]
+fn refuse_over_limit(
+    request: &pjsip::RxRequest<'_>,
+    endpoint: &pjsip::Endpoint,
+    aor: &str,
+    message: &RegisterMessage,
+    register: &Register,
+    source: &Shown,
+    refusal: Refusal,
+) -> bool {
+    let Refusal { status, reason, client_type } = refusal;
+    let endpoint_name = endpoint.id();
+    stats::refusal();
+    tracing::info!(
+        "multireg: refused REGISTER for {endpoint_name} from {source} ({}, User-Agent \"{}\"): {reason}",
+        client_type.display_name(),
+        message.user_agent
+    );
+    request.respond(i32::from(status), &reason);
+    request.report_security_refusal(endpoint, &format!("multireg_{}_limit", client_type.as_str()));
+    let contact = register.contacts.iter().find(|b| !b.removes).map(|b| b.uri.clone()).unwrap_or_default();
+    manager::event(
+        "MultiregRegistrationRejected",
+        &[
+            ("Endpoint", endpoint_name.to_string()),
+            ("AOR", aor.to_string()),
+            ("ClientType", client_type.as_str().to_string()),
+            ("UserAgent", message.user_agent.clone()),
+            ("Contact", contact),
+            ("SourceAddress", source.to_string()),
+            ("Status", status.to_string()),
+            ("Reason", reason),
+        ],
+    );
+    true
+}
+
+#[cold]
+#[inline(never)]
+fn undecided(endpoint_name: &str) -> bool {
+    tracing::error!("multireg: {endpoint_name}: no decision after reading the store; REGISTER left to the registrar");
+    false
 }
 
 /// How often a store read may be overtaken by answers before the book decides on its own.
@@ -173,6 +226,8 @@ const STORE_READ_TRIES: usize = 3;
 /// Decides after reading the store, which is read without holding the book's lock. A read that
 /// an answer or removal overtook is read again; if that keeps happening, the book (kept current
 /// by those very answers, with every admitted REGISTER still reserved) decides alone.
+#[cold]
+#[inline(never)]
 fn confirmed_decision(
     book: &books::SharedBook,
     aor: &str,
@@ -202,19 +257,33 @@ fn read_register(
     source: Option<std::net::SocketAddr>,
 ) -> Register {
     let removes = |contact: &ContactHeader| contact.expires.or(message.expires_header) == Some(0);
-    let user_agent = super::texts::intern(&message.user_agent);
-    let transport_shared = super::texts::intern(transport);
+    let classify = |contact: &ContactHeader| {
+        let facts =
+            DeviceFacts { transport, user_agent: &message.user_agent, contact_params: &contact.params, contact_uri: &contact.uri };
+        let classification = rules.classify(&facts);
+        let profile = super::texts::profile(
+            &classification.reason,
+            &super::texts::intern(&message.user_agent),
+            &super::texts::intern(transport),
+        );
+        (classification.client_type, profile)
+    };
     let contacts = message
         .contacts
         .iter()
         .filter(|c| c.sip && !c.star)
         .map(|contact| {
-            let classification = rules.classify(&DeviceFacts {
-                transport,
-                user_agent: &message.user_agent,
-                contact_params: &contact.params,
-                contact_uri: &contact.uri,
-            });
+            // Most Contacts carry nothing the rules read: the answer for this User-Agent and
+            // transport is then the one given before.
+            let (client_type, profile) = if ClassifierRules::contact_matters(&contact.uri, &contact.params) {
+                classify(contact)
+            } else if let Some(known) = super::texts::classified(rules.id(), transport, &message.user_agent) {
+                known
+            } else {
+                let (client_type, profile) = classify(contact);
+                super::texts::remember_classified(rules.id(), client_type, &profile);
+                (client_type, profile)
+            };
             let instance = contact
                 .params
                 .iter()
@@ -226,8 +295,8 @@ fn read_register(
                 head_read: Default::default(),
                 removes: removes(contact),
                 instance,
-                client_type: classification.client_type,
-                profile: super::texts::profile(&classification.reason, &user_agent, &transport_shared),
+                client_type,
+                profile,
             }
         })
         .collect();
@@ -351,6 +420,8 @@ pub fn device_from_store_fields(uri: &str, user_agent: &str, rules: &ClassifierR
 }
 
 /// Removes a device the decision replaced (or that moved) from the store, and reports it.
+#[cold]
+#[inline(never)]
 fn remove_device(endpoint: &str, aor: &str, device: &Device, cause: &RemovalCause) {
     device_events::removing(aor, &device.uri, UnregisterReason::Replaced);
     let removed = sorcery::aor_contacts(aor).iter().filter(|c| c.field("uri") == &*device.uri).all(sorcery::delete_contact);
@@ -418,8 +489,8 @@ fn apply_answer(response: &pjsip::TxResponse<'_>, answer: RegisterAnswer) -> boo
     if super::cluster::location_shared() {
         super::cluster_lock::answered(&key);
     }
-    let Some(aor) = books::answered(&key) else { return false };
-    let Some((book, extension)) = books::existing_with_owner(&aor) else { return false };
+    let Some(books::Awaiting { aor, book, config }) = books::answered(&key) else { return false };
+    let extension = &config.endpoint;
     let success = (200..300).contains(&answer.status);
     let answered = if success { response.bindings() } else { Default::default() };
     let bindings = answered.pairs();
@@ -438,12 +509,18 @@ fn apply_answer(response: &pjsip::TxResponse<'_>, answer: RegisterAnswer) -> boo
     // The busy lamp follows from PJSIP/<endpoint>'s device state, which Asterisk publishes when
     // the endpoint comes online (busy_lamp::device_changed), not from each contact.
     for device in &added {
-        device_events::registered(&extension, &aor, device, now);
+        device_events::registered(extension, &aor, device, now);
     }
     if !complete {
-        tracing::debug!("multireg: AOR {aor} holds a binding this module did not see registering; re-reading it next time");
+        incomplete_answer(&aor);
     }
     true
+}
+
+#[cold]
+#[inline(never)]
+fn incomplete_answer(aor: &str) {
+    tracing::debug!("multireg: AOR {aor} holds a binding this module did not see registering; re-reading it next time");
 }
 
 /// A contact left the store (expired, unregistered, removed): the book re-reads the store at

@@ -167,7 +167,12 @@ pub struct ClassifierRules {
     web: AgentRule,
     mobile: AgentRule,
     desktop: AgentRule,
+    /// Unique per compiled set (clones share it): names these rules in `ClassificationMemo`.
+    id: u64,
 }
+
+/// Ids of compiled rule sets, never reused within a process.
+static NEXT_RULES_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl PartialEq for ClassifierRules {
     // Compared by source text so a reload can tell whether anything changed.
@@ -191,7 +196,21 @@ impl ClassifierRules {
             web: AgentRule::new(web, Builtin::Web)?,
             mobile: AgentRule::new(mobile, Builtin::Mobile)?,
             desktop: AgentRule::new(desktop, Builtin::Desktop)?,
+            id: NEXT_RULES_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
+    }
+
+    /// Names this compiled set (and its clones) for `ClassificationMemo`.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether the Contact itself can change the classification: a `pn-` parameter or a `ws`
+    /// transport anywhere in it (a superset of what `classify` reads from it). When it cannot,
+    /// the rules, the transport and the User-Agent alone decide.
+    pub fn contact_matters(contact_uri: &str, contact_params: &[(String, Option<String>)]) -> bool {
+        let has = |needle: &[u8]| contact_uri.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle));
+        has(b"pn-") || has(b"ws") || contact_params.iter().any(|(name, _)| is_push_param(name))
     }
 
     /// Expression sources in order web, mobile, desktop.
@@ -262,6 +281,44 @@ fn printable(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_contact_that_does_not_matter_never_changes_the_classification() {
+        let rules = ClassifierRules::default();
+        let contacts: &[(&str, &[(&str, Option<&str>)])] = &[
+            ("sip:101@192.0.2.1:5060", &[]),
+            ("sip:101@192.0.2.1:5060;transport=udp", &[("+sip.instance", Some("\"<urn:uuid:1>\""))]),
+            ("sip:101@192.0.2.1;transport=WS", &[]),
+            ("sip:101@news.example.com;transport=tcp", &[]),
+            ("sip:101@h;pn-provider=apns;pn-prid=x", &[]),
+            ("sip:101@h", &[("pn-provider", Some("fcm"))]),
+            ("sip:101@h;PN-TOK=abc", &[]),
+            ("sip:101@h;transport=wss", &[("reg-id", Some("1"))]),
+        ];
+        for agent in ["Yealink SIP-T46U", "Zoiper rv2.10", "JsSIP 3.10", "Linphone iOS", ""] {
+            for transport in ["UDP", "TCP", "WS"] {
+                let plain = classify(transport, agent, "sip:x@h", &[]);
+                for (uri, params) in contacts {
+                    let owned: Vec<(String, Option<String>)> =
+                        params.iter().map(|(n, v)| (n.to_string(), v.map(str::to_string))).collect();
+                    if !ClassifierRules::contact_matters(uri, &owned) {
+                        let facts = DeviceFacts { transport, user_agent: agent, contact_params: &owned, contact_uri: uri };
+                        assert_eq!(rules.classify(&facts), plain, "{uri} {agent} {transport}");
+                    }
+                }
+            }
+        }
+        assert!(!ClassifierRules::contact_matters("sip:101@192.0.2.1:5060;transport=udp", &[]));
+        assert!(ClassifierRules::contact_matters("sip:101@h;transport=ws", &[]));
+        assert!(ClassifierRules::contact_matters("sip:101@h;Pn-Provider=apns", &[]));
+    }
+
+    #[test]
+    fn rule_sets_have_their_own_ids_and_clones_share_them() {
+        let (a, b) = (ClassifierRules::default(), ClassifierRules::default());
+        assert_ne!(a.id(), b.id());
+        assert_eq!(a.clone().id(), a.id());
+    }
+
     use super::*;
 
     fn classify(transport: &str, agent: &str, uri: &str, params: &[(&str, Option<&str>)]) -> Classification {

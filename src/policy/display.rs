@@ -24,10 +24,10 @@ pub fn push_socket_address(out: &mut String, address: std::net::SocketAddr) {
                 if index > 0 {
                     out.push('.');
                 }
-                push_decimal(out, u32::from(octet));
+                push_decimal(out, u64::from(octet));
             }
             out.push(':');
-            push_decimal(out, u32::from(v4.port()));
+            push_decimal(out, u64::from(v4.port()));
         }
         v6 => {
             let _ = write!(out, "{v6}");
@@ -35,8 +35,9 @@ pub fn push_socket_address(out: &mut String, address: std::net::SocketAddr) {
     }
 }
 
-fn push_decimal(out: &mut String, mut value: u32) {
-    let mut digits = [0u8; 10];
+/// Appends `value` in decimal, without the formatting machinery (cold code on the REGISTER path).
+pub fn push_decimal(out: &mut String, mut value: u64) {
+    let mut digits = [0u8; 20];
     let mut start = digits.len();
     loop {
         start -= 1;
@@ -91,6 +92,15 @@ mod tests {
             let mut out = String::from("x ");
             push_socket_address(&mut out, address);
             assert_eq!(out, format!("x {address}"));
+        }
+    }
+
+    #[test]
+    fn decimals_print_as_rust_prints_them() {
+        for value in [0, 7, 10, 3600, u64::from(u32::MAX), u64::MAX] {
+            let mut out = String::from("n=");
+            push_decimal(&mut out, value);
+            assert_eq!(out, format!("n={value}"));
         }
     }
 

@@ -8,6 +8,7 @@ pub mod authblock;
 pub mod busy_lamp;
 pub mod call_plan;
 pub mod calls;
+pub mod classification_memo;
 pub mod classify;
 pub mod cluster_lock;
 pub mod config;

@@ -97,6 +97,14 @@ pub fn feature_caps(providers: &[String], pnsreg: Option<u32>) -> Vec<String> {
         .collect()
 }
 
+/// Whether a Contact could carry RFC 8599 parameters at all: `pn-provider` in its URI (any case)
+/// or among its header parameters. Every REGISTER asks; a Contact without it needs no more.
+pub fn mentions_provider(uri: &str, header_params: &[(String, Option<String>)]) -> bool {
+    const NAME: &[u8] = b"pn-provider";
+    uri.as_bytes().windows(NAME.len()).any(|window| window.eq_ignore_ascii_case(NAME))
+        || header_params.iter().any(|(name, _)| name == "pn-provider")
+}
+
 /// Whether a Contact asks which providers are supported (`pn-provider` present without a value).
 pub fn is_capability_query(uri: &str, header_params: &[(String, Option<String>)]) -> bool {
     uri_param(uri, "pn-provider").is_some_and(str::is_empty)
@@ -386,6 +394,22 @@ pub fn is_wake_token(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_contacts_naming_a_provider_are_read_further() {
+        let none: &[(String, Option<String>)] = &[];
+        assert!(mentions_provider("sip:a@h;PN-Provider=apns;pn-prid=x", none));
+        assert!(mentions_provider("sip:a@h;pn-provider", none));
+        assert!(!mentions_provider("sip:a@h;pn-prid=x;transport=udp", none));
+        assert!(!mentions_provider("sip:a@h", none));
+        let header = [("pn-provider".to_string(), Some("fcm".to_string()))];
+        assert!(mentions_provider("sip:a@h", &header));
+        // Whatever push_params or is_capability_query reads, this sees first.
+        for uri in ["sip:a@h;pn-provider=apns", "sip:a@h;Pn-PROVIDER=", "sip:a@h;pn-provider"] {
+            assert!(push_params(uri, none).is_some() || is_capability_query(uri, none));
+            assert!(mentions_provider(uri, none));
+        }
+    }
+
     use super::*;
 
     fn binding() -> PushBinding {
