@@ -632,12 +632,24 @@ static pj_bool_t shim_on_rx_early(pjsip_rx_data *rdata)
 /* Every digest challenge Asterisk sends (a 401 from the authenticator): its nonce and the address it
  * goes to, so that a later failed answer can be checked against what that address really received.
  * Other responses cost one comparison. */
+int multireg_shim_sockaddr_bytes(const pj_sockaddr *address, unsigned char *out)
+{
+	if (address->addr.sa_family == pj_AF_INET()) {
+		memcpy(out, &address->ipv4.sin_addr, 4);
+		return 4;
+	}
+	if (address->addr.sa_family == pj_AF_INET6()) {
+		memcpy(out, &address->ipv6.sin6_addr, 16);
+		return 16;
+	}
+	return 0;
+}
+
 static pj_status_t shim_guard_on_tx_response(pjsip_tx_data *tdata)
 {
 	pjsip_www_authenticate_hdr *hdr = NULL;
 	char nonce[128];
-	const pj_sockaddr *to;
-	const void *address;
+	unsigned char address[16];
 	int address_length;
 
 	if (!tdata || !tdata->msg || tdata->msg->type != PJSIP_RESPONSE_MSG || tdata->msg->line.status.code != 401) {
@@ -645,14 +657,8 @@ static pj_status_t shim_guard_on_tx_response(pjsip_tx_data *tdata)
 	}
 	/* The address in binary (pjsip_transport_send filled tp_info before calling the modules):
 	 * the module would otherwise parse tp_info's printed copy of it back. */
-	to = &tdata->tp_info.dst_addr;
-	if (to->addr.sa_family == pj_AF_INET()) {
-		address = &to->ipv4.sin_addr;
-		address_length = 4;
-	} else if (to->addr.sa_family == pj_AF_INET6()) {
-		address = &to->ipv6.sin6_addr;
-		address_length = 16;
-	} else {
+	address_length = multireg_shim_sockaddr_bytes(&tdata->tp_info.dst_addr, address);
+	if (!address_length) {
 		return PJ_SUCCESS;
 	}
 	while ((hdr = pjsip_msg_find_hdr(tdata->msg, PJSIP_H_WWW_AUTHENTICATE, hdr ? hdr->next : NULL))) {

@@ -91,6 +91,9 @@ void multireg_shim_free(void *pointer);
 
 /* SIP URIs (pjsip inline functions and macros). */
 int multireg_shim_uri_is_sip(const pjsip_uri *uri);
+/* Copies an IPv4 (4 bytes) or IPv6 (16 bytes) address into `out` (room for 16), network order;
+ * returns how many bytes, 0 for any other family. */
+int multireg_shim_sockaddr_bytes(const pj_sockaddr *address, unsigned char *out);
 const pjsip_sip_uri *multireg_shim_sip_uri(const pjsip_uri *uri);
 /* The Contact URI as the registrar stores it; -1 when it does not fit in size bytes. */
 int multireg_shim_contact_uri_print(const pjsip_uri *uri, char *buf, size_t size);

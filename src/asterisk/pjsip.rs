@@ -44,27 +44,35 @@ impl<'a> RxRequest<'a> {
     }
 
     /// Transport name as PJSIP reports it: "UDP", "TCP", "TLS", "WS", "WSS".
-    pub fn transport_type(&self) -> String {
-        // SAFETY: tp_info.transport is set for every received message; type_name is a static string.
+    pub fn transport_type(&self) -> std::borrow::Cow<'_, str> {
+        // SAFETY: tp_info.transport is set for every received message; type_name is a static
+        // string of the transport, which outlives the request.
         unsafe {
             let transport = (*self.rdata).tp_info.transport;
-            if transport.is_null() {
-                return String::new();
+            if transport.is_null() || (*transport).type_name.is_null() {
+                return "".into();
             }
-            from_c((*transport).type_name)
+            std::ffi::CStr::from_ptr((*transport).type_name).to_string_lossy()
         }
     }
 
     /// Source address and port of the packet, read without allocating (None only if the
     /// transport wrote something that is not an address).
     pub fn source_address(&self) -> Option<std::net::SocketAddr> {
-        // SAFETY: pkt_info.src_name is a NUL-terminated array filled by the transport, alive
-        // with rdata; the borrow ends before this returns.
-        let (name, port) = unsafe {
+        // Read in binary (every transport fills src_addr; src_name is its printed copy, which
+        // would have to be parsed back).
+        let mut bytes = [0u8; 16];
+        // SAFETY: pkt_info is filled by the transport and alive with rdata; the shim writes at
+        // most 16 bytes into `bytes`.
+        let (length, port) = unsafe {
             let info = &(*self.rdata).pkt_info;
-            (std::ffi::CStr::from_ptr(info.src_name.as_ptr()), info.src_port as u16)
+            (bindings::multireg_shim_sockaddr_bytes(&info.src_addr, bytes.as_mut_ptr()), info.src_port as u16)
         };
-        let address: std::net::IpAddr = name.to_str().ok()?.parse().ok()?;
+        let address: std::net::IpAddr = match length {
+            4 => std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).into(),
+            16 => std::net::Ipv6Addr::from(bytes).into(),
+            _ => return None,
+        };
         Some(std::net::SocketAddr::new(address, port))
     }
 
@@ -183,9 +191,16 @@ impl Endpoint {
     }
 
     /// The `aors` option.
-    pub fn aors(&self) -> String {
-        // SAFETY: `aors` is a NUL-terminated string field of the live endpoint.
-        unsafe { from_c((*self.0.as_ptr()).aors) }
+    pub fn aors(&self) -> std::borrow::Cow<'_, str> {
+        // SAFETY: `aors` is a NUL-terminated string field of the live endpoint, which `self`
+        // keeps alive for the borrow (string fields change only by replacing the object).
+        unsafe {
+            let aors = (*self.0.as_ptr()).aors;
+            if aors.is_null() {
+                return "".into();
+            }
+            std::ffi::CStr::from_ptr(aors).to_string_lossy()
+        }
     }
 
     /// Whether `identify_by` includes `auth_username`.

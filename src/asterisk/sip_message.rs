@@ -149,7 +149,8 @@ pub struct RegisterMessage {
     pub to_user: String,
     pub to_host: String,
     pub to_is_sip: bool,
-    /// (username, realm) of each Digest Authorization header.
+    /// (username, realm) of each Digest Authorization header (read only when asked for: only an
+    /// endpoint identified by auth username needs them).
     pub digest_users: Vec<(String, String)>,
     pub call_id: String,
     pub cseq: u32,
@@ -159,8 +160,8 @@ pub struct RegisterMessage {
 }
 
 impl RxRequest<'_> {
-    /// The REGISTER as pjsip parsed it.
-    pub fn register_message(&self) -> Result<RegisterMessage, Unreadable> {
+    /// The REGISTER as pjsip parsed it; its Digest users only `with_digest_users`.
+    pub fn register_message(&self, with_digest_users: bool) -> Result<RegisterMessage, Unreadable> {
         // SAFETY: rdata is valid for the callback; msg_info's shortcuts (to, cid, cseq) point at
         // headers of the parsed message, which pjsip guarantees for every request it delivers.
         unsafe {
@@ -181,7 +182,8 @@ impl RxRequest<'_> {
                 (String::new(), String::new())
             };
             let mut digest_users = Vec::new();
-            for header in headers_of(msg, bindings::PJSIP_H_AUTHORIZATION) {
+            let authorizations = if with_digest_users { Some(headers_of(msg, bindings::PJSIP_H_AUTHORIZATION)) } else { None };
+            for header in authorizations.into_iter().flatten() {
                 let auth = &*header.cast::<bindings::pjsip_authorization_hdr>();
                 if pj_bytes(&auth.scheme).eq_ignore_ascii_case(b"digest") {
                     let digest = &auth.credential.digest;

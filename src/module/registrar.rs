@@ -54,7 +54,8 @@ fn decide(
     let endpoint_name = endpoint.id();
     let source_address = request.source_address();
     let source = Shown(source_address);
-    let message = match request.register_message() {
+    let identify_by_auth_username = endpoint.identifies_by_auth_username();
+    let message = match request.register_message(identify_by_auth_username) {
         Ok(message) => message,
         Err(unreadable) => return unreadable_register(request, endpoint_name, &source, policy.is_some(), &unreadable),
     };
@@ -67,7 +68,7 @@ fn decide(
         to_host: &message.to_host,
         ignore_uri_user_options: pjsip::ignore_uri_user_options(),
         digest_users: &message.digest_users,
-        identify_by_auth_username: endpoint.identifies_by_auth_username(),
+        identify_by_auth_username,
         aors: &aors,
     };
     let aor = registrar_aor(&query, &pjsip::domain_alias);
