@@ -10,7 +10,7 @@ use crate::policy::aor_lookup::{registrar_aor, AorQuery};
 use crate::policy::classify::{ClassifierRules, DeviceFacts};
 use crate::policy::config::{parse_bool, MultiregConfig};
 use crate::policy::contact_uri::UriHead;
-use crate::policy::device_book::{normalize_instance, Binding, Device, Register, RemovalCause, RequestKey, Verdict};
+use crate::policy::device_book::{normalize_instance, Binding, Device, Refusal, Register, RemovalCause, RequestKey, Verdict};
 use crate::policy::policy_index::Side;
 use crate::policy::unregister_reasons::UnregisterReason;
 
@@ -122,9 +122,7 @@ fn decide(
             }
             false
         }
-        Verdict::Refuse { status, reason, client_type } => {
-            refuse_over_limit(request, endpoint, aor, &message, &register, &source, Refusal { status, reason, client_type })
-        }
+        Verdict::Refuse(refusal) => refuse_over_limit(request, endpoint, aor, &message, &register, &source, refusal),
         Verdict::Confirm => undecided(endpoint_name),
     }
 }
@@ -167,13 +165,6 @@ fn log_register(endpoint_name: &str, aor: Option<&str>, message: &RegisterMessag
 fn refuse_push(request: &pjsip::RxRequest<'_>, endpoint_name: &str, provider: &str, source: &Shown) -> bool {
     super::push_bindings::refuse(request, endpoint_name, provider, &source.to_string());
     true
-}
-
-/// A `Verdict::Refuse`, taken apart.
-struct Refusal {
-    status: u16,
-    reason: String,
-    client_type: crate::policy::classify::ClientType,
 }
 
 #[cold]

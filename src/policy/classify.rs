@@ -209,8 +209,8 @@ impl ClassifierRules {
     /// transport anywhere in it (a superset of what `classify` reads from it). When it cannot,
     /// the rules, the transport and the User-Agent alone decide.
     pub fn contact_matters(contact_uri: &str, contact_params: &[(String, Option<String>)]) -> bool {
-        let has = |needle: &[u8]| contact_uri.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle));
-        has(b"pn-") || has(b"ws") || contact_params.iter().any(|(name, _)| is_push_param(name))
+        use super::contact_uri::mentions;
+        mentions(contact_uri, "pn-") || mentions(contact_uri, "ws") || contact_params.iter().any(|(name, _)| is_push_param(name))
     }
 
     /// Expression sources in order web, mobile, desktop.

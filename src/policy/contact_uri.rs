@@ -125,9 +125,24 @@ pub fn surely_different(a: &str, b: &str) -> bool {
     UriHead::of(a).surely_differs(UriHead::of(b))
 }
 
+/// Whether `needle` occurs anywhere in a Contact URI, ASCII case ignored: a quick look before
+/// reading its parameters (the classification and the push check ask it of every REGISTER).
+pub fn mentions(uri: &str, needle: &str) -> bool {
+    let needle = needle.as_bytes();
+    uri.as_bytes().windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::surely_different;
+    use super::{mentions, surely_different};
+
+    #[test]
+    fn mentions_ignores_ascii_case_only() {
+        assert!(mentions("sip:a@h;PN-Provider=apns", "pn-provider"));
+        assert!(mentions("sip:a@h;transport=WSS", "ws"));
+        assert!(!mentions("sip:a@h;pn-prid=x", "pn-provider"));
+        assert!(!mentions("sip:a@h", "sip:a@h;x"), "longer than the URI");
+    }
 
     #[test]
     fn other_ports_hosts_users_and_schemes_are_different() {

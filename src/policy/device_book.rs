@@ -136,12 +136,20 @@ pub struct Removal {
     pub cause: RemovalCause,
 }
 
+/// Why a REGISTER is refused: the SIP answer, and the client type whose limit it hit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub reason: String,
+    pub client_type: ClientType,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Pass the REGISTER on to the registrar after removing these devices from the store.
     Admit { removals: Vec<Removal> },
-    /// Answer with `status` and `reason`; nothing changes.
-    Refuse { status: u16, reason: String, client_type: ClientType },
+    /// Answer with its status and reason; nothing changes.
+    Refuse(Refusal),
     /// The answer would refuse or remove devices, and the book has not been checked against the
     /// store recently: read the store (`load_from_store`) and decide again.
     Confirm,
@@ -459,7 +467,7 @@ impl DeviceBook {
                     } else {
                         format!("Forbidden - {what} limit {limit} reached")
                     };
-                    return Err(Verdict::Refuse { status: 403, reason, client_type: binding.client_type });
+                    return Err(Verdict::Refuse(Refusal { status: 403, reason, client_type: binding.client_type }));
                 };
                 let slot = live.remove(index);
                 removed.push((slot.uri.to_string(), RemovalCause::Replaced(binding.client_type)));
@@ -726,7 +734,7 @@ mod tests {
 
     fn refused(verdict: Verdict) -> String {
         match verdict {
-            Verdict::Refuse { status: 403, reason, .. } => reason,
+            Verdict::Refuse(Refusal { status: 403, reason, .. }) => reason,
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
