@@ -447,12 +447,11 @@ pub unsafe fn challenge_sent<M: AsteriskModule>(address: *const u8, address_leng
     if address.is_null() || nonce.is_null() {
         return;
     }
-    // SAFETY: the caller's contract: `address_length` readable bytes.
-    let address: std::net::IpAddr = match address_length {
-        4 => unsafe { *address.cast::<[u8; 4]>() }.into(),
-        16 => unsafe { *address.cast::<[u8; 16]>() }.into(),
-        _ => return,
-    };
+    let mut bytes = [0u8; 16];
+    let readable = if matches!(address_length, 4 | 16) { address_length as usize } else { return };
+    // SAFETY: the caller's contract: `address_length` (4 or 16) readable bytes.
+    bytes[..readable].copy_from_slice(unsafe { std::slice::from_raw_parts(address, readable) });
+    let Some(address) = super::pjsip::address_from_shim(bytes, address_length) else { return };
     // SAFETY: the caller's contract. A nonce is Asterisk's own text (borrowed, not copied).
     let nonce = unsafe { CStr::from_ptr(nonce) }.to_string_lossy();
     guarded("challenge observer", (), || M::challenge_sent(address, &nonce))
@@ -461,12 +460,17 @@ pub unsafe fn challenge_sent<M: AsteriskModule>(address: *const u8, address_leng
 /// Whether an authentication event with this outcome (MULTIREG_AUTH_*) is wanted, asked by the
 /// observer before it reads the event's fields.
 pub fn wants_auth_event<M: AsteriskModule>(outcome: c_int) -> c_int {
-    let outcome = match outcome as u32 {
-        bindings::MULTIREG_AUTH_FAILED => AuthOutcome::Failed,
-        bindings::MULTIREG_AUTH_SUCCEEDED => AuthOutcome::Succeeded,
-        _ => return 0,
-    };
+    let Some(outcome) = auth_outcome(outcome) else { return 0 };
     c_int::from(guarded("security event filter", true, || M::wants_auth_event(outcome)))
+}
+
+/// A MULTIREG_AUTH_* value of the shim.
+fn auth_outcome(outcome: c_int) -> Option<AuthOutcome> {
+    match outcome as u32 {
+        bindings::MULTIREG_AUTH_FAILED => Some(AuthOutcome::Failed),
+        bindings::MULTIREG_AUTH_SUCCEEDED => Some(AuthOutcome::Succeeded),
+        _ => None,
+    }
 }
 
 /// # Safety
@@ -477,15 +481,9 @@ pub unsafe fn auth_event<M: AsteriskModule>(
     address: *const c_char,
     challenge: *const c_char,
 ) {
-    let outcome = match outcome as u32 {
-        bindings::MULTIREG_AUTH_FAILED => AuthOutcome::Failed,
-        bindings::MULTIREG_AUTH_SUCCEEDED => AuthOutcome::Succeeded,
-        _ => return,
-    };
+    let Some(outcome) = auth_outcome(outcome) else { return };
+    // The observer asked `wants_auth_event` before reading the event's fields.
     guarded("security event", (), || {
-        if !M::wants_auth_event(outcome) {
-            return;
-        }
         // SAFETY: the caller's contract.
         let (account, address, challenge) = unsafe { (from_c(account), from_c(address), from_c(challenge)) };
         M::auth_event(outcome, &account, &address, &challenge)

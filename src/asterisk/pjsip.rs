@@ -11,6 +11,16 @@ pub struct RxRequest<'a> {
     _callback: PhantomData<&'a pjsip_rx_data>,
 }
 
+/// An address as `multireg_shim_sockaddr_bytes` gives it: `length` 4 (IPv4) or 16 (IPv6) leading
+/// bytes of `bytes`, network order; None for any other length.
+pub fn address_from_shim(bytes: [u8; 16], length: std::ffi::c_int) -> Option<std::net::IpAddr> {
+    match length {
+        4 => Some(std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).into()),
+        16 => Some(std::net::Ipv6Addr::from(bytes).into()),
+        _ => None,
+    }
+}
+
 impl<'a> RxRequest<'a> {
     /// # Safety
     /// `rdata` must be null or the request PJSIP passed to the running `on_rx_request`; the
@@ -68,12 +78,7 @@ impl<'a> RxRequest<'a> {
             let info = &(*self.rdata).pkt_info;
             (bindings::multireg_shim_sockaddr_bytes(&info.src_addr, bytes.as_mut_ptr()), info.src_port as u16)
         };
-        let address: std::net::IpAddr = match length {
-            4 => std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).into(),
-            16 => std::net::Ipv6Addr::from(bytes).into(),
-            _ => return None,
-        };
-        Some(std::net::SocketAddr::new(address, port))
+        Some(std::net::SocketAddr::new(address_from_shim(bytes, length)?, port))
     }
 
     /// The endpoint the identifier/authenticator matched, if any.
