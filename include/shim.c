@@ -40,7 +40,7 @@ extern int multireg_ami_execute(struct mansession *s, const struct message *m);
 extern void multireg_on_pjsip_loaded(const char *object_type);
 extern pj_bool_t multireg_on_rx_early(pjsip_rx_data *rdata);
 extern void multireg_on_contact_deleted(const void *contact);
-extern void multireg_on_challenge_sent(const unsigned char *address, int address_length, const char *nonce);
+extern void multireg_on_challenge_sent(const unsigned char *address, int address_length, const char *nonce, int nonce_length);
 extern int multireg_dial_read_fixed(struct ast_channel *chan, const char *data, char *buf, size_t len);
 extern int multireg_devstate(const char *extension);
 extern void multireg_on_background_work(void);
@@ -645,10 +645,12 @@ int multireg_shim_sockaddr_bytes(const pj_sockaddr *address, unsigned char *out)
 	return 0;
 }
 
+/* Longer nonces are not Asterisk's own (it sends 40-odd characters): not recorded. */
+#define MAX_NONCE_LENGTH 128
+
 static pj_status_t shim_guard_on_tx_response(pjsip_tx_data *tdata)
 {
 	pjsip_www_authenticate_hdr *hdr = NULL;
-	char nonce[128];
 	unsigned char address[16];
 	int address_length;
 
@@ -663,11 +665,12 @@ static pj_status_t shim_guard_on_tx_response(pjsip_tx_data *tdata)
 	}
 	while ((hdr = pjsip_msg_find_hdr(tdata->msg, PJSIP_H_WWW_AUTHENTICATE, hdr ? hdr->next : NULL))) {
 		if (pj_stricmp2(&hdr->scheme, "digest") || hdr->challenge.digest.nonce.slen <= 0
-			|| hdr->challenge.digest.nonce.slen >= (pj_ssize_t) sizeof(nonce)) {
+			|| hdr->challenge.digest.nonce.slen >= MAX_NONCE_LENGTH) {
 			continue;
 		}
-		ast_copy_pj_str(nonce, &hdr->challenge.digest.nonce, sizeof(nonce));
-		multireg_on_challenge_sent(address, address_length, nonce);
+		/* The nonce's bytes as they are in the header (the module only hashes them). */
+		multireg_on_challenge_sent(address, address_length, hdr->challenge.digest.nonce.ptr,
+			(int) hdr->challenge.digest.nonce.slen);
 	}
 	return PJ_SUCCESS;
 }

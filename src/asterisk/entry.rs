@@ -1,7 +1,7 @@
 //! Every call from Asterisk into Rust. The `extern "C"` functions the shim calls are generated
 //! at the crate root by `declare_module!` for a type implementing `AsteriskModule`; each one is a
 //! panic guard around the trait method here, so this layer never names the module layer.
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -54,7 +54,7 @@ pub trait AsteriskModule {
     /// A contact left the location store.
     fn contact_removed(contact: &RemovedContact);
     /// The address guard saw Asterisk send a digest challenge with `nonce` to `address`.
-    fn challenge_sent(address: std::net::IpAddr, nonce: &str);
+    fn challenge_sent(address: std::net::IpAddr, nonce: &[u8]);
     /// A PJSIP security event about an authentication of `account` from `address` (Asterisk's
     /// "IPV4/UDP/1.2.3.4/5060" form); `challenge` is the nonce the sender answered.
     fn auth_event(outcome: AuthOutcome, account: &str, address: &str, challenge: &str);
@@ -442,9 +442,14 @@ pub unsafe fn contact_deleted<M: AsteriskModule>(contact: *const c_void) {
 
 /// # Safety
 /// `address` must be null or point at `address_length` bytes (4: IPv4, 16: IPv6, network order);
-/// `nonce` must be null or a NUL-terminated string; both valid for the call.
-pub unsafe fn challenge_sent<M: AsteriskModule>(address: *const u8, address_length: c_int, nonce: *const c_char) {
-    if address.is_null() || nonce.is_null() {
+/// `nonce` must be null or point at `nonce_length` bytes; both valid for the call.
+pub unsafe fn challenge_sent<M: AsteriskModule>(
+    address: *const u8,
+    address_length: c_int,
+    nonce: *const c_char,
+    nonce_length: c_int,
+) {
+    if address.is_null() || nonce.is_null() || nonce_length <= 0 {
         return;
     }
     let mut bytes = [0u8; 16];
@@ -452,9 +457,9 @@ pub unsafe fn challenge_sent<M: AsteriskModule>(address: *const u8, address_leng
     // SAFETY: the caller's contract: `address_length` (4 or 16) readable bytes.
     bytes[..readable].copy_from_slice(unsafe { std::slice::from_raw_parts(address, readable) });
     let Some(address) = super::pjsip::address_from_shim(bytes, address_length) else { return };
-    // SAFETY: the caller's contract. A nonce is Asterisk's own text (borrowed, not copied).
-    let nonce = unsafe { CStr::from_ptr(nonce) }.to_string_lossy();
-    guarded("challenge observer", (), || M::challenge_sent(address, &nonce))
+    // SAFETY: the caller's contract. The nonce is borrowed as bytes: it is only hashed.
+    let nonce = unsafe { std::slice::from_raw_parts(nonce.cast::<u8>(), nonce_length as usize) };
+    guarded("challenge observer", (), || M::challenge_sent(address, nonce))
 }
 
 /// Whether an authentication event with this outcome (MULTIREG_AUTH_*) is wanted, asked by the
@@ -670,11 +675,12 @@ macro_rules! declare_module {
                 address: *const u8,
                 address_length: c_int,
                 nonce: *const c_char,
+                nonce_length: c_int,
             ) {
                 let _in_flight = $crate::asterisk::entry::InFlight::enter();
                 // SAFETY: the shim passes the challenge's destination address (4 or 16 bytes) and
-                // its nonce as a C string.
-                unsafe { entry::challenge_sent::<$module>(address, address_length, nonce) }
+                // the nonce's bytes as they are in the header.
+                unsafe { entry::challenge_sent::<$module>(address, address_length, nonce, nonce_length) }
             }
             #[no_mangle]
             pub extern "C" fn multireg_wants_auth_event(outcome: c_int) -> c_int {

@@ -24,7 +24,8 @@ fn push_field(body: &mut String, key: &str, value: &str) {
 
 impl Event {
     pub fn new(name: &'static CStr) -> Event {
-        Event { name: Cow::Borrowed(name), body: String::with_capacity(256) }
+        // Room for MultiregDeviceRegistered (raised per new binding) without growing.
+        Event { name: Cow::Borrowed(name), body: String::with_capacity(512) }
     }
 
     pub fn text(mut self, key: &str, value: &str) -> Event {

@@ -1,5 +1,6 @@
 //! What pjsip parsed from a REGISTER and from the registrar's answer to it: the module reads
 //! these structures instead of the wire, so it sees exactly what the registrar sees.
+use std::borrow::Cow;
 use std::ffi::{c_char, c_void};
 
 use super::pjsip::{RxRequest, TxResponse};
@@ -25,6 +26,15 @@ pub struct ContactHeader {
     pub expires: Option<u32>,
     /// Header parameters (`+sip.instance`, `pn-*`, ...), names lower-cased, values as sent.
     pub params: Vec<(String, Option<String>)>,
+}
+
+/// `text` without leading and trailing white space, still borrowed when it was.
+fn trimmed(text: Cow<'_, str>) -> Cow<'_, str> {
+    match text {
+        Cow::Borrowed(text) => Cow::Borrowed(text.trim()),
+        Cow::Owned(text) if text.trim().len() == text.len() => Cow::Owned(text),
+        Cow::Owned(text) => Cow::Owned(text.trim().to_string()),
+    }
 }
 
 /// Why a message could not be read.
@@ -142,26 +152,27 @@ unsafe fn contacts_of(msg: *mut pjsip_msg) -> Result<Vec<ContactHeader>, Unreada
     Ok(contacts)
 }
 
-/// The parts of a REGISTER the limit decision needs, as pjsip parsed them.
+/// The parts of a REGISTER the limit decision needs, as pjsip parsed them. Texts borrow the
+/// request's own bytes where they are valid UTF-8 (the usual case), so reading one costs no copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegisterMessage {
+pub struct RegisterMessage<'a> {
     /// The To URI's user and host (the registrar's AOR lookup starts there).
-    pub to_user: String,
-    pub to_host: String,
+    pub to_user: Cow<'a, str>,
+    pub to_host: Cow<'a, str>,
     pub to_is_sip: bool,
     /// (username, realm) of each Digest Authorization header (read only when asked for: only an
     /// endpoint identified by auth username needs them).
     pub digest_users: Vec<(String, String)>,
-    pub call_id: String,
+    pub call_id: Cow<'a, str>,
     pub cseq: u32,
     pub expires_header: Option<u32>,
-    pub user_agent: String,
+    pub user_agent: Cow<'a, str>,
     pub contacts: Vec<ContactHeader>,
 }
 
 impl RxRequest<'_> {
     /// The REGISTER as pjsip parsed it; its Digest users only `with_digest_users`.
-    pub fn register_message(&self, with_digest_users: bool) -> Result<RegisterMessage, Unreadable> {
+    pub fn register_message(&self, with_digest_users: bool) -> Result<RegisterMessage<'_>, Unreadable> {
         // SAFETY: rdata is valid for the callback; msg_info's shortcuts (to, cid, cseq) point at
         // headers of the parsed message, which pjsip guarantees for every request it delivers.
         unsafe {
@@ -177,9 +188,9 @@ impl RxRequest<'_> {
                 if sip.is_null() {
                     return Err(Unreadable("the To URI is unreadable"));
                 }
-                (lossless(pj_bytes(&(*sip).user)), lossless(pj_bytes(&(*sip).host)))
+                (lossless_borrowed(pj_bytes(&(*sip).user)), lossless_borrowed(pj_bytes(&(*sip).host)))
             } else {
-                (String::new(), String::new())
+                (Cow::Borrowed(""), Cow::Borrowed(""))
             };
             let mut digest_users = Vec::new();
             let authorizations = if with_digest_users { Some(headers_of(msg, bindings::PJSIP_H_AUTHORIZATION)) } else { None };
@@ -195,18 +206,16 @@ impl RxRequest<'_> {
             let user_agent_name = pj_str_t { ptr: c"User-Agent".as_ptr().cast_mut(), slen: 10 };
             let agent = bindings::pjsip_msg_find_hdr_by_name(msg, &user_agent_name, std::ptr::null());
             let user_agent = if agent.is_null() {
-                String::new()
+                Cow::Borrowed("")
             } else {
-                String::from_utf8_lossy(pj_bytes(&(*agent.cast::<bindings::pjsip_generic_string_hdr>()).hvalue))
-                    .trim()
-                    .to_string()
+                trimmed(String::from_utf8_lossy(pj_bytes(&(*agent.cast::<bindings::pjsip_generic_string_hdr>()).hvalue)))
             };
             Ok(RegisterMessage {
                 to_user,
                 to_host,
                 to_is_sip,
                 digest_users,
-                call_id: lossless(pj_bytes(&(*info.cid).id)),
+                call_id: lossless_borrowed(pj_bytes(&(*info.cid).id)),
                 cseq: (*info.cseq).cseq as u32,
                 expires_header,
                 user_agent,

@@ -134,7 +134,7 @@ pub fn configure<'a>(configs: impl IntoIterator<Item = &'a MultiregConfig>) {
 }
 
 /// Asterisk sent a digest challenge with `nonce` to `address`.
-pub fn challenge_sent(address: IpAddr, nonce: &str) {
+pub fn challenge_sent(address: IpAddr, nonce: &[u8]) {
     challenges(address).record(address, nonce, Instant::now());
 }
 

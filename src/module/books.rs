@@ -131,7 +131,7 @@ pub struct Footprint {
 /// Walks every book (a CLI or AMI request, never the SIP path): each shard's lock is held only to
 /// copy its handles, and each book's only to measure it.
 pub fn footprint() -> Footprint {
-    use crate::policy::footprint::{allocation, hash_table, string};
+    use crate::policy::footprint::{allocation, hash_table, shared_str, string};
     let mut total = Footprint { books: 0, devices: 0, bytes: 0 };
     for shard in BOOKS.iter() {
         let handles: Vec<SharedBook> = {
@@ -151,9 +151,9 @@ pub fn footprint() -> Footprint {
     for shard in WAITING.0.iter() {
         let shard = lock(shard);
         total.bytes += hash_table::<(RequestKey, Waiting)>(shard.by_key.capacity())
-            + shard.by_key.iter().map(|(key, waiting)| string(&key.call_id) + string(&waiting.awaiting.aor)).sum::<usize>()
+            + shard.by_key.iter().map(|(key, waiting)| shared_str(&key.call_id) + string(&waiting.awaiting.aor)).sum::<usize>()
             + allocation(shard.order.capacity() * std::mem::size_of::<RequestKey>())
-            + shard.order.iter().map(|key| string(&key.call_id)).sum::<usize>();
+            + shard.order.iter().map(|key| shared_str(&key.call_id)).sum::<usize>();
     }
     total
 }
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn an_answer_is_expected_once_and_the_table_stays_bounded() {
-        let key = |n: usize| RequestKey { call_id: format!("books-test-{n}"), cseq: 1 };
+        let key = |n: usize| RequestKey { call_id: format!("books-test-{n}").into(), cseq: 1 };
         expect_answer(key(0), awaiting("101"), 1000);
         assert_eq!(answered(&key(0)).map(|a| a.aor).as_deref(), Some("101"));
         assert_eq!(answered(&key(0)).map(|a| a.aor), None, "a second answer to the same REGISTER finds nothing");
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn a_burst_of_answers_gives_its_room_back() {
-        let key = |n: usize| RequestKey { call_id: format!("burst-{n}"), cseq: 1 };
+        let key = |n: usize| RequestKey { call_id: format!("burst-{n}").into(), cseq: 1 };
         let mut shard = WaitingShard::default();
         for n in 0..3000 {
             shard.expect(key(n), awaiting("101"), 1000);

@@ -57,9 +57,10 @@ pub fn removing(aor: &str, uri: &str, reason: UnregisterReason) {
     with_pending(|pending| pending.note(aor, uri, reason, registrar::now_unix()));
 }
 
-/// A device of `extension` registered (a binding new to its AOR). This runs for every new
-/// binding, a mass registration included: the fields go straight into the event's one buffer.
-pub fn registered(extension: &str, aor: &str, device: &Device, now: u64) {
+/// The event for a device of `extension` that registered (a binding new to its AOR), to raise
+/// once the book is unlocked. This runs for every new binding, a mass registration included: the
+/// fields go straight into the event's one buffer.
+pub fn registered(extension: &str, aor: &str, device: &Device, now: u64) -> manager::Event {
     manager::Event::new(c"MultiregDeviceRegistered")
         .text("Extension", extension)
         .text("AOR", aor)
@@ -70,7 +71,6 @@ pub fn registered(extension: &str, aor: &str, device: &Device, now: u64) {
         .address("SourceAddress", device.source)
         .text("Transport", device.transport())
         .number("Expires", device.expires_at.saturating_sub(now))
-        .raise();
 }
 
 /// A contact left the store: raised for the AORs of policy endpoints only.

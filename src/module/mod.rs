@@ -233,7 +233,7 @@ impl AsteriskModule for Multireg {
         registrar::on_contact_removed(&contact.aor, &contact.uri);
     }
 
-    fn challenge_sent(address: std::net::IpAddr, nonce: &str) {
+    fn challenge_sent(address: std::net::IpAddr, nonce: &[u8]) {
         authblock::challenge_sent(address, nonce);
     }
 

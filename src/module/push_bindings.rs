@@ -165,7 +165,7 @@ pub fn bindings_of(endpoint: &str) -> Vec<PushBinding> {
 
 /// The REGISTER check, before the limit decision: Err(provider) answers 555; Ok(Some) is a push
 /// REGISTER (or an unregister of push devices) to complete when the registrar accepts it.
-pub fn check(config: &MultiregConfig, endpoint: &str, message: &RegisterMessage) -> Result<Option<PendingPush>, String> {
+pub fn check(config: &MultiregConfig, endpoint: &str, message: &RegisterMessage<'_>) -> Result<Option<PendingPush>, String> {
     let removes = |expires: Option<u32>| expires.or(message.expires_header) == Some(0);
     let star = message.contacts.iter().any(|c| c.star);
     // Nearly every REGISTER: no Contact names a provider, so there is nothing to add, remove or
@@ -218,7 +218,7 @@ pub fn check(config: &MultiregConfig, endpoint: &str, message: &RegisterMessage)
                 param,
                 instance,
                 contact: uri,
-                user_agent: message.user_agent.clone(),
+                user_agent: message.user_agent.to_string(),
                 updated_at: now,
                 expires_at: now + u64::from(config.push_binding_ttl),
             })
@@ -270,7 +270,7 @@ pub fn on_response(response: &TxResponse<'_>) {
         return;
     }
     let Some(answer) = response.register_answer() else { return };
-    let key = RequestKey { call_id: answer.call_id, cseq: answer.cseq };
+    let key = RequestKey { call_id: answer.call_id.into(), cseq: answer.cseq };
     let pending = {
         let mut guard = PENDING.lock().unwrap_or_else(|p| p.into_inner());
         let Some(map) = guard.as_mut() else { return };

@@ -55,7 +55,7 @@ fn decide(
     let source_address = request.source_address();
     let source = Shown(source_address);
     let identify_by_auth_username = endpoint.identifies_by_auth_username();
-    let message = match request.register_message(identify_by_auth_username) {
+    let mut message = match request.register_message(identify_by_auth_username) {
         Ok(message) => message,
         Err(unreadable) => return unreadable_register(request, endpoint_name, &source, policy.is_some(), &unreadable),
     };
@@ -83,7 +83,14 @@ fn decide(
         Ok(push) => push,
         Err(provider) => return refuse_push(request, endpoint_name, &provider, &source),
     };
-    let register = read_register(&message, &config.classifier, &transport, source_address);
+    let heard = Heard {
+        user_agent: &message.user_agent,
+        expires_header: message.expires_header,
+        key: RequestKey { call_id: message.call_id.as_ref().into(), cseq: message.cseq },
+        transport: &transport,
+        source: source_address,
+    };
+    let register = read_register(&mut message.contacts, heard, &config.classifier);
     if logout::refuse_logged_out(request, &config.endpoint, aor, &register) {
         return true;
     }
@@ -151,7 +158,7 @@ fn unreadable_register(
 
 #[cold]
 #[inline(never)]
-fn log_register(endpoint_name: &str, aor: Option<&str>, message: &RegisterMessage, transport: &str, source: &Shown) {
+fn log_register(endpoint_name: &str, aor: Option<&str>, message: &RegisterMessage<'_>, transport: &str, source: &Shown) {
     tracing::debug!(
         "REGISTER endpoint={endpoint_name} aor={} user_agent=\"{}\" transport={transport} source={source} contacts={}",
         aor.unwrap_or("(none)"),
@@ -173,7 +180,7 @@ fn refuse_over_limit(
     request: &pjsip::RxRequest<'_>,
     endpoint: &pjsip::Endpoint,
     aor: &str,
-    message: &RegisterMessage,
+    message: &RegisterMessage<'_>,
     register: &Register,
     source: &Shown,
     refusal: Refusal,
@@ -195,7 +202,7 @@ fn refuse_over_limit(
             ("Endpoint", endpoint_name.to_string()),
             ("AOR", aor.to_string()),
             ("ClientType", client_type.as_str().to_string()),
-            ("UserAgent", message.user_agent.clone()),
+            ("UserAgent", message.user_agent.to_string()),
             ("Contact", contact),
             ("SourceAddress", source.to_string()),
             ("Status", status.to_string()),
@@ -241,35 +248,41 @@ fn confirmed_decision(
     books::lock_book(book).decide(register, limits, now, true, &same_contact_uri)
 }
 
-/// The Contacts of a REGISTER as the registrar will apply them, each classified.
-fn read_register(
-    message: &RegisterMessage,
-    rules: &ClassifierRules,
-    transport: &str,
+/// What a REGISTER says besides its Contacts.
+struct Heard<'a> {
+    user_agent: &'a str,
+    expires_header: Option<u32>,
+    key: RequestKey,
+    transport: &'a str,
     source: Option<std::net::SocketAddr>,
-) -> Register {
-    let removes = |contact: &ContactHeader| contact.expires.or(message.expires_header) == Some(0);
+}
+
+/// The Contacts of a REGISTER as the registrar will apply them, each classified. Each Contact's
+/// URI moves into its binding (the message's copy is left empty).
+fn read_register(message_contacts: &mut [ContactHeader], heard: Heard<'_>, rules: &ClassifierRules) -> Register {
+    let Heard { user_agent, expires_header, key, transport, source } = heard;
+    let removes = |contact: &ContactHeader| contact.expires.or(expires_header) == Some(0);
     let classify = |contact: &ContactHeader| {
         let facts =
-            DeviceFacts { transport, user_agent: &message.user_agent, contact_params: &contact.params, contact_uri: &contact.uri };
+            DeviceFacts { transport, user_agent, contact_params: &contact.params, contact_uri: &contact.uri };
         let classification = rules.classify(&facts);
         let profile = super::texts::profile(
             &classification.reason,
-            &super::texts::intern(&message.user_agent),
+            &super::texts::intern(user_agent),
             &super::texts::intern(transport),
         );
         (classification.client_type, profile)
     };
-    let contacts = message
-        .contacts
-        .iter()
+    let star = message_contacts.iter().any(|c| c.star);
+    let contacts = message_contacts
+        .iter_mut()
         .filter(|c| c.sip && !c.star)
         .map(|contact| {
             // Most Contacts carry nothing the rules read: the answer for this User-Agent and
             // transport is then the one given before.
             let (client_type, profile) = if ClassifierRules::contact_matters(&contact.uri, &contact.params) {
                 classify(contact)
-            } else if let Some(known) = super::texts::classified(rules.id(), transport, &message.user_agent) {
+            } else if let Some(known) = super::texts::classified(rules.id(), transport, user_agent) {
                 known
             } else {
                 let (client_type, profile) = classify(contact);
@@ -283,7 +296,7 @@ fn read_register(
                 .and_then(|(_, value)| value.as_deref())
                 .and_then(normalize_instance);
             Binding {
-                uri: contact.uri.clone(),
+                uri: std::mem::take(&mut contact.uri),
                 head_read: Default::default(),
                 removes: removes(contact),
                 instance,
@@ -292,13 +305,7 @@ fn read_register(
             }
         })
         .collect();
-    Register {
-        key: RequestKey { call_id: message.call_id.clone(), cseq: message.cseq },
-        star: message.contacts.iter().any(|c| c.star),
-        contacts,
-        source,
-        expires: message.expires_header.unwrap_or(3600),
-    }
+    Register { key, star, contacts, source, expires: expires_header.unwrap_or(3600) }
 }
 
 /// The Contact URIs of a policy AOR for the dial path, as `PJSIP_DIAL_CONTACTS` would give them.
@@ -477,7 +484,7 @@ fn timed<R>(timings: &stats::Timings, sample: bool, work: impl FnOnce() -> R, co
 
 /// Applies the registrar's answer to the book that waits for it; false when none waits.
 fn apply_answer(response: &pjsip::TxResponse<'_>, answer: RegisterAnswer) -> bool {
-    let key = RequestKey { call_id: answer.call_id, cseq: answer.cseq };
+    let key = RequestKey { call_id: answer.call_id.into(), cseq: answer.cseq };
     if super::cluster::location_shared() {
         super::cluster_lock::answered(&key);
     }
@@ -494,14 +501,18 @@ fn apply_answer(response: &pjsip::TxResponse<'_>, answer: RegisterAnswer) -> boo
         let arriving: Vec<&str> = bindings.iter().map(|(uri, _)| *uri).filter(|uri| !live(&book, uri)).collect();
         let leaving = if success { book.unregistered_by(&key, &bindings) } else { Vec::new() };
         let complete = book.on_answer(&key, success, &bindings, now);
-        let added: Vec<Device> = arriving.into_iter().filter_map(|uri| book.device(uri).cloned()).collect();
+        // Written under the lock (no copy of each device), raised after it.
+        let added: Vec<manager::Event> = arriving
+            .into_iter()
+            .filter_map(|uri| book.device(uri).map(|device| device_events::registered(extension, &aor, device, now)))
+            .collect();
         (complete, added, leaving)
     };
     device_events::leaving(&aor, leaving, now);
     // The busy lamp follows from PJSIP/<endpoint>'s device state, which Asterisk publishes when
     // the endpoint comes online (busy_lamp::device_changed), not from each contact.
-    for device in &added {
-        device_events::registered(extension, &aor, device, now);
+    for event in added {
+        event.raise();
     }
     if !complete {
         incomplete_answer(&aor);

@@ -572,16 +572,18 @@ impl ChallengeLog {
 
     /// A keyed hash (random per process) of address and nonce: fixed size per entry, and
     /// nobody outside can choose colliding values.
-    fn key(&self, ip: IpAddr, nonce: &str) -> u64 {
+    fn key(&self, ip: IpAddr, nonce: &[u8]) -> u64 {
         use std::hash::{BuildHasher, Hash, Hasher};
         let mut hasher = self.keys.build_hasher();
         ip.to_canonical().hash(&mut hasher);
-        nonce.hash(&mut hasher);
+        // The bytes alone (a nonce is sent as bytes and reported as text): both hash the same.
+        hasher.write(nonce);
         hasher.finish()
     }
 
     /// Asterisk sent a challenge carrying `nonce` to `ip`.
-    pub fn record(&mut self, ip: IpAddr, nonce: &str, now: Instant) {
+    pub fn record(&mut self, ip: IpAddr, nonce: impl AsRef<[u8]>, now: Instant) {
+        let nonce = nonce.as_ref();
         if nonce.is_empty() {
             return;
         }
@@ -597,7 +599,8 @@ impl ChallengeLog {
     }
 
     /// Whether `nonce` was sent to `ip` by us no longer than the freshness time ago.
-    pub fn proves(&self, ip: IpAddr, nonce: &str, now: Instant) -> bool {
+    pub fn proves(&self, ip: IpAddr, nonce: impl AsRef<[u8]>, now: Instant) -> bool {
+        let nonce = nonce.as_ref();
         !nonce.is_empty()
             && self.sent.get(&self.key(ip, nonce)).is_some_and(|&sent| now.saturating_duration_since(sent) <= self.freshness)
     }
@@ -950,6 +953,9 @@ mod tests {
         assert!(!log.proves(ip("192.0.2.1"), "", start));
         log.record(ip("192.0.2.1"), "", start);
         assert_eq!(log.len(), 1);
+        // Recorded from the 401's header bytes, proved by the security event's text.
+        log.record(ip("192.0.2.3"), b"1732000000/feedbeef".as_slice(), start);
+        assert!(log.proves(ip("192.0.2.3"), "1732000000/feedbeef", start + secs(1)));
     }
 
     #[test]

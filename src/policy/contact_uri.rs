@@ -128,8 +128,14 @@ pub fn surely_different(a: &str, b: &str) -> bool {
 /// Whether `needle` occurs anywhere in a Contact URI, ASCII case ignored: a quick look before
 /// reading its parameters (the classification and the push check ask it of every REGISTER).
 pub fn mentions(uri: &str, needle: &str) -> bool {
-    let needle = needle.as_bytes();
-    uri.as_bytes().windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle))
+    let (haystack, needle) = (uri.as_bytes(), needle.as_bytes());
+    let Some((&first, rest)) = needle.split_first() else { return true };
+    let Some(last_start) = haystack.len().checked_sub(needle.len()) else { return false };
+    let first = first.to_ascii_lowercase();
+    // One compare per byte until the first byte matches: most URIs never get further.
+    haystack[..=last_start].iter().enumerate().any(|(at, byte)| {
+        byte.to_ascii_lowercase() == first && haystack[at + 1..at + needle.len()].eq_ignore_ascii_case(rest)
+    })
 }
 
 #[cfg(test)]
@@ -142,6 +148,10 @@ mod tests {
         assert!(mentions("sip:a@h;transport=WSS", "ws"));
         assert!(!mentions("sip:a@h;pn-prid=x", "pn-provider"));
         assert!(!mentions("sip:a@h", "sip:a@h;x"), "longer than the URI");
+        assert!(mentions("sip:a@h;x", "sip:a@h;x"), "the whole URI");
+        assert!(mentions("sip:a@h;transport=ws", "WS"), "at the very end");
+        assert!(!mentions("sip:a@h;transport=w", "ws"), "cut at the end");
+        assert!(mentions("sip:a@h", ""), "an empty needle is everywhere");
     }
 
     #[test]

@@ -27,13 +27,18 @@ use crate::policy::classify::ClientType;
 use crate::policy::contact_uri::UriHead;
 use crate::policy::limits::{AtLimit, TypeLimits};
 
+/// A short list kept on the stack up to N items (the decision's working lists: a REGISTER carries
+/// one Contact or a few, a book a handful of devices), on the heap beyond.
+type Few<T, const N: usize> = smallvec::SmallVec<[T; N]>;
+
 /// How long an admitted binding holds its slot when no answer from the registrar is seen.
 pub const RESERVATION_SECONDS: u64 = 32;
 
 /// One REGISTER transaction: its Call-ID and CSeq number.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RequestKey {
-    pub call_id: String,
+    /// Shared: the decision keeps it in the reservation and the awaited-answer table, a clone each.
+    pub call_id: std::sync::Arc<str>,
     pub cseq: u32,
 }
 
@@ -274,12 +279,12 @@ impl DeviceBook {
 
     /// Heap bytes the book's own vectors and text take (see `footprint`).
     pub fn heap_bytes(&self) -> usize {
-        use super::footprint::{string, vec};
+        use super::footprint::{shared_str, string, vec};
         let reservations: usize = self
             .reservations
             .iter()
             .map(|r| {
-                string(&r.key.call_id)
+                shared_str(&r.key.call_id)
                     + vec(&r.devices)
                     + r.devices.iter().map(Device::heap_bytes).sum::<usize>()
                     + vec(&r.removes)
@@ -332,8 +337,8 @@ impl DeviceBook {
         true
     }
 
-    fn slots(&self, now: u64, except: Option<&RequestKey>) -> Vec<Slot<'_>> {
-        let mut slots: Vec<Slot<'_>> = self.devices.iter().filter(|d| d.expires_at > now).map(|d| Slot::of(d, true)).collect();
+    fn slots(&self, now: u64, except: Option<&RequestKey>) -> Few<Slot<'_>, 8> {
+        let mut slots: Few<Slot<'_>, 8> = self.devices.iter().filter(|d| d.expires_at > now).map(|d| Slot::of(d, true)).collect();
         for reservation in self.reservations.iter().filter(|r| r.until > now && Some(&r.key) != except) {
             for device in &reservation.devices {
                 if !slots.iter().any(|s| s.uri == &*device.uri) {
@@ -391,23 +396,23 @@ impl DeviceBook {
         now: u64,
         confirmed: bool,
         same_uri: &dyn Fn(&str, &str) -> bool,
-    ) -> Result<Vec<(String, RemovalCause)>, Verdict> {
+    ) -> Result<Few<(String, RemovalCause), 2>, Verdict> {
         if register.star {
-            return Ok(Vec::new());
+            return Ok(Few::new());
         }
         let mut live = self.slots(now, Some(&register.key));
         for binding in register.contacts.iter().filter(|b| b.removes) {
             live.retain(|s| !same(s.uri_head, s.uri, binding, same_uri));
         }
-        let mut adds: Vec<&Binding> = Vec::new();
+        let mut adds: Few<&Binding, 4> = Few::new();
         for binding in register.contacts.iter().filter(|b| !b.removes) {
             if !adds.iter().any(|a| same(a.head(), &a.uri, binding, same_uri)) {
                 adds.push(binding);
             }
         }
         // Refreshes keep their slot unless the type changed; every other binding is a newcomer.
-        let mut refreshed: Vec<&str> = Vec::new();
-        let mut newcomers: Vec<&Binding> = Vec::new();
+        let mut refreshed: Few<&str, 4> = Few::new();
+        let mut newcomers: Few<&Binding, 4> = Few::new();
         for binding in &adds {
             // A refresh prints its URI as it did before: exact text first, the registrar's
             // comparison (which parses) only for what text alone cannot tell.
@@ -421,15 +426,15 @@ impl DeviceBook {
                 None => newcomers.push(binding),
             }
         }
-        let mut removed: Vec<(String, RemovalCause)> = Vec::new();
+        let mut removed: Few<(String, RemovalCause), 2> = Few::new();
         // A new binding of a registered device (same instance or Call-ID): its old bindings go.
-        let arrivals: Vec<&&Binding> =
-            newcomers.iter().filter(|b| !self.devices.iter().any(|d| same(d.uri_head, &d.uri, b, same_uri))).collect();
+        let arrivals: Few<&Binding, 4> =
+            newcomers.iter().copied().filter(|b| !self.devices.iter().any(|d| same(d.uri_head, &d.uri, b, same_uri))).collect();
         if !arrivals.is_empty() {
             // The cheap tests first: the URI comparison may parse.
             let moved = |slot: &Slot<'_>| {
                 slot.stored
-                    && ((!register.key.call_id.is_empty() && slot.call_id == register.key.call_id)
+                    && ((!register.key.call_id.is_empty() && slot.call_id == &*register.key.call_id)
                         || arrivals.iter().any(|b| b.instance.is_some() && b.instance.as_deref() == slot.instance))
                     && !adds.iter().any(|a| same(slot.uri_head, slot.uri, a, same_uri))
             };
@@ -491,7 +496,7 @@ impl DeviceBook {
             uri: binding.uri.as_str().into(),
             // A refresh keeps its device's head (same text): nothing to read.
             uri_head: known.map_or_else(|| binding.head(), |d| d.uri_head),
-            call_id: register.key.call_id.as_str().into(),
+            call_id: (*register.key.call_id).into(),
             instance: binding.instance.as_deref().map(Box::from),
             source: register.source,
             profile: binding.profile.clone(),

@@ -16,6 +16,11 @@ pub fn string(text: &String) -> usize {
     allocation(text.capacity())
 }
 
+/// A shared text (two counters before the bytes), counted at each holder: an upper bound.
+pub fn shared_str(text: &std::sync::Arc<str>) -> usize {
+    allocation(16 + text.len())
+}
+
 pub fn option_string(text: &Option<String>) -> usize {
     text.as_ref().map_or(0, string)
 }
@@ -49,6 +54,7 @@ mod tests {
         assert_eq!(string(&String::new()), 0);
         assert_eq!(string(&String::with_capacity(40)), 48);
         assert_eq!(vec(&Vec::<u64>::with_capacity(4)), 48);
+        assert_eq!(shared_str(&std::sync::Arc::from("0123456789abcdef")), 48);
         assert!(hash_table::<(u64, u64)>(7) >= 8 * 17);
     }
 }
