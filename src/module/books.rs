@@ -153,7 +153,9 @@ pub fn footprint() -> Footprint {
         total.bytes += hash_table::<(RequestKey, Waiting)>(shard.by_key.capacity())
             + shard.by_key.iter().map(|(key, waiting)| shared_str(&key.call_id) + string(&waiting.awaiting.aor)).sum::<usize>()
             + allocation(shard.order.capacity() * std::mem::size_of::<RequestKey>())
-            + shard.order.iter().map(|key| shared_str(&key.call_id)).sum::<usize>();
+            // A key still waiting shares its Call-ID with `by_key` (counted above); an answered
+            // one left in `order` holds the last reference.
+            + shard.order.iter().filter(|key| !shard.by_key.contains_key(*key)).map(|key| shared_str(&key.call_id)).sum::<usize>();
     }
     total
 }
