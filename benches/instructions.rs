@@ -122,7 +122,8 @@ fn counted(instance: &Instance, workload: &str, work: impl FnOnce() -> Outcome) 
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let numbers = |t: &str| t.split_whitespace().map(|n| n.parse::<u64>().ok()).collect::<Option<Vec<u64>>>();
         let totals = text.lines().find_map(|l| l.strip_prefix("totals: ")).and_then(numbers).filter(|t| !t.is_empty());
-        let names = text.lines().find_map(|l| l.strip_prefix("events: ")).map(|e| e.split_whitespace().map(String::from).collect());
+        let names =
+            text.lines().find_map(|l| l.strip_prefix("events: ")).map(|e| e.split_whitespace().map(String::from).collect());
         if let (Some(names), Some(totals)) = (names, totals) {
             break (names, totals) as (Vec<String>, Vec<u64>);
         }

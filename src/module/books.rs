@@ -112,7 +112,6 @@ pub fn existing(aor: &str) -> Option<SharedBook> {
     lock(&BOOKS[shard_of(aor)]).get(aor).map(|entry| entry.book.clone())
 }
 
-
 /// Keeps only the books whose endpoint `keep` accepts (after a reload).
 pub fn retain(keep: impl Fn(&str) -> bool) {
     for shard in BOOKS.iter() {

@@ -263,14 +263,10 @@ fn read_register(message_contacts: &mut [ContactHeader], heard: Heard<'_>, rules
     let Heard { user_agent, expires_header, key, transport, source } = heard;
     let removes = |contact: &ContactHeader| contact.expires.or(expires_header) == Some(0);
     let classify = |contact: &ContactHeader| {
-        let facts =
-            DeviceFacts { transport, user_agent, contact_params: &contact.params, contact_uri: &contact.uri };
+        let facts = DeviceFacts { transport, user_agent, contact_params: &contact.params, contact_uri: &contact.uri };
         let classification = rules.classify(&facts);
-        let profile = super::texts::profile(
-            &classification.reason,
-            &super::texts::intern(user_agent),
-            &super::texts::intern(transport),
-        );
+        let profile =
+            super::texts::profile(&classification.reason, &super::texts::intern(user_agent), &super::texts::intern(transport));
         (classification.client_type, profile)
     };
     let star = message_contacts.iter().any(|c| c.star);

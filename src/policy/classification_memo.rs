@@ -79,7 +79,9 @@ impl ClassificationMemo {
     pub fn heap_bytes(&self) -> usize {
         self.shards
             .iter()
-            .filter_map(|shard| shard.read().ok().map(|shard| super::footprint::hash_table::<(u64, Remembered)>(shard.capacity())))
+            .filter_map(|shard| {
+                shard.read().ok().map(|shard| super::footprint::hash_table::<(u64, Remembered)>(shard.capacity()))
+            })
             .sum()
     }
 }

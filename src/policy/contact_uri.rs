@@ -133,9 +133,10 @@ pub fn mentions(uri: &str, needle: &str) -> bool {
     let Some(last_start) = haystack.len().checked_sub(needle.len()) else { return false };
     let first = first.to_ascii_lowercase();
     // One compare per byte until the first byte matches: most URIs never get further.
-    haystack[..=last_start].iter().enumerate().any(|(at, byte)| {
-        byte.to_ascii_lowercase() == first && haystack[at + 1..at + needle.len()].eq_ignore_ascii_case(rest)
-    })
+    haystack[..=last_start]
+        .iter()
+        .enumerate()
+        .any(|(at, byte)| byte.to_ascii_lowercase() == first && haystack[at + 1..at + needle.len()].eq_ignore_ascii_case(rest))
 }
 
 #[cfg(test)]

@@ -100,8 +100,7 @@ pub fn feature_caps(providers: &[String], pnsreg: Option<u32>) -> Vec<String> {
 /// Whether a Contact could carry RFC 8599 parameters at all: `pn-provider` in its URI (any case)
 /// or among its header parameters. Every REGISTER asks; a Contact without it needs no more.
 pub fn mentions_provider(uri: &str, header_params: &[(String, Option<String>)]) -> bool {
-    super::contact_uri::mentions(uri, "pn-provider")
-        || header_params.iter().any(|(name, _)| name == "pn-provider")
+    super::contact_uri::mentions(uri, "pn-provider") || header_params.iter().any(|(name, _)| name == "pn-provider")
 }
 
 /// Whether a Contact asks which providers are supported (`pn-provider` present without a value).
