@@ -2,7 +2,7 @@
 use std::marker::PhantomData;
 
 use super::ao2::Ao2;
-use super::text::from_c;
+use super::text::{borrowed_c, from_c};
 use crate::bindings::{self, ast_sip_endpoint, pjsip_rx_data};
 
 /// A request PJSIP handed to our service; valid only during that callback.
@@ -59,10 +59,10 @@ impl<'a> RxRequest<'a> {
         // string of the transport, which outlives the request.
         unsafe {
             let transport = (*self.rdata).tp_info.transport;
-            if transport.is_null() || (*transport).type_name.is_null() {
+            if transport.is_null() {
                 return "".into();
             }
-            std::ffi::CStr::from_ptr((*transport).type_name).to_string_lossy()
+            borrowed_c((*transport).type_name)
         }
     }
 
@@ -199,13 +199,7 @@ impl Endpoint {
     pub fn aors(&self) -> std::borrow::Cow<'_, str> {
         // SAFETY: `aors` is a NUL-terminated string field of the live endpoint, which `self`
         // keeps alive for the borrow (string fields change only by replacing the object).
-        unsafe {
-            let aors = (*self.0.as_ptr()).aors;
-            if aors.is_null() {
-                return "".into();
-            }
-            std::ffi::CStr::from_ptr(aors).to_string_lossy()
-        }
+        unsafe { borrowed_c((*self.0.as_ptr()).aors) }
     }
 
     /// Whether `identify_by` includes `auth_username`.

@@ -7,11 +7,21 @@ use std::ffi::{c_char, CStr, CString};
 /// `ptr` must be null or point at a NUL-terminated string that stays valid and unchanged for
 /// the duration of this call.
 pub unsafe fn from_c(ptr: *const c_char) -> String {
+    // SAFETY: the caller's contract.
+    unsafe { borrowed_c(ptr) }.into_owned()
+}
+
+/// A C string (null = empty) borrowed, copied only where it is not valid UTF-8.
+///
+/// # Safety
+/// `ptr` must be null or point at a NUL-terminated string that stays valid and unchanged for
+/// `'a`.
+pub unsafe fn borrowed_c<'a>(ptr: *const c_char) -> std::borrow::Cow<'a, str> {
     if ptr.is_null() {
-        return String::new();
+        return std::borrow::Cow::Borrowed("");
     }
     // SAFETY: the caller's contract.
-    unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(ptr) }.to_string_lossy()
 }
 
 /// Takes a string the shim allocated with Asterisk's allocator: copies it into Rust and hands it
